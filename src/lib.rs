@@ -1,0 +1,24 @@
+//! # enginelabs-2api
+//!
+//! An OpenAI-compatible API in front of the cto.new (EngineLabs) web agent.
+//!
+//! # Layout
+//! - [`config`]: one `Config` from flags, environment and `.env`, validated at start-up;
+//! - [`upstream`]: the cto.new client (Clerk session and JWT, trigger calls, WebSocket stream);
+//! - [`conversation`]: fingerprints and prompts that keep a conversation in one upstream history;
+//! - [`store`]: where conversation mappings and rotated cookies live (memory, redb, Redis);
+//! - [`server`]: the HTTP surface (`/v1/chat/completions`, `/v1/models`), errors, auth;
+//! - [`simulator`]: our own cto.new (Clerk + EngineLabs + WebSocket, with fault injection) that
+//!   tests, benchmarks and the demo run against. It shares no code with [`upstream`], so a
+//!   misreading of the protocol notes shows up as a failing test rather than agreement;
+//! - [`bench`]: the load tool behind `enginelabs-2api bench`.
+
+pub mod bench;
+pub mod config;
+pub mod conversation;
+pub mod server;
+pub mod simulator;
+pub mod store;
+pub mod upstream;
+
+pub use server::{AppState, app};

@@ -1,0 +1,19 @@
+//! Errors of the store layer.
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The embedded database file could not be opened (corrupt, locked, unreadable).
+    #[error(
+        "cannot open the store file {path}: {detail}. Move the file aside (conversation memory will start empty) or fix its permissions, then start again"
+    )]
+    Open { path: String, detail: String },
+    /// Redis could not be reached or answered an error.
+    #[error("redis is unavailable: {0}")]
+    Redis(String),
+    /// A read or write of the embedded database failed.
+    #[error("store I/O failed: {0}")]
+    Io(String),
+    /// A stored value could not be decoded.
+    #[error("a stored record could not be decoded: {0}")]
+    Decode(String),
+}

@@ -1,0 +1,187 @@
+//! The cto.new client: everything that speaks to Clerk and to EngineLabs.
+//!
+//! # Layout
+//! One file per step of the protocol (see `../shared/upstream-protocol.md`):
+//! - [`cookie`]: parse the pasted browser cookie, keep the rotated `__client`;
+//! - [`jwt`]: read a session token's claims (`exp`, `sub`) without verifying it;
+//! - [`clerk`]: session discovery (`GET /v1/client`) and single-flight JWT minting;
+//! - [`trigger`]: the REST calls that start a turn, Gen-1 and Gen-2;
+//! - [`frame`]: the WebSocket frame grammar and the turn tracker (deltas, thinking, end of turn);
+//! - [`stream`]: the WebSocket itself (connect, ping, idle timeout, cancellation);
+//! - [`client`]: [`EngineClient`], which runs one turn end to end and hands back a [`Turn`].
+//!
+//! Nothing here knows about OpenAI: the server layer turns [`TurnEvent`]s into SSE or JSON.
+
+pub mod clerk;
+pub mod client;
+pub mod cookie;
+pub mod error;
+pub mod frame;
+pub mod jwt;
+pub mod stream;
+pub mod trigger;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub use clerk::{Account, Identity};
+pub use client::EngineClient;
+pub use error::UpstreamError;
+
+/// Which protocol generation to speak (`UPSTREAM_PROTOCOL`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProtocolChoice {
+    /// Try Gen-2, fall back to Gen-1 when its setup calls answer 404/405; remember the answer.
+    Auto,
+    Gen1,
+    Gen2,
+}
+
+/// A protocol generation actually in use for a chat history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Generation {
+    Gen1,
+    Gen2,
+}
+
+impl Generation {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Generation::Gen1 => "gen1",
+            Generation::Gen2 => "gen2",
+        }
+    }
+}
+
+/// Settings of the upstream client. Every base URL is configurable so that tests, the demo
+/// and the benchmark can point the real client at the simulator.
+#[derive(Debug, Clone)]
+pub struct UpstreamConfig {
+    /// Clerk Frontend API base, e.g. `https://clerk.cto.new` (paths add `/v1/...`).
+    pub clerk_base_url: String,
+    /// EngineLabs REST base, e.g. `https://api.enginelabs.ai`.
+    pub engine_base_url: String,
+    /// WebSocket base derived from `engine_base_url` (http->ws, https->wss).
+    pub ws_base_url: String,
+    pub protocol: ProtocolChoice,
+    /// Deadline for each REST call and for the WebSocket handshake.
+    pub request_timeout: Duration,
+    /// A turn fails when no frame at all (not even `pong`) arrives for this long.
+    pub idle_timeout: Duration,
+    /// Interval of the text `ping` heartbeat.
+    pub ping_interval: Duration,
+    /// `Origin` sent to both hosts (`https://cto.new`); `Referer` is this plus `/`.
+    pub origin: String,
+    pub user_agent: String,
+    pub clerk_api_version: String,
+    pub clerk_js_version: String,
+}
+
+impl UpstreamConfig {
+    /// The real cto.new endpoints with the browser-like defaults of the protocol notes.
+    pub fn cto_new() -> Self {
+        Self::with_urls("https://clerk.cto.new", "https://api.enginelabs.ai")
+    }
+
+    /// Defaults with the given base URLs (trailing slashes removed, WS URL derived).
+    pub fn with_urls(clerk_base_url: &str, engine_base_url: &str) -> Self {
+        let engine = engine_base_url.trim_end_matches('/').to_string();
+        UpstreamConfig {
+            clerk_base_url: clerk_base_url.trim_end_matches('/').to_string(),
+            ws_base_url: derive_ws_url(&engine),
+            engine_base_url: engine,
+            protocol: ProtocolChoice::Auto,
+            request_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(120),
+            ping_interval: Duration::from_secs(30),
+            origin: "https://cto.new".to_string(),
+            user_agent: DEFAULT_USER_AGENT.to_string(),
+            clerk_api_version: "2025-11-10".to_string(),
+            clerk_js_version: "6.7.3".to_string(),
+        }
+    }
+}
+
+/// A current desktop Chrome user agent (one per process; the protocol notes advise one per account).
+pub const DEFAULT_USER_AGENT: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/147.0.0.0 Safari/537.36";
+
+/// `http://x` -> `ws://x`, `https://x` -> `wss://x`; anything else is kept as given.
+pub fn derive_ws_url(engine_base_url: &str) -> String {
+    if let Some(rest) = engine_base_url.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if let Some(rest) = engine_base_url.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else {
+        engine_base_url.to_string()
+    }
+}
+
+/// Where a conversation lives upstream: enough to send a follow-up turn into it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryRef {
+    pub generation: Generation,
+    /// The chat history id (Gen-1: our UUID; Gen-2: the hosted project id).
+    pub chat_history_id: String,
+    /// Gen-2 only: the workspace the project lives in (part of the WebSocket URL).
+    pub workspace_id: Option<String>,
+}
+
+/// One turn to run upstream.
+#[derive(Debug, Clone)]
+pub struct TurnRequest {
+    /// The model as the client named it; the client resolves it per generation.
+    pub model: String,
+    /// The text to send (only the new user turn when continuing, else the whole transcript).
+    pub prompt: String,
+    /// `Some` to continue an existing upstream history, `None` for a new one.
+    pub continue_history: Option<HistoryRef>,
+}
+
+/// What a running turn yields, in order. A stream always ends with `Finished` or an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TurnEvent {
+    /// New reasoning text (a `thinking` frame's delta).
+    Reasoning(String),
+    /// New visible answer text (a `chat` frame's delta).
+    Content(String),
+    /// The upstream said the turn is over.
+    Finished { cancelled: bool },
+}
+
+/// A turn in flight. Dropping it closes the upstream WebSocket.
+pub struct Turn {
+    /// The history this turn ran in (new or continued).
+    pub history: HistoryRef,
+    pub(crate) events: tokio::sync::mpsc::Receiver<Result<TurnEvent, UpstreamError>>,
+}
+
+impl Turn {
+    /// The next event, or `None` after `Finished`/an error was delivered.
+    pub async fn next(&mut self) -> Option<Result<TurnEvent, UpstreamError>> {
+        self.events.recv().await
+    }
+
+    /// Builds a turn from a channel (used by the client and by tests of the server layer).
+    pub fn from_channel(
+        history: HistoryRef,
+        events: tokio::sync::mpsc::Receiver<Result<TurnEvent, UpstreamError>>,
+    ) -> Self {
+        Turn { history, events }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ws_url_follows_scheme() {
+        assert_eq!(
+            derive_ws_url("https://api.enginelabs.ai"),
+            "wss://api.enginelabs.ai"
+        );
+        assert_eq!(derive_ws_url("http://127.0.0.1:9"), "ws://127.0.0.1:9");
+    }
+}
