@@ -1,1 +1,473 @@
-//! TODO
+//! Configuration: one [`Config`] built from command-line flags, the environment and a `.env`
+//! file (flags win over the environment, the environment over `.env`), validated at start-up.
+//!
+//! Names follow the Python seed project so its users can bring their `.env` along. Every error
+//! names the setting it is about. Secrets (keys, cookies) are redacted from `Debug`.
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::upstream::{ProtocolChoice, UpstreamConfig};
+
+/// The raw settings as clap reads them (flags and environment).
+#[derive(Args, Clone, Default)]
+pub struct ConfigArgs {
+    /// Client API key (the seed's name). Clients send it as `Authorization: Bearer <key>`.
+    #[arg(long, env = "API_MASTER_KEY", hide_env_values = true)]
+    pub api_master_key: Option<String>,
+    /// More client API keys, comma-separated. Without any key the server is open (warned about).
+    #[arg(long, env = "API_KEYS", hide_env_values = true)]
+    pub api_keys: Option<String>,
+    /// The cookie of a logged-in cto.new browser session: the whole `Cookie:` header or the bare
+    /// `__client` value.
+    #[arg(long, env = "CLERK_COOKIE", hide_env_values = true)]
+    pub clerk_cookie: Option<String>,
+    /// Address to listen on.
+    #[arg(long, env = "HOST", default_value = "0.0.0.0")]
+    pub host: String,
+    /// Port to listen on.
+    #[arg(long, env = "PORT", default_value = "8089")]
+    pub port: String,
+    /// Clerk Frontend API base URL.
+    #[arg(long, env = "CLERK_BASE_URL", default_value = "https://clerk.cto.new")]
+    pub clerk_base_url: String,
+    /// EngineLabs API base URL; the WebSocket URL is derived from it (http->ws, https->wss).
+    #[arg(
+        long,
+        env = "ENGINE_BASE_URL",
+        default_value = "https://api.enginelabs.ai"
+    )]
+    pub engine_base_url: String,
+    /// Upstream protocol generation: auto (Gen-2, falling back to Gen-1), gen1 or gen2.
+    #[arg(long, env = "UPSTREAM_PROTOCOL", default_value = "auto")]
+    pub upstream_protocol: String,
+    /// Models offered on /v1/models, comma-separated.
+    #[arg(long, env = "MODELS", default_value = "ClaudeSonnet4_5,GPT5")]
+    pub models: String,
+    /// Model used when a request names none (default: the first of MODELS).
+    #[arg(long, env = "DEFAULT_MODEL")]
+    pub default_model: Option<String>,
+    /// Deadline in seconds for each upstream HTTP call and the WebSocket handshake.
+    #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value = "30")]
+    pub request_timeout_secs: String,
+    /// A turn is abandoned when the upstream stream sends nothing for this many seconds.
+    #[arg(long, env = "STREAM_IDLE_TIMEOUT_SECS", default_value = "120")]
+    pub stream_idle_timeout_secs: String,
+    /// Where reasoning goes: field (`reasoning_content`), think-tags (`<think>` in content), hide.
+    #[arg(long, env = "REASONING", default_value = "field")]
+    pub reasoning: String,
+    /// Largest accepted request body in bytes (larger: 413).
+    #[arg(long, env = "MAX_BODY_BYTES", default_value = "4194304")]
+    pub max_body_bytes: String,
+    /// Conversation store: embedded (a file under DATA_DIR), redis (needs REDIS_URL) or memory.
+    /// Default: redis when REDIS_URL is set, else embedded.
+    #[arg(long, env = "STORE")]
+    pub store: Option<String>,
+    /// Directory of the embedded store.
+    #[arg(long, env = "DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Redis URL for a store shared between replicas, e.g. redis://127.0.0.1:6379/0.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+    /// Key prefix in Redis.
+    #[arg(long, env = "REDIS_PREFIX", default_value = "el2a")]
+    pub redis_prefix: String,
+    /// Forget a conversation after this much disuse: seconds, or with a unit (90s, 30m, 12h, 7d).
+    #[arg(long, env = "CONVERSATION_TTL", default_value = "7d")]
+    pub conversation_ttl: String,
+    /// Most conversations remembered; the least recently used are forgotten first.
+    #[arg(long, env = "MAX_CONVERSATIONS", default_value = "100000")]
+    pub max_conversations: String,
+    /// Log format: pretty or json. The level comes from RUST_LOG (default info).
+    #[arg(long, env = "LOG_FORMAT", default_value = "pretty")]
+    pub log_format: String,
+}
+
+/// Where thinking text goes in OpenAI answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReasoningMode {
+    /// `reasoning_content` beside `content` (DeepSeek-style; what most clients render).
+    Field,
+    /// `<think>...</think>` at the start of `content`.
+    ThinkTags,
+    /// Dropped.
+    Hide,
+}
+
+/// Which store keeps conversation memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreChoice {
+    Memory,
+    Embedded { dir: PathBuf },
+    Redis { url: String, prefix: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+/// The validated configuration.
+#[derive(Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub api_keys: Vec<String>,
+    pub clerk_cookie: Option<String>,
+    pub upstream: UpstreamConfig,
+    pub models: Vec<String>,
+    pub default_model: String,
+    pub reasoning: ReasoningMode,
+    pub max_body_bytes: usize,
+    pub store: StoreChoice,
+    pub conversation_ttl: Duration,
+    pub max_conversations: usize,
+    pub log_format: LogFormat,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field(
+                "api_keys",
+                &format_args!("<{} redacted>", self.api_keys.len()),
+            )
+            .field(
+                "clerk_cookie",
+                &self.clerk_cookie.as_ref().map(|_| "<redacted>"),
+            )
+            .field("clerk_base_url", &self.upstream.clerk_base_url)
+            .field("engine_base_url", &self.upstream.engine_base_url)
+            .field("protocol", &self.upstream.protocol)
+            .field("models", &self.models)
+            .field("default_model", &self.default_model)
+            .field("reasoning", &self.reasoning)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("store", &self.store_label())
+            .field("conversation_ttl", &self.conversation_ttl)
+            .field("max_conversations", &self.max_conversations)
+            .finish()
+    }
+}
+
+/// A setting that failed validation; the message names it.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid setting {setting}: {message}")]
+pub struct ConfigError {
+    pub setting: &'static str,
+    pub message: String,
+}
+
+fn bad(setting: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        setting,
+        message: message.into(),
+    }
+}
+
+impl Config {
+    /// Validates the raw settings.
+    pub fn from_args(a: &ConfigArgs) -> Result<Config, ConfigError> {
+        let host: IpAddr = a.host.trim().parse().map_err(|_| {
+            bad(
+                "HOST",
+                format!(
+                    "`{}` is not an IP address (e.g. 0.0.0.0 or 127.0.0.1)",
+                    a.host
+                ),
+            )
+        })?;
+        let port: u16 = parse_num("PORT", &a.port)?;
+
+        let mut api_keys = Vec::new();
+        for key in a.api_master_key.iter().chain(a.api_keys.iter()) {
+            for k in key.split(',').map(str::trim).filter(|k| !k.is_empty()) {
+                if !api_keys.iter().any(|existing: &String| existing == k) {
+                    api_keys.push(k.to_string());
+                }
+            }
+        }
+
+        let clerk_cookie = a
+            .clerk_cookie
+            .as_ref()
+            .map(|c| c.trim().to_string())
+            .filter(|c| !c.is_empty());
+        let clerk_base_url = check_url("CLERK_BASE_URL", &a.clerk_base_url)?;
+        let engine_base_url = check_url("ENGINE_BASE_URL", &a.engine_base_url)?;
+        let mut upstream = UpstreamConfig::with_urls(&clerk_base_url, &engine_base_url);
+        upstream.protocol = match a.upstream_protocol.trim().to_ascii_lowercase().as_str() {
+            "auto" => ProtocolChoice::Auto,
+            "gen1" => ProtocolChoice::Gen1,
+            "gen2" => ProtocolChoice::Gen2,
+            other => {
+                return Err(bad(
+                    "UPSTREAM_PROTOCOL",
+                    format!("`{other}` is not one of auto, gen1, gen2"),
+                ));
+            }
+        };
+        let timeout: u64 = parse_num("REQUEST_TIMEOUT_SECS", &a.request_timeout_secs)?;
+        if timeout == 0 {
+            return Err(bad("REQUEST_TIMEOUT_SECS", "must be at least 1"));
+        }
+        upstream.request_timeout = Duration::from_secs(timeout);
+        let idle: u64 = parse_num("STREAM_IDLE_TIMEOUT_SECS", &a.stream_idle_timeout_secs)?;
+        if idle == 0 {
+            return Err(bad("STREAM_IDLE_TIMEOUT_SECS", "must be at least 1"));
+        }
+        upstream.idle_timeout = Duration::from_secs(idle);
+
+        let models: Vec<String> = a
+            .models
+            .split(',')
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+            .map(str::to_string)
+            .collect();
+        if models.is_empty() {
+            return Err(bad("MODELS", "must name at least one model"));
+        }
+        let default_model = match a
+            .default_model
+            .as_deref()
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+        {
+            Some(m) => {
+                if !models.iter().any(|x| x == m) {
+                    return Err(bad(
+                        "DEFAULT_MODEL",
+                        format!("`{m}` is not in MODELS ({})", models.join(",")),
+                    ));
+                }
+                m.to_string()
+            }
+            None => models[0].clone(),
+        };
+        let reasoning = match a.reasoning.trim().to_ascii_lowercase().as_str() {
+            "field" => ReasoningMode::Field,
+            "think-tags" | "think_tags" | "think" => ReasoningMode::ThinkTags,
+            "hide" | "none" => ReasoningMode::Hide,
+            other => {
+                return Err(bad(
+                    "REASONING",
+                    format!("`{other}` is not one of field, think-tags, hide"),
+                ));
+            }
+        };
+        let max_body_bytes: usize = parse_num("MAX_BODY_BYTES", &a.max_body_bytes)?;
+        if max_body_bytes < 1024 {
+            return Err(bad("MAX_BODY_BYTES", "must be at least 1024"));
+        }
+        let redis_url = a
+            .redis_url
+            .as_ref()
+            .map(|u| u.trim().to_string())
+            .filter(|u| !u.is_empty());
+        let store = match a
+            .store
+            .as_deref()
+            .map(|s| s.trim().to_ascii_lowercase())
+            .as_deref()
+        {
+            None | Some("") => match redis_url {
+                Some(url) => StoreChoice::Redis {
+                    url,
+                    prefix: a.redis_prefix.clone(),
+                },
+                None => StoreChoice::Embedded {
+                    dir: a.data_dir.clone(),
+                },
+            },
+            Some("memory") => StoreChoice::Memory,
+            Some("embedded") => StoreChoice::Embedded {
+                dir: a.data_dir.clone(),
+            },
+            Some("redis") => match redis_url {
+                Some(url) => StoreChoice::Redis {
+                    url,
+                    prefix: a.redis_prefix.clone(),
+                },
+                None => return Err(bad("STORE", "`redis` needs REDIS_URL")),
+            },
+            Some(other) => {
+                return Err(bad(
+                    "STORE",
+                    format!("`{other}` is not one of embedded, redis, memory"),
+                ));
+            }
+        };
+        if let StoreChoice::Redis { url, .. } = &store
+            && !(url.starts_with("redis://")
+                || url.starts_with("rediss://")
+                || url.starts_with("unix://"))
+        {
+            return Err(bad(
+                "REDIS_URL",
+                "must start with redis://, rediss:// or unix://",
+            ));
+        }
+        let conversation_ttl = parse_duration("CONVERSATION_TTL", &a.conversation_ttl)?;
+        let max_conversations: usize = parse_num("MAX_CONVERSATIONS", &a.max_conversations)?;
+        if max_conversations == 0 {
+            return Err(bad("MAX_CONVERSATIONS", "must be at least 1"));
+        }
+        let log_format = match a.log_format.trim().to_ascii_lowercase().as_str() {
+            "pretty" | "text" => LogFormat::Pretty,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(bad(
+                    "LOG_FORMAT",
+                    format!("`{other}` is not one of pretty, json"),
+                ));
+            }
+        };
+
+        Ok(Config {
+            listen: SocketAddr::new(host, port),
+            api_keys,
+            clerk_cookie,
+            upstream,
+            models,
+            default_model,
+            reasoning,
+            max_body_bytes,
+            store,
+            conversation_ttl,
+            max_conversations,
+            log_format,
+        })
+    }
+
+    /// A short description of the store for logs (no secrets: the Redis URL may hold a password).
+    pub fn store_label(&self) -> String {
+        match &self.store {
+            StoreChoice::Memory => "memory".to_string(),
+            StoreChoice::Embedded { dir } => format!("embedded ({})", dir.display()),
+            StoreChoice::Redis { .. } => "redis".to_string(),
+        }
+    }
+}
+
+fn parse_num<T: std::str::FromStr>(setting: &'static str, value: &str) -> Result<T, ConfigError> {
+    value.trim().parse().map_err(|_| {
+        bad(
+            setting,
+            format!("`{value}` is not a valid non-negative number"),
+        )
+    })
+}
+
+fn check_url(setting: &'static str, value: &str) -> Result<String, ConfigError> {
+    let v = value.trim();
+    let parsed =
+        url::Url::parse(v).map_err(|e| bad(setting, format!("`{v}` is not a URL ({e})")))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+        return Err(bad(
+            setting,
+            format!("`{v}` must be an http:// or https:// URL with a host"),
+        ));
+    }
+    Ok(v.trim_end_matches('/').to_string())
+}
+
+/// `90`, `90s`, `30m`, `12h`, `7d`.
+pub fn parse_duration(setting: &'static str, value: &str) -> Result<Duration, ConfigError> {
+    let v = value.trim();
+    let (num, mult) = match v.char_indices().last() {
+        Some((i, 's')) => (&v[..i], 1),
+        Some((i, 'm')) => (&v[..i], 60),
+        Some((i, 'h')) => (&v[..i], 3600),
+        Some((i, 'd')) => (&v[..i], 86_400),
+        _ => (v, 1),
+    };
+    let n: u64 = num.trim().parse().map_err(|_| {
+        bad(
+            setting,
+            format!("`{v}` is not a duration (e.g. 3600, 90s, 30m, 12h, 7d)"),
+        )
+    })?;
+    if n == 0 {
+        return Err(bad(setting, "must be more than zero"));
+    }
+    Ok(Duration::from_secs(n.saturating_mul(mult)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct T {
+        #[command(flatten)]
+        a: ConfigArgs,
+    }
+
+    fn args(extra: &[&str]) -> ConfigArgs {
+        let mut v = vec!["t"];
+        v.extend_from_slice(extra);
+        T::parse_from(v).a
+    }
+
+    #[test]
+    fn defaults_validate() {
+        let c = Config::from_args(&args(&["--store", "memory"])).expect("valid");
+        assert_eq!(c.listen.port(), 8089);
+        assert_eq!(c.default_model, "ClaudeSonnet4_5");
+        assert_eq!(c.upstream.ws_base_url, "wss://api.enginelabs.ai");
+        assert!(c.api_keys.is_empty());
+    }
+
+    #[test]
+    fn errors_name_the_setting() {
+        let e = Config::from_args(&args(&["--port", "99999"])).expect_err("bad port");
+        assert_eq!(e.setting, "PORT");
+        let e = Config::from_args(&args(&["--upstream-protocol", "gen3"])).expect_err("bad proto");
+        assert_eq!(e.setting, "UPSTREAM_PROTOCOL");
+        let e = Config::from_args(&args(&["--engine-base-url", "ftp://x"])).expect_err("bad url");
+        assert_eq!(e.setting, "ENGINE_BASE_URL");
+        let e = Config::from_args(&args(&["--reasoning", "loud"])).expect_err("bad reasoning");
+        assert_eq!(e.setting, "REASONING");
+        let e = Config::from_args(&args(&["--default-model", "nope"])).expect_err("bad model");
+        assert_eq!(e.setting, "DEFAULT_MODEL");
+    }
+
+    #[test]
+    fn keys_merge_and_debug_redacts() {
+        let c = Config::from_args(&args(&[
+            "--api-master-key",
+            "k1",
+            "--api-keys",
+            "k2, k1 ,k3",
+            "--clerk-cookie",
+            "__client=sekrit",
+        ]))
+        .expect("valid");
+        assert_eq!(c.api_keys, vec!["k1", "k2", "k3"]);
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("sekrit") && !dbg.contains("k2"), "{dbg}");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(
+            parse_duration("X", "7d").ok(),
+            Some(Duration::from_secs(604_800))
+        );
+        assert_eq!(
+            parse_duration("X", "90").ok(),
+            Some(Duration::from_secs(90))
+        );
+        assert_eq!(
+            parse_duration("X", "30m").ok(),
+            Some(Duration::from_secs(1800))
+        );
+        assert!(parse_duration("X", "soon").is_err());
+    }
+}

@@ -13,9 +13,13 @@
 //!   misreading of the protocol notes shows up as a failing test rather than agreement;
 //! - [`bench`]: the load tool behind `enginelabs-2api bench`.
 
+pub mod accounts;
 pub mod bench;
+pub mod cli;
 pub mod config;
 pub mod conversation;
+pub mod relay;
+pub mod run;
 pub mod server;
 pub mod simulator;
 pub mod store;

@@ -1,1 +1,34 @@
-fn main() {}
+//! The binary: parse the command line, set up logging, dispatch. See `run.rs` for the work.
+
+use clap::Parser;
+use enginelabs_2api::cli::{Cli, Command};
+use enginelabs_2api::config::{Config, LogFormat};
+use enginelabs_2api::run;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    // `.env` fills in what the environment does not set; flags win over both.
+    let _ = dotenvy::dotenv();
+    let cli = Cli::parse();
+    let format = match cli.config.log_format.trim().to_ascii_lowercase().as_str() {
+        "json" => LogFormat::Json,
+        _ => LogFormat::Pretty,
+    };
+    run::init_tracing(format);
+    let result = match cli.command {
+        None | Some(Command::Serve) => match Config::from_args(&cli.config) {
+            Ok(config) => run::serve(config).await,
+            Err(e) => Err(e.to_string().into()),
+        },
+        Some(Command::Demo(demo)) => run::demo(cli.config, demo).await,
+        Some(Command::Simulate(args)) => run::simulate(args).await,
+        Some(Command::Bench(args)) => enginelabs_2api::bench::run(args).await,
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,7 +1,89 @@
-//! TODO
-use axum::Router;
-#[derive(Clone)]
-pub struct AppState;
-pub fn app(_state: AppState) -> Router {
+//! The HTTP surface.
+//!
+//! # Layout
+//! - [`state`]: [`AppState`], built once from the config;
+//! - [`openai`]: `/v1/chat/completions`, `/v1/models`;
+//! - [`auth`]: client API keys (constant-time);
+//! - [`error`]: [`error::ApiError`], the one mapping of every error to the wire;
+//! - [`extract`]: the JSON body extractor that rejects with that same error;
+//! - [`request_id`]: `x-request-id` on every response and in every log line of the request.
+//!
+//! Every middleware layer is listed in [`app`].
+
+pub mod auth;
+pub mod error;
+pub mod extract;
+pub mod openai;
+pub mod request_id;
+pub mod state;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::Method;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+
+pub use state::AppState;
+
+use error::ApiError;
+
+/// The application router. Tests drive it directly; `main` serves it.
+pub fn app(state: AppState) -> Router {
+    let limit = state.config().max_body_bytes;
+    let v1 = Router::new()
+        .route("/v1/chat/completions", post(openai::chat::completions))
+        .route("/chat/completions", post(openai::chat::completions))
+        .route("/v1/models", get(openai::models::list))
+        .route("/v1/models/{id}", get(openai::models::get))
+        .route("/models", get(openai::models::list))
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_key));
     Router::new()
+        .merge(v1)
+        .route("/healthz", get(healthz))
+        .route("/", get(root))
+        .fallback(fallback)
+        .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn(request_id::layer))
+        .with_state(state)
+}
+
+/// Client key check for the API routes; puts the caller's [`auth::ClientId`] in the request.
+async fn require_key(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    match state.keys().check(req.headers()) {
+        Ok(id) => {
+            req.extensions_mut().insert(id);
+            next.run(req).await
+        }
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok"}))
+}
+
+async fn root(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "name": "enginelabs-2api",
+        "version": env!("CARGO_PKG_VERSION"),
+        "endpoints": ["/v1/chat/completions", "/v1/models", "/healthz"],
+        "upstream_protocol": state.generation_label(),
+    }))
+}
+
+async fn fallback(method: Method, uri: axum::http::Uri) -> ApiError {
+    let known = [
+        "/v1/chat/completions",
+        "/chat/completions",
+        "/v1/models",
+        "/models",
+        "/healthz",
+        "/",
+    ];
+    if known.contains(&uri.path()) || uri.path().starts_with("/v1/models/") {
+        ApiError::MethodNotAllowed(method.to_string())
+    } else {
+        ApiError::NotFound(uri.path().to_string())
+    }
 }

@@ -4,7 +4,7 @@
 //! - [`memory`]: in-process store (tests, and the fallback when nothing durable is configured);
 //! - [`embedded`]: a crash-safe redb file under `DATA_DIR` (the default);
 //! - [`redis`]: Redis through the async connection manager, for several replicas;
-//! - [`error`]: [`StoreError`].
+//! - [`error`]: the store's error enum.
 //!
 //! All backends share one contract, checked by one test suite (`tests/store.rs`):
 //! `take_conversation` is atomic (two callers never both get the same record), records
@@ -111,4 +111,21 @@ pub fn now_ms() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+/// Which backend to open.
+#[derive(Debug, Clone)]
+pub enum StoreKind {
+    Memory,
+    Embedded { path: std::path::PathBuf },
+    Redis { url: String, prefix: String },
+}
+
+/// Opens the configured backend.
+pub async fn open_store(
+    kind: StoreKind,
+    limits: StoreLimits,
+) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    let _ = (kind, limits);
+    todo!()
 }

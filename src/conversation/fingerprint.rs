@@ -1,0 +1,157 @@
+//! Fingerprints of conversation prefixes.
+//!
+//! A fingerprint is a SHA-256 over the scope (client key and model) and each message's role and
+//! normalised text. Normalisation makes the match survive how clients echo the assistant text
+//! back: runs of whitespace collapse to one space, ends are trimmed, and `<think>...</think>`
+//! blocks (which we add ourselves in `think-tags` mode) are dropped from assistant messages.
+//! Each field is length-prefixed so that no two different conversations hash the same input.
+
+use sha2::{Digest, Sha256};
+
+use super::message::{Message, Role};
+
+/// What a fingerprint is scoped to: two clients (keys) or two models never share a history.
+#[derive(Debug, Clone)]
+pub struct Scope {
+    /// A non-secret id of the client key (a hash prefix), or `open` without keys.
+    pub client: String,
+    pub model: String,
+}
+
+/// A hex SHA-256 fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Fingerprint(pub String);
+
+impl Fingerprint {
+    /// Fingerprint of `messages` under `scope`.
+    pub fn of(scope: &Scope, messages: &[Message]) -> Fingerprint {
+        let mut h = Sha256::new();
+        feed(&mut h, b"el2a-conv-v1");
+        feed(&mut h, scope.client.as_bytes());
+        feed(&mut h, scope.model.to_ascii_lowercase().as_bytes());
+        for m in messages {
+            feed(&mut h, m.role.label().as_bytes());
+            let text = if m.role == Role::Assistant {
+                strip_think(&m.text)
+            } else {
+                m.text.clone()
+            };
+            feed(&mut h, normalize(&text).as_bytes());
+        }
+        Fingerprint(hex(&h.finalize()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+fn feed(h: &mut Sha256, bytes: &[u8]) {
+    h.update((bytes.len() as u64).to_le_bytes());
+    h.update(bytes);
+}
+
+/// Collapses whitespace runs to one space and trims.
+pub fn normalize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for word in text.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
+}
+
+/// Removes `<think>...</think>` blocks (an unclosed one runs to the end).
+pub fn strip_think(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find("<think>") {
+        out.push_str(&rest[..start]);
+        match rest[start..].find("</think>") {
+            Some(end) => rest = &rest[start + end + "</think>".len()..],
+            None => {
+                rest = "";
+                break;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Lower-case hex.
+pub fn hex(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(DIGITS[(b >> 4) as usize] as char);
+        s.push(DIGITS[(b & 15) as usize] as char);
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scope(client: &str, model: &str) -> Scope {
+        Scope {
+            client: client.into(),
+            model: model.into(),
+        }
+    }
+
+    #[test]
+    fn whitespace_and_think_tags_do_not_matter() {
+        let a = [
+            Message::new(Role::User, "hi"),
+            Message::new(Role::Assistant, "Hello  there.\n"),
+        ];
+        let b = [
+            Message::new(Role::User, " hi "),
+            Message::new(Role::Assistant, "<think>hmm</think>\n\nHello there."),
+        ];
+        assert_eq!(
+            Fingerprint::of(&scope("k", "m"), &a),
+            Fingerprint::of(&scope("k", "m"), &b)
+        );
+    }
+
+    #[test]
+    fn scope_role_and_text_matter() {
+        let a = [Message::new(Role::User, "hi")];
+        let base = Fingerprint::of(&scope("k", "m"), &a);
+        assert_ne!(base, Fingerprint::of(&scope("k2", "m"), &a));
+        assert_ne!(base, Fingerprint::of(&scope("k", "m2"), &a));
+        assert_ne!(
+            base,
+            Fingerprint::of(&scope("k", "m"), &[Message::new(Role::System, "hi")])
+        );
+        assert_ne!(
+            base,
+            Fingerprint::of(&scope("k", "m"), &[Message::new(Role::User, "hi!")])
+        );
+        // Length prefixes: moving text between messages changes the hash.
+        let x = [
+            Message::new(Role::User, "a b"),
+            Message::new(Role::User, "c"),
+        ];
+        let y = [
+            Message::new(Role::User, "a"),
+            Message::new(Role::User, "b c"),
+        ];
+        assert_ne!(
+            Fingerprint::of(&scope("k", "m"), &x),
+            Fingerprint::of(&scope("k", "m"), &y)
+        );
+    }
+
+    #[test]
+    fn strip_think_blocks() {
+        assert_eq!(strip_think("<think>a</think>b<think>c</think>d"), "bd");
+        assert_eq!(strip_think("x<think>open"), "x");
+        assert_eq!(strip_think("plain"), "plain");
+    }
+}

@@ -1,0 +1,170 @@
+//! What each subcommand does: serve, demo, simulate. `main` only parses and dispatches.
+
+use std::net::SocketAddr;
+
+use tokio::net::TcpListener;
+
+use crate::cli::{DemoArgs, SimulateArgs};
+use crate::config::{Config, ConfigArgs, LogFormat, StoreChoice};
+use crate::server::{AppState, app};
+use crate::simulator::{Faults, SimConfig, Simulator};
+
+/// Sets up logging: `LOG_FORMAT` chooses pretty or JSON lines; `RUST_LOG` the level (default info).
+pub fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let result = match format {
+        LogFormat::Json => builder.json().with_current_span(true).try_init(),
+        LogFormat::Pretty => builder.try_init(),
+    };
+    if result.is_err() {
+        eprintln!("tracing was already initialised");
+    }
+}
+
+/// Binds the listener, with an error that says which address failed.
+async fn bind(addr: SocketAddr) -> anyhow_like::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e} (set HOST/PORT)").into())
+}
+
+/// Runs the proxy until SIGTERM or Ctrl-C.
+pub async fn serve(config: Config) -> anyhow_like::Result<()> {
+    if config.api_keys.is_empty() {
+        tracing::warn!(
+            "NO API KEY IS SET: anyone who can reach this port can use your cto.new account. Set API_MASTER_KEY (or API_KEYS)."
+        );
+    }
+    if config.clerk_cookie.is_none() {
+        tracing::warn!(
+            "CLERK_COOKIE is not set: chat requests will fail with 503 until it is. Run `enginelabs-2api demo` to try the simulator."
+        );
+    }
+    let listen = config.listen;
+    tracing::info!(config = ?config, "starting");
+    let state = AppState::build(config).await.map_err(|e| e.to_string())?;
+    let listener = bind(listen).await?;
+    tracing::info!(addr = %listener.local_addr().map_err(|e| e.to_string())?, "listening");
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Starts the simulator and the proxy in one process, and tells the newcomer how to call it.
+pub async fn demo(mut args: ConfigArgs, demo: DemoArgs) -> anyhow_like::Result<()> {
+    let sim_cfg = SimConfig {
+        frame_delay: std::time::Duration::from_millis(demo.frame_delay_ms),
+        reply_words: demo.reply_words,
+        ..SimConfig::default()
+    };
+    let sim = Simulator::start(sim_cfg)
+        .await
+        .map_err(|e| format!("cannot start the simulator: {e}"))?;
+    sim.set_faults(Faults {
+        thinking: demo.thinking,
+        ..Faults::default()
+    });
+    args.clerk_cookie = Some(sim.account().cookie);
+    args.clerk_base_url = sim.url();
+    args.engine_base_url = sim.url();
+    if args.api_master_key.is_none() && args.api_keys.is_none() {
+        args.api_master_key = Some("sk-demo".to_string());
+    }
+    let mut config = Config::from_args(&args).map_err(|e| e.to_string())?;
+    if args.store.is_none() {
+        config.store = StoreChoice::Memory;
+    }
+    let key = config.api_keys.first().cloned().unwrap_or_default();
+    let state = AppState::build(config.clone())
+        .await
+        .map_err(|e| e.to_string())?;
+    let listener = bind(config.listen).await?;
+    let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+    let host = if config.listen.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else {
+        config.listen.ip().to_string()
+    };
+    let base = format!("http://{host}:{port}/v1");
+    println!(
+        "enginelabs-2api demo: the proxy runs against the built-in simulator of cto.new (no cookie needed)"
+    );
+    println!("  simulator:  {}", sim.url());
+    println!("  base URL:   {base}");
+    println!("  API key:    {key}");
+    println!("  models:     {}", config.models.join(", "));
+    println!("  try it:");
+    println!(
+        "    curl -N {base}/chat/completions -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\\n      -d '{{\"model\":\"{}\",\"stream\":true,\"messages\":[{{\"role\":\"user\",\"content\":\"Hello!\"}}]}}'",
+        config.default_model
+    );
+    println!("  Ctrl-C stops it.");
+    axum::serve(listener, app(state))
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| e.to_string())?;
+    // The simulator serves until here.
+    let _ = &sim;
+    Ok(())
+}
+
+/// Runs the simulator alone (for out-of-process tests and the benchmark).
+pub async fn simulate(args: SimulateArgs) -> anyhow_like::Result<()> {
+    let addr: SocketAddr = format!("{}:{}", args.host, args.port)
+        .parse()
+        .map_err(|e| format!("bad --host/--port: {e}"))?;
+    let cfg = SimConfig {
+        token_ttl: std::time::Duration::from_secs(args.token_ttl_secs.max(1)),
+        frame_delay: std::time::Duration::from_millis(args.frame_delay_ms),
+        reply_words: args.reply_words,
+        gen2: !args.no_gen2,
+        ..SimConfig::default()
+    };
+    let sim = Simulator::start_on(addr, cfg)
+        .await
+        .map_err(|e| format!("cannot start the simulator on {addr}: {e}"))?;
+    let cookie = sim.account().cookie;
+    match &args.cookie_file {
+        Some(path) => std::fs::write(path, &cookie)
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?,
+        None => println!("cookie: {cookie}"),
+    }
+    println!("simulator listening on {}", sim.url());
+    shutdown_signal().await;
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutdown signal received; finishing open requests");
+}
+
+/// A boxed error with a readable message: enough for a binary's top level.
+pub mod anyhow_like {
+    pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+}

@@ -1,0 +1,190 @@
+//! The one place where every error of every layer becomes an HTTP answer.
+//!
+//! Handlers return [`ApiError`]; its `IntoResponse` writes OpenAI's error object
+//! `{"error":{"message","type","param","code"}}` with the right status. Upstream errors carry
+//! messages that say what failed and what to do (see `upstream::error`). Which one to use:
+//! request problems are `BadRequest`/`ModelNotFound`/`PayloadTooLarge`, key problems
+//! `Unauthorized`, anything that went wrong beyond us `Upstream`.
+
+use std::time::Duration;
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::relay::RelayError;
+use crate::upstream::UpstreamError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{message}")]
+    BadRequest {
+        message: String,
+        param: Option<&'static str>,
+        code: Option<&'static str>,
+    },
+    #[error("Incorrect or missing API key. Send it as `Authorization: Bearer <key>`.")]
+    Unauthorized,
+    #[error(
+        "The model `{0}` does not exist or you do not have access to it. GET /v1/models lists the models this proxy offers."
+    )]
+    ModelNotFound(String),
+    #[error("The request body is larger than the limit of {0} bytes (MAX_BODY_BYTES).")]
+    PayloadTooLarge(usize),
+    #[error("Unknown route {0}. This proxy serves /v1/chat/completions and /v1/models.")]
+    NotFound(String),
+    #[error("Method {0} is not allowed on this route.")]
+    MethodNotAllowed(String),
+    #[error(transparent)]
+    Relay(#[from] RelayError),
+}
+
+impl ApiError {
+    pub fn bad_request(message: impl Into<String>, param: Option<&'static str>) -> Self {
+        ApiError::BadRequest {
+            message: message.into(),
+            param,
+            code: None,
+        }
+    }
+
+    /// Status, OpenAI `type` and `code`.
+    fn parts(&self) -> (StatusCode, &'static str, Option<&'static str>) {
+        match self {
+            ApiError::BadRequest { code, .. } => {
+                (StatusCode::BAD_REQUEST, "invalid_request_error", *code)
+            }
+            ApiError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_request_error",
+                Some("invalid_api_key"),
+            ),
+            ApiError::ModelNotFound(_) => (
+                StatusCode::NOT_FOUND,
+                "invalid_request_error",
+                Some("model_not_found"),
+            ),
+            ApiError::PayloadTooLarge(_) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request_error",
+                Some("request_too_large"),
+            ),
+            ApiError::NotFound(_) => (
+                StatusCode::NOT_FOUND,
+                "invalid_request_error",
+                Some("unknown_url"),
+            ),
+            ApiError::MethodNotAllowed(_) => (
+                StatusCode::METHOD_NOT_ALLOWED,
+                "invalid_request_error",
+                Some("method_not_allowed"),
+            ),
+            ApiError::Relay(RelayError::NoAccount) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "upstream_error",
+                Some("no_account"),
+            ),
+            ApiError::Relay(RelayError::Upstream(e)) => upstream_parts(e),
+        }
+    }
+
+    /// How long a client should wait before retrying, where the upstream said so.
+    fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ApiError::Relay(RelayError::Upstream(
+                UpstreamError::RateLimited { retry_after, .. }
+                | UpstreamError::QuotaExhausted { retry_after, .. },
+            )) => Some(retry_after.unwrap_or(Duration::from_secs(30))),
+            _ => None,
+        }
+    }
+
+    /// The error as OpenAI's JSON object (also used inside SSE error events).
+    pub fn to_json(&self) -> serde_json::Value {
+        let (_, kind, code) = self.parts();
+        let param = match self {
+            ApiError::BadRequest { param, .. } => *param,
+            ApiError::ModelNotFound(_) => Some("model"),
+            _ => None,
+        };
+        json!({"error": {"message": self.to_string(), "type": kind, "param": param, "code": code}})
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.parts().0
+    }
+}
+
+fn upstream_parts(e: &UpstreamError) -> (StatusCode, &'static str, Option<&'static str>) {
+    use UpstreamError as U;
+    let status = match e {
+        U::UnknownModel(_) => {
+            return (
+                StatusCode::NOT_FOUND,
+                "invalid_request_error",
+                Some("model_not_found"),
+            );
+        }
+        U::PromptTooLarge(_) => {
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request_error",
+                Some("prompt_too_large"),
+            );
+        }
+        U::RateLimited { .. } => {
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                Some("upstream_rate_limited"),
+            );
+        }
+        U::QuotaExhausted { .. } => {
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                "insufficient_quota",
+                Some("upstream_quota_exhausted"),
+            );
+        }
+        U::BadCookie(_) | U::CookieRejected { .. } | U::CloudflareChallenge { .. } => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        U::IdleTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+        U::Status { .. } | U::Network { .. } | U::Protocol { .. } | U::StreamClosed(_) => {
+            StatusCode::BAD_GATEWAY
+        }
+    };
+    let code = match e {
+        U::BadCookie(_) => "bad_cookie",
+        U::CookieRejected { .. } => "cookie_rejected",
+        U::CloudflareChallenge { .. } => "cloudflare_challenge",
+        U::IdleTimeout(_) => "upstream_timeout",
+        _ => "upstream_error",
+    };
+    (status, "upstream_error", Some(code))
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let retry = self.retry_after();
+        if status.is_server_error() {
+            tracing::warn!(status = status.as_u16(), error = %self, "request failed");
+        } else {
+            tracing::debug!(status = status.as_u16(), error = %self, "request rejected");
+        }
+        let mut resp = (status, axum::Json(self.to_json())).into_response();
+        if let Some(after) = retry
+            && let Ok(v) = HeaderValue::from_str(&after.as_secs().max(1).to_string())
+        {
+            resp.headers_mut().insert(header::RETRY_AFTER, v);
+        }
+        resp
+    }
+}
+
+impl From<UpstreamError> for ApiError {
+    fn from(e: UpstreamError) -> Self {
+        ApiError::Relay(RelayError::Upstream(e))
+    }
+}

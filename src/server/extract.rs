@@ -1,0 +1,54 @@
+//! A JSON body extractor whose rejections use our error shape: malformed JSON is a 400 with
+//! OpenAI's error object, an oversized body a 413, never axum's plain-text rejections.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::StatusCode;
+
+use super::error::ApiError;
+
+/// The request body parsed as a JSON value (validated field by field by each handler, so that
+/// every wrong type gets a message naming the field).
+pub struct JsonBody(pub serde_json::Value);
+
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let limit = req
+            .extensions()
+            .get::<BodyLimit>()
+            .map(|l| l.0)
+            .unwrap_or(usize::MAX);
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::PayloadTooLarge(limit)
+            } else {
+                ApiError::bad_request(
+                    format!("Could not read the request body: {rejection}"),
+                    None,
+                )
+            }
+        })?;
+        if bytes.is_empty() {
+            return Err(ApiError::bad_request(
+                "The request body is empty; send a JSON object.",
+                None,
+            ));
+        }
+        let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::bad_request(format!("The request body is not valid JSON: {e}"), None)
+        })?;
+        if !value.is_object() {
+            return Err(ApiError::bad_request(
+                "The request body must be a JSON object.",
+                None,
+            ));
+        }
+        Ok(JsonBody(value))
+    }
+}
+
+/// The configured body limit, put in the request extensions so rejections can name it.
+#[derive(Clone, Copy)]
+pub struct BodyLimit(pub usize);

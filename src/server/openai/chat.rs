@@ -1,0 +1,101 @@
+//! `POST /v1/chat/completions`.
+//!
+//! The handler waits for the upstream's first event before answering, so a turn that fails
+//! before producing anything gets a proper HTTP error (a 502/503 JSON object) instead of a
+//! 200 stream that breaks at once. After that, errors travel inside the stream.
+
+use axum::Extension;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::request::ChatRequest;
+use super::shape::Shaper;
+use super::sse::{self, ChunkMeta};
+use super::usage;
+use crate::conversation::Scope;
+use crate::server::AppState;
+use crate::server::auth::ClientId;
+use crate::server::error::ApiError;
+use crate::server::extract::JsonBody;
+use crate::upstream::{TurnEvent, UpstreamError};
+
+pub async fn completions(
+    State(state): State<AppState>,
+    Extension(client): Extension<ClientId>,
+    JsonBody(body): JsonBody,
+) -> Result<Response, ApiError> {
+    let req = ChatRequest::parse(&body)?;
+    let model = state.resolve_model(req.model.as_deref())?;
+    let prompt_tokens = usage::estimate_messages(&req.messages);
+    let scope = Scope {
+        client: client.0,
+        model: model.clone(),
+    };
+    let mut running = state.relay().start(scope, req.messages).await?;
+    let first = match running.turn.next().await {
+        Some(Ok(ev)) => ev,
+        Some(Err(e)) => return Err(e.into()),
+        None => {
+            return Err(
+                UpstreamError::StreamClosed("the stream ended before any answer".into()).into(),
+            );
+        }
+    };
+    let meta = ChunkMeta::new(&model, prompt_tokens, req.include_usage);
+    if req.stream {
+        Ok(sse::respond(state, running, first, meta).into_response())
+    } else {
+        collect(state, running, first, meta).await
+    }
+}
+
+/// Runs the turn to its end and answers with one `chat.completion` object.
+async fn collect(
+    state: AppState,
+    mut running: crate::relay::Running,
+    first: TurnEvent,
+    meta: ChunkMeta,
+) -> Result<Response, ApiError> {
+    let mut shaper = Shaper::new(state.config().reasoning);
+    let (mut reasoning, mut content) = (String::new(), String::new());
+    let mut ev = first;
+    loop {
+        let finished = matches!(ev, TurnEvent::Finished { .. });
+        if let Some(p) = shaper.shape(&ev) {
+            reasoning.push_str(p.reasoning.as_deref().unwrap_or(""));
+            content.push_str(p.content.as_deref().unwrap_or(""));
+        }
+        if finished {
+            break;
+        }
+        ev = match running.turn.next().await {
+            Some(Ok(ev)) => ev,
+            Some(Err(e)) => return Err(e.into()),
+            None => {
+                return Err(UpstreamError::StreamClosed(
+                    "the stream ended before the turn finished".into(),
+                )
+                .into());
+            }
+        };
+    }
+    running
+        .completion
+        .remember(state.store(), &shaper.answer)
+        .await;
+    let mut message = json!({"role": "assistant", "content": content});
+    if !reasoning.is_empty() {
+        message["reasoning_content"] = Value::String(reasoning);
+    }
+    let completion_tokens = usage::estimate_text(shaper.emitted_chars);
+    Ok(axum::Json(json!({
+        "id": meta.id,
+        "object": "chat.completion",
+        "created": meta.created,
+        "model": meta.model,
+        "choices": [{"index": 0, "message": message, "logprobs": null, "finish_reason": "stop"}],
+        "usage": usage::usage_json(meta.prompt_tokens, completion_tokens),
+    }))
+    .into_response())
+}

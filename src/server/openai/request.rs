@@ -1,0 +1,191 @@
+//! Parsing and validation of a `POST /v1/chat/completions` body.
+//!
+//! The body is read as a JSON value and checked field by field, so every mistake gets a 400 that
+//! names the field (`param`). Fields we do not use (temperature, tools, ...) are accepted and
+//! ignored, as the upstream agent has no such knobs.
+
+use serde_json::Value;
+
+use crate::conversation::{Message, Role};
+use crate::server::error::ApiError;
+
+/// A validated chat request.
+#[derive(Debug)]
+pub struct ChatRequest {
+    /// The model as the client named it (checked against the catalogue later).
+    pub model: Option<String>,
+    pub messages: Vec<Message>,
+    pub stream: bool,
+    pub include_usage: bool,
+}
+
+fn bad(msg: impl Into<String>, param: &'static str) -> ApiError {
+    ApiError::bad_request(msg, Some(param))
+}
+
+impl ChatRequest {
+    pub fn parse(body: &Value) -> Result<ChatRequest, ApiError> {
+        let model = match body.get("model") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.trim().is_empty() => None,
+            Some(Value::String(s)) => Some(s.trim().to_string()),
+            Some(_) => return Err(bad("`model` must be a string.", "model")),
+        };
+        let stream = match body.get("stream") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(bad("`stream` must be a boolean.", "stream")),
+        };
+        let include_usage = match body.get("stream_options") {
+            None | Some(Value::Null) => false,
+            Some(Value::Object(o)) => match o.get("include_usage") {
+                None | Some(Value::Null) => false,
+                Some(Value::Bool(b)) => *b,
+                Some(_) => {
+                    return Err(bad(
+                        "`stream_options.include_usage` must be a boolean.",
+                        "stream_options",
+                    ));
+                }
+            },
+            Some(_) => return Err(bad("`stream_options` must be an object.", "stream_options")),
+        };
+        let raw = match body.get("messages") {
+            None | Some(Value::Null) => {
+                return Err(bad(
+                    "`messages` is required: a non-empty array of messages.",
+                    "messages",
+                ));
+            }
+            Some(Value::Array(a)) if a.is_empty() => {
+                return Err(bad("`messages` must not be empty.", "messages"));
+            }
+            Some(Value::Array(a)) => a,
+            Some(_) => return Err(bad("`messages` must be an array of messages.", "messages")),
+        };
+        let mut messages = Vec::with_capacity(raw.len());
+        for (i, m) in raw.iter().enumerate() {
+            messages.push(parse_message(i, m)?);
+        }
+        if !messages
+            .iter()
+            .any(|m| m.role == Role::User && !m.text.trim().is_empty())
+        {
+            return Err(bad(
+                "`messages` must contain at least one user message with text.",
+                "messages",
+            ));
+        }
+        Ok(ChatRequest {
+            model,
+            messages,
+            stream,
+            include_usage,
+        })
+    }
+}
+
+fn parse_message(i: usize, m: &Value) -> Result<Message, ApiError> {
+    let obj = m
+        .as_object()
+        .ok_or_else(|| bad(format!("`messages[{i}]` must be an object."), "messages"))?;
+    let role_str = obj.get("role").and_then(Value::as_str).ok_or_else(|| {
+        bad(
+            format!("`messages[{i}].role` is required and must be a string."),
+            "messages",
+        )
+    })?;
+    let role = Role::parse(role_str).ok_or_else(|| {
+        bad(
+            format!("`messages[{i}].role` is `{role_str}`; expected one of system, developer, user, assistant, tool."),
+            "messages",
+        )
+    })?;
+    let text = match obj.get("content") {
+        Some(Value::String(s)) => s.clone(),
+        None | Some(Value::Null) if role == Role::Assistant => String::new(),
+        Some(Value::Array(parts)) => content_parts(i, parts)?,
+        None | Some(Value::Null) => {
+            return Err(bad(
+                format!("`messages[{i}].content` is required."),
+                "messages",
+            ));
+        }
+        Some(_) => {
+            return Err(bad(
+                format!("`messages[{i}].content` must be a string or an array of content parts."),
+                "messages",
+            ));
+        }
+    };
+    Ok(Message { role, text })
+}
+
+/// Joins the text parts of an array content. Images need the upload flow (a later issue), so
+/// they are refused clearly rather than silently dropped.
+fn content_parts(i: usize, parts: &[Value]) -> Result<String, ApiError> {
+    let mut texts = Vec::with_capacity(parts.len());
+    for (j, p) in parts.iter().enumerate() {
+        let kind = p.get("type").and_then(Value::as_str).unwrap_or("");
+        match kind {
+            "text" | "input_text" => {
+                let t = p.get("text").and_then(Value::as_str).ok_or_else(|| {
+                    bad(
+                        format!("`messages[{i}].content[{j}].text` must be a string."),
+                        "messages",
+                    )
+                })?;
+                texts.push(t);
+            }
+            "image_url" | "input_image" | "image" => {
+                return Err(bad(
+                    format!(
+                        "`messages[{i}].content[{j}]` is an image; this proxy does not forward images yet."
+                    ),
+                    "messages",
+                ));
+            }
+            other => {
+                return Err(bad(
+                    format!("`messages[{i}].content[{j}].type` is `{other}`; expected `text`."),
+                    "messages",
+                ));
+            }
+        }
+    }
+    Ok(texts.join("\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn parses_strings_and_parts() {
+        let r = ChatRequest::parse(&json!({"model":"m","stream":true,"stream_options":{"include_usage":true},
+            "messages":[{"role":"system","content":"s"},{"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]}]}))
+        .expect("valid");
+        assert!(r.stream && r.include_usage);
+        assert_eq!(r.messages[1].text, "a\nb");
+    }
+
+    #[test]
+    fn rejects_bad_shapes_naming_the_field() {
+        for body in [
+            json!({"model":"m"}),
+            json!({"model":"m","messages":[]}),
+            json!({"model":"m","messages":"hi"}),
+            json!({"model":"m","messages":[{"role":"wizard","content":"x"}]}),
+            json!({"model":"m","messages":[{"role":"user","content":5}]}),
+            json!({"model":"m","messages":[{"role":"user"}]}),
+            json!({"model":"m","messages":[{"role":"system","content":"only system"}]}),
+            json!({"model":5,"messages":[{"role":"user","content":"x"}]}),
+            json!({"model":"m","stream":"yes","messages":[{"role":"user","content":"x"}]}),
+        ] {
+            let e = ChatRequest::parse(&body).expect_err("must be rejected");
+            assert_eq!(e.status(), axum::http::StatusCode::BAD_REQUEST, "{body}");
+            assert!(e.to_json()["error"]["param"].is_string(), "{body}");
+        }
+    }
+}

@@ -1,0 +1,119 @@
+//! The application state: config, keys, the relay (upstream client, store, accounts).
+
+use std::sync::Arc;
+
+use crate::accounts::Accounts;
+use crate::config::{Config, StoreChoice};
+use crate::relay::Relay;
+use crate::server::auth::ApiKeys;
+use crate::server::error::ApiError;
+use crate::store::{Store, StoreError, StoreKind, StoreLimits, open_store};
+use crate::upstream::{EngineClient, UpstreamError};
+
+/// Cheap to clone: one `Arc`.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: Config,
+    keys: ApiKeys,
+    relay: Relay,
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("CLERK_COOKIE: {0}")]
+    Cookie(UpstreamError),
+    #[error("could not build the HTTP client: {0}")]
+    Client(UpstreamError),
+}
+
+impl AppState {
+    /// Opens the store, loads the account(s) and builds the upstream client.
+    pub async fn build(config: Config) -> Result<AppState, StartError> {
+        let limits = StoreLimits {
+            conversation_ttl: config.conversation_ttl,
+            max_conversations: config.max_conversations,
+        };
+        let kind = match &config.store {
+            StoreChoice::Memory => StoreKind::Memory,
+            StoreChoice::Embedded { dir } => StoreKind::Embedded {
+                path: dir.join("enginelabs-2api.redb"),
+            },
+            StoreChoice::Redis { url, prefix } => StoreKind::Redis {
+                url: url.clone(),
+                prefix: prefix.clone(),
+            },
+        };
+        let store = open_store(kind, limits).await?;
+        Self::with_store(config, store).await
+    }
+
+    /// Like [`AppState::build`] with a store the caller opened (tests share one between apps).
+    pub async fn with_store(config: Config, store: Arc<dyn Store>) -> Result<AppState, StartError> {
+        let engine = EngineClient::new(config.upstream.clone()).map_err(StartError::Client)?;
+        let mut accounts = Accounts::default();
+        if let Some(cookie) = &config.clerk_cookie {
+            accounts.push(
+                Accounts::load("default", cookie, &store)
+                    .await
+                    .map_err(StartError::Cookie)?,
+            );
+        }
+        let keys = ApiKeys::new(&config.api_keys);
+        Ok(AppState {
+            inner: Arc::new(Inner {
+                config,
+                keys,
+                relay: Relay {
+                    engine,
+                    store,
+                    accounts,
+                },
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub fn keys(&self) -> &ApiKeys {
+        &self.inner.keys
+    }
+
+    pub fn relay(&self) -> &Relay {
+        &self.inner.relay
+    }
+
+    pub fn store(&self) -> &dyn Store {
+        self.inner.relay.store.as_ref()
+    }
+
+    /// The protocol generation in use, for the root page and logs.
+    pub fn generation_label(&self) -> &'static str {
+        match self.inner.relay.engine.generation() {
+            Some(g) => g.as_str(),
+            None => "auto (not settled yet)",
+        }
+    }
+
+    /// The catalogue name for what the client asked (case-insensitive), or the default model.
+    pub fn resolve_model(&self, requested: Option<&str>) -> Result<String, ApiError> {
+        let cfg = self.config();
+        match requested {
+            None => Ok(cfg.default_model.clone()),
+            Some(name) => cfg
+                .models
+                .iter()
+                .find(|m| m.eq_ignore_ascii_case(name))
+                .cloned()
+                .ok_or_else(|| ApiError::ModelNotFound(name.to_string())),
+        }
+    }
+}
