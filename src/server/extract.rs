@@ -5,21 +5,18 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 
+use super::AppState;
 use super::error::ApiError;
 
 /// The request body parsed as a JSON value (validated field by field by each handler, so that
 /// every wrong type gets a message naming the field).
 pub struct JsonBody(pub serde_json::Value);
 
-impl<S: Send + Sync> FromRequest<S> for JsonBody {
+impl FromRequest<AppState> for JsonBody {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let limit = req
-            .extensions()
-            .get::<BodyLimit>()
-            .map(|l| l.0)
-            .unwrap_or(usize::MAX);
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let limit = state.config().max_body_bytes;
         let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::PayloadTooLarge(limit)
@@ -48,7 +45,3 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
         Ok(JsonBody(value))
     }
 }
-
-/// The configured body limit, put in the request extensions so rejections can name it.
-#[derive(Clone, Copy)]
-pub struct BodyLimit(pub usize);

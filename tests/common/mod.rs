@@ -1,0 +1,182 @@
+//! Test harness: the simulator and the real router, both on `127.0.0.1:0`, driven over sockets.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Parser;
+use enginelabs_2api::config::{Config, ConfigArgs};
+use enginelabs_2api::server::{AppState, app};
+use enginelabs_2api::simulator::{SimConfig, Simulator};
+use enginelabs_2api::store::{Store, StoreLimits, memory::MemoryStore};
+use serde_json::{Value, json};
+
+#[derive(Parser)]
+struct Wrap {
+    #[command(flatten)]
+    args: ConfigArgs,
+}
+
+pub const KEY: &str = "sk-test-key-123";
+
+/// Settings as the binary would read them with no flags, then pointed at `sim`.
+pub fn args_for(sim: &Simulator) -> ConfigArgs {
+    let mut a = Wrap::parse_from(["enginelabs-2api"]).args;
+    a.api_master_key = Some(KEY.to_string());
+    a.api_keys = None;
+    a.clerk_cookie = Some(sim.account().cookie);
+    a.clerk_base_url = sim.url();
+    a.engine_base_url = sim.url();
+    a.store = Some("memory".into());
+    a.upstream_protocol = "auto".into();
+    a.models = "ClaudeSonnet4_5,GPT5,gpt_5_4".into();
+    a.default_model = None;
+    a.request_timeout_secs = "5".into();
+    a.stream_idle_timeout_secs = "5".into();
+    a.reasoning = "field".into();
+    a.max_body_bytes = "65536".into();
+    a
+}
+
+pub struct Harness {
+    pub sim: Simulator,
+    pub base: String,
+    pub state: AppState,
+    pub http: reqwest::Client,
+    server: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+/// Starts a simulator and a proxy in front of it. `tweak` adjusts the proxy's settings.
+pub async fn start(sim_cfg: SimConfig, tweak: impl FnOnce(&mut ConfigArgs)) -> Harness {
+    let sim = Simulator::start(sim_cfg).await.expect("simulator starts");
+    let mut a = args_for(&sim);
+    tweak(&mut a);
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new(StoreLimits::default()));
+    start_with(sim, a, store).await
+}
+
+/// Starts a proxy with the given settings and store in front of an existing simulator.
+pub async fn start_with(sim: Simulator, a: ConfigArgs, store: Arc<dyn Store>) -> Harness {
+    let config = Config::from_args(&a).expect("valid config");
+    let state = AppState::with_store(config, store)
+        .await
+        .expect("state builds");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let router = app(state.clone());
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client");
+    Harness {
+        sim,
+        base,
+        state,
+        http,
+        server,
+    }
+}
+
+impl Harness {
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(KEY)
+    }
+
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(KEY)
+    }
+
+    /// A non-streamed completion; returns (status, body).
+    pub async fn chat(&self, body: Value) -> (u16, Value) {
+        let resp = self
+            .post("/v1/chat/completions")
+            .json(&body)
+            .send()
+            .await
+            .expect("send");
+        let status = resp.status().as_u16();
+        let v = resp.json::<Value>().await.expect("json body");
+        (status, v)
+    }
+
+    /// A streamed completion read to its end; returns (status, SSE data payloads).
+    pub async fn chat_stream(&self, mut body: Value) -> (u16, Vec<String>) {
+        body["stream"] = json!(true);
+        let resp = self
+            .post("/v1/chat/completions")
+            .json(&body)
+            .send()
+            .await
+            .expect("send");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.expect("body");
+        (status, sse_data(&text))
+    }
+}
+
+/// The `data:` payloads of an SSE body, in order.
+pub fn sse_data(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for block in text.split("\n\n") {
+        let data: Vec<&str> = block
+            .lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .map(|d| d.trim_start())
+            .collect();
+        if !data.is_empty() {
+            out.push(data.join("\n"));
+        }
+    }
+    out
+}
+
+/// Concatenated `content` and `reasoning_content` deltas of parsed chunks.
+pub fn stream_text(data: &[String]) -> (String, String) {
+    let (mut content, mut reasoning) = (String::new(), String::new());
+    for d in data {
+        if d == "[DONE]" {
+            continue;
+        }
+        let v: Value = serde_json::from_str(d).expect("chunk is JSON");
+        if let Some(delta) = v["choices"].get(0).map(|c| &c["delta"]) {
+            content.push_str(delta["content"].as_str().unwrap_or(""));
+            reasoning.push_str(delta["reasoning_content"].as_str().unwrap_or(""));
+        }
+    }
+    (content, reasoning)
+}
+
+pub fn user(text: &str) -> Value {
+    json!({"role": "user", "content": text})
+}
+
+pub fn assistant(text: &str) -> Value {
+    json!({"role": "assistant", "content": text})
+}
+
+/// Polls `cond` every 20 ms for up to `secs` seconds.
+pub async fn eventually(secs: u64, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    while tokio::time::Instant::now() < deadline {
+        if cond() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    cond()
+}
