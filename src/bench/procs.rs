@@ -1,0 +1,148 @@
+//! The bench's child processes (simulator, proxy) and what `/proc` says about them.
+
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::process::{Child, Command};
+
+use super::BenchArgs;
+use crate::run::anyhow_like::Result;
+
+pub const BENCH_KEY: &str = "sk-bench";
+
+pub struct Children {
+    sim: Child,
+    proxy: Child,
+    pub sim_url: String,
+    pub proxy_url: String,
+    pub cookie: String,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Children {
+    fn drop(&mut self) {
+        let _ = self.sim.start_kill();
+        let _ = self.proxy.start_kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn wait_for(url: &str) -> Result<()> {
+    let http = reqwest::Client::new();
+    for _ in 0..200 {
+        if http.get(url).send().await.is_ok() {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    Err(format!("{url} did not come up").into())
+}
+
+impl Children {
+    pub async fn start(args: &BenchArgs) -> Result<Children> {
+        let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
+        let dir = std::env::temp_dir().join(format!("el2a-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let cookie_file = dir.join("cookie");
+        let sim_port = args.port;
+        let proxy_port = args.port + 1;
+        let sim = Command::new(&exe)
+            .args(["simulate", "--port", &sim_port.to_string(), "--reply-words", &args.words.to_string()])
+            .args(["--frame-delay-ms", &args.frame_delay_ms.to_string(), "--cookie-file"])
+            .arg(&cookie_file)
+            .stdout(Stdio::null())
+            .env("RUST_LOG", "warn")
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("cannot start the simulator: {e}"))?;
+        let sim_url = format!("http://127.0.0.1:{sim_port}");
+        wait_for(&format!("{sim_url}/__sim/stats")).await?;
+        let cookie = std::fs::read_to_string(&cookie_file).map_err(|e| format!("no simulator cookie: {e}"))?;
+        let proxy = Command::new(&exe)
+            .arg("serve")
+            .current_dir(&dir)
+            .env_clear()
+            .env("RUST_LOG", "warn")
+            .env("HOST", "127.0.0.1")
+            .env("PORT", proxy_port.to_string())
+            .env("API_MASTER_KEY", BENCH_KEY)
+            .env("CLERK_COOKIE", &cookie)
+            .env("CLERK_BASE_URL", &sim_url)
+            .env("ENGINE_BASE_URL", &sim_url)
+            .env("STORE", "memory")
+            .env("MODELS", "GPT5")
+            .stdout(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("cannot start the proxy: {e}"))?;
+        let proxy_url = format!("http://127.0.0.1:{proxy_port}");
+        wait_for(&format!("{proxy_url}/healthz")).await?;
+        Ok(Children { sim, proxy, sim_url, proxy_url, cookie, dir })
+    }
+
+    pub fn sim_pid(&self) -> u32 {
+        self.sim.id().unwrap_or(0)
+    }
+
+    pub fn proxy_pid(&self) -> u32 {
+        self.proxy.id().unwrap_or(0)
+    }
+
+    /// User + system CPU time of the proxy so far.
+    pub fn proxy_cpu(&self) -> Result<Duration> {
+        cpu_time(self.proxy_pid())
+    }
+
+    /// Samples the proxy's RSS every 20 ms until stopped; returns the largest sample in bytes.
+    pub fn rss_sampler(&self) -> RssSampler {
+        let pid = self.proxy_pid();
+        let peak = Arc::new(AtomicU64::new(rss_bytes(pid).unwrap_or(0)));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (p, s) = (peak.clone(), stop.clone());
+        let task = tokio::spawn(async move {
+            while !s.load(Ordering::Relaxed) {
+                if let Some(r) = rss_bytes(pid) {
+                    p.fetch_max(r, Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+        RssSampler { peak, stop, task }
+    }
+}
+
+pub struct RssSampler {
+    peak: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl RssSampler {
+    pub async fn stop(self) -> u64 {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.task.await;
+        self.peak.load(Ordering::Relaxed)
+    }
+}
+
+/// utime + stime from `/proc/PID/stat` (clock ticks of 10 ms on Linux).
+pub fn cpu_time(pid: u32) -> Result<Duration> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|e| format!("cannot read /proc/{pid}/stat: {e}"))?;
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).ok_or("bad /proc stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).ok_or("bad /proc stat field");
+    // utime and stime are fields 14 and 15 of stat; here 0-based after the name: 11 and 12.
+    let total = ticks(11)? + ticks(12)?;
+    Ok(Duration::from_millis(total * 10))
+}
+
+/// Resident set size from `/proc/PID/status`.
+pub fn rss_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
