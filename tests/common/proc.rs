@@ -1,0 +1,84 @@
+//! The real binary as a child process, for restarts, crashes and replicas.
+#![allow(dead_code)]
+
+use std::process::Stdio;
+use std::time::Duration;
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+}
+
+pub struct Proxy {
+    pub child: tokio::process::Child,
+    pub base: String,
+    pub log: std::path::PathBuf,
+}
+
+/// Starts `enginelabs-2api serve` with exactly these environment variables (plus HOST/PORT),
+/// logging to `log`, and waits until it answers.
+pub async fn spawn_proxy(env: &[(&str, String)], log: &std::path::Path) -> Proxy {
+    let port = free_port();
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("log file");
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_enginelabs-2api"));
+    cmd.arg("serve")
+        .env_clear()
+        .env("HOST", "127.0.0.1")
+        .env("PORT", port.to_string())
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::from(file.try_clone().expect("clone")))
+        .stderr(Stdio::from(file))
+        .kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().expect("spawn the binary");
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    for _ in 0..200 {
+        if http.get(format!("{base}/healthz")).send().await.is_ok() {
+            return Proxy { child, base, log: log.to_path_buf() };
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the proxy did not start; log:\n{}", std::fs::read_to_string(log).unwrap_or_default());
+}
+
+impl Proxy {
+    /// SIGTERM, then wait for a clean exit; returns whether it exited with status 0.
+    pub async fn stop(mut self) -> bool {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        }
+        match tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await {
+            Ok(Ok(status)) => status.success(),
+            _ => false,
+        }
+    }
+
+    /// SIGKILL: no chance to flush anything.
+    pub async fn kill(mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+    }
+
+    pub fn logs(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+/// A fresh temporary directory, removed on drop.
+pub struct TempDir(pub std::path::PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let p = std::env::temp_dir().join(format!("el2a-{tag}-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&p).expect("temp dir");
+        TempDir(p)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
