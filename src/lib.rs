@@ -18,6 +18,7 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod conversation;
+pub mod metrics;
 pub mod relay;
 pub mod run;
 pub mod server;

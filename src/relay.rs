@@ -31,6 +31,23 @@ pub struct Running {
     pub turn: Turn,
     pub continued: bool,
     pub completion: Completion,
+    _active: ActiveGuard,
+}
+
+/// Keeps the in-flight gauge right however a turn ends (finished, failed, abandoned).
+struct ActiveGuard;
+
+impl ActiveGuard {
+    fn new() -> Self {
+        metrics::gauge!(crate::metrics::ACTIVE_STREAMS).increment(1.0);
+        ActiveGuard
+    }
+}
+
+impl Drop for ActiveGuard {
+    fn drop(&mut self) {
+        metrics::gauge!(crate::metrics::ACTIVE_STREAMS).decrement(1.0);
+    }
 }
 
 /// What is needed to remember a turn once it completed.
@@ -58,6 +75,7 @@ impl Relay {
                 },
                 Ok(None) => {}
                 Err(e) => {
+                    metrics::counter!(crate::metrics::STORE_ERRORS).increment(1);
                     tracing::warn!(error = %e, "conversation store unavailable; starting a new history")
                 }
             }
@@ -87,7 +105,17 @@ impl Relay {
             prompt_chars = req.prompt.len(),
             "starting upstream turn"
         );
-        let turn = self.engine.start_turn(&account, req).await?;
+        let setup = std::time::Instant::now();
+        let turn = match self.engine.start_turn(&account, req).await {
+            Ok(turn) => turn,
+            Err(e) => {
+                crate::metrics::upstream_error(e.kind());
+                return Err(e.into());
+            }
+        };
+        metrics::histogram!(crate::metrics::UPSTREAM_SETUP_SECONDS, "generation" => turn.history.generation.as_str())
+            .record(setup.elapsed().as_secs_f64());
+        metrics::counter!(crate::metrics::TURNS, "kind" => if is_continued { "continued" } else { "new" }).increment(1);
         let history = turn.history.clone();
         Ok(Running {
             turn,
@@ -99,6 +127,7 @@ impl Relay {
                 account,
                 turns_before,
             },
+            _active: ActiveGuard::new(),
         })
     }
 }
@@ -122,6 +151,7 @@ impl Completion {
             last_used_ms: now_ms(),
         };
         if let Err(e) = store.put_conversation(key.as_str(), &record).await {
+            metrics::counter!(crate::metrics::STORE_ERRORS).increment(1);
             tracing::warn!(error = %e, "could not remember the conversation; its next turn will start a new history");
         }
     }

@@ -47,7 +47,10 @@ async fn chat(base: &str, messages: Value) -> (u16, Value) {
 }
 
 fn content(v: &Value) -> String {
-    v["choices"][0]["message"]["content"].as_str().expect("content").to_string()
+    v["choices"][0]["message"]["content"]
+        .as_str()
+        .expect("content")
+        .to_string()
 }
 
 fn words() -> usize {
@@ -58,14 +61,25 @@ fn words() -> usize {
 async fn a_conversation_continues_after_a_restart() {
     let sim = Simulator::start(SimConfig::default()).await.expect("sim");
     let dir = TempDir::new("restart");
-    let env = env_for(&sim, &[("DATA_DIR", dir.0.join("data").display().to_string())]);
+    let env = env_for(
+        &sim,
+        &[("DATA_DIR", dir.0.join("data").display().to_string())],
+    );
     let p1 = spawn_proxy(&env, &dir.0.join("p1.log")).await;
     let (s, v) = chat(&p1.base, json!([user("before restart")])).await;
     assert_eq!(s, 200, "{v}");
     let a1 = content(&v);
     assert!(p1.stop().await, "SIGTERM ends the proxy with status 0");
     let p2 = spawn_proxy(&env, &dir.0.join("p2.log")).await;
-    let (s, v) = chat(&p2.base, json!([user("before restart"), assistant(&a1), user("after restart")])).await;
+    let (s, v) = chat(
+        &p2.base,
+        json!([
+            user("before restart"),
+            assistant(&a1),
+            user("after restart")
+        ]),
+    )
+    .await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(content(&v), reply_text("after restart", 2, words()));
     let t = sim.stats().triggers;
@@ -75,7 +89,11 @@ async fn a_conversation_continues_after_a_restart() {
     {
         use std::os::unix::fs::PermissionsExt;
         let file = dir.0.join("data").join("enginelabs-2api.redb");
-        let mode = std::fs::metadata(&file).expect("store file").permissions().mode() & 0o777;
+        let mode = std::fs::metadata(&file)
+            .expect("store file")
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600, "the store holds cookies: owner-only");
     }
     p2.kill().await;
@@ -85,7 +103,10 @@ async fn a_conversation_continues_after_a_restart() {
 async fn completed_turns_survive_sigkill() {
     let sim = Simulator::start(SimConfig::default()).await.expect("sim");
     let dir = TempDir::new("crash");
-    let env = env_for(&sim, &[("DATA_DIR", dir.0.join("data").display().to_string())]);
+    let env = env_for(
+        &sim,
+        &[("DATA_DIR", dir.0.join("data").display().to_string())],
+    );
     let p1 = spawn_proxy(&env, &dir.0.join("p1.log")).await;
     let base = p1.base.clone();
     // Conversations start in a steady stream; the kill lands while some are in flight.
@@ -111,25 +132,49 @@ async fn completed_turns_survive_sigkill() {
     while let Some(c) = rx.recv().await {
         completed.push(c);
     }
-    assert!(!completed.is_empty(), "some turns completed before the kill");
+    assert!(
+        !completed.is_empty(),
+        "some turns completed before the kill"
+    );
     let p2 = spawn_proxy(&env, &dir.0.join("p2.log")).await;
     for (q, a) in &completed {
-        let (s, v) = chat(&p2.base, json!([user(q), assistant(a), user("still there?")])).await;
+        let (s, v) = chat(
+            &p2.base,
+            json!([user(q), assistant(a), user("still there?")]),
+        )
+        .await;
         assert_eq!(s, 200, "{v}");
-        assert_eq!(content(&v), reply_text("still there?", 2, words()), "conversation `{q}` kept its history");
+        assert_eq!(
+            content(&v),
+            reply_text("still there?", 2, words()),
+            "conversation `{q}` kept its history"
+        );
     }
     p2.kill().await;
 }
 
 #[tokio::test]
 async fn the_rotated_cookie_is_used_after_a_restart() {
-    let sim = Simulator::start(SimConfig { token_ttl: Duration::from_secs(2), ..SimConfig::default() }).await.expect("sim");
+    let sim = Simulator::start(SimConfig {
+        token_ttl: Duration::from_secs(2),
+        ..SimConfig::default()
+    })
+    .await
+    .expect("sim");
     let pasted = sim.account().cookie;
     let dir = TempDir::new("rotate");
-    let env = env_for(&sim, &[("DATA_DIR", dir.0.join("data").display().to_string())]);
+    let env = env_for(
+        &sim,
+        &[("DATA_DIR", dir.0.join("data").display().to_string())],
+    );
     let p1 = spawn_proxy(&env, &dir.0.join("p1.log")).await;
     for i in 0..3 {
-        assert_eq!(chat(&p1.base, json!([user(&format!("rotate {i}"))])).await.0, 200);
+        assert_eq!(
+            chat(&p1.base, json!([user(&format!("rotate {i}"))]))
+                .await
+                .0,
+            200
+        );
         tokio::time::sleep(Duration::from_millis(2100)).await;
     }
     assert!(sim.stats().mints >= 3, "several mints, several rotations");
@@ -138,7 +183,10 @@ async fn the_rotated_cookie_is_used_after_a_restart() {
     assert_ne!(sim.account().cookie, pasted);
     let p2 = spawn_proxy(&env, &dir.0.join("p2.log")).await;
     let (s, v) = chat(&p2.base, json!([user("after restart")])).await;
-    assert_eq!(s, 200, "the remembered rotated cookie was used, not the stale pasted one: {v}");
+    assert_eq!(
+        s, 200,
+        "the remembered rotated cookie was used, not the stale pasted one: {v}"
+    );
     p2.kill().await;
 }
 
@@ -163,7 +211,11 @@ async fn two_replicas_share_conversations_through_redis() {
     let p2 = spawn_proxy(&env, &dir.0.join("p2.log")).await;
     let (_, v) = chat(&p1.base, json!([user("replica one")])).await;
     let a1 = content(&v);
-    let (s, v) = chat(&p2.base, json!([user("replica one"), assistant(&a1), user("replica two")])).await;
+    let (s, v) = chat(
+        &p2.base,
+        json!([user("replica one"), assistant(&a1), user("replica two")]),
+    )
+    .await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(content(&v), reply_text("replica two", 2, words()));
     let t = sim.stats().triggers;
@@ -175,7 +227,16 @@ async fn two_replicas_share_conversations_through_redis() {
 /// Starts a private redis-server on a free port (None when the binary is not installed).
 fn own_redis(port: u16) -> Option<std::process::Child> {
     std::process::Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
         .stdout(std::process::Stdio::null())
         .spawn()
         .ok()
@@ -194,7 +255,10 @@ async fn redis_outage_degrades_to_new_conversations_and_recovers() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let sim = Simulator::start(SimConfig::default()).await.expect("sim");
     let dir = TempDir::new("outage");
-    let env = env_for(&sim, &[("REDIS_URL", format!("redis://127.0.0.1:{port}/0"))]);
+    let env = env_for(
+        &sim,
+        &[("REDIS_URL", format!("redis://127.0.0.1:{port}/0"))],
+    );
     let p: Proxy = spawn_proxy(&env, &dir.0.join("p.log")).await;
     let _ = redis.kill();
     let _ = redis.wait();
@@ -202,10 +266,17 @@ async fn redis_outage_degrades_to_new_conversations_and_recovers() {
     let (s, v) = chat(&p.base, json!([user("during outage")])).await;
     assert_eq!(s, 200, "{v}");
     let a = content(&v);
-    let (s, _) = chat(&p.base, json!([user("during outage"), assistant(&a), user("next")])).await;
+    let (s, _) = chat(
+        &p.base,
+        json!([user("during outage"), assistant(&a), user("next")]),
+    )
+    .await;
     assert_eq!(s, 200);
     let t = sim.stats().triggers;
-    assert_ne!(t[1].chat_history_id, t[0].chat_history_id, "no memory while Redis is down");
+    assert_ne!(
+        t[1].chat_history_id, t[0].chat_history_id,
+        "no memory while Redis is down"
+    );
     // Redis is back: memory works again without a restart of the proxy.
     let mut redis = own_redis(port).expect("restart redis");
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -213,7 +284,11 @@ async fn redis_outage_degrades_to_new_conversations_and_recovers() {
     for _ in 0..20 {
         let (_, v) = chat(&p.base, json!([user("after outage")])).await;
         let a = content(&v);
-        let (_, _) = chat(&p.base, json!([user("after outage"), assistant(&a), user("remember?")])).await;
+        let (_, _) = chat(
+            &p.base,
+            json!([user("after outage"), assistant(&a), user("remember?")]),
+        )
+        .await;
         let t = sim.stats().triggers;
         let n = t.len();
         if t[n - 1].chat_history_id == t[n - 2].chat_history_id {
@@ -222,7 +297,11 @@ async fn redis_outage_degrades_to_new_conversations_and_recovers() {
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    assert!(ok, "conversation memory came back with Redis; logs:\n{}", p.logs());
+    assert!(
+        ok,
+        "conversation memory came back with Redis; logs:\n{}",
+        p.logs()
+    );
     assert!(p.logs().contains("store"), "the outage was logged");
     let _ = redis.kill();
     let _ = redis.wait();

@@ -5,13 +5,18 @@ use std::process::Stdio;
 use std::time::Duration;
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 #[tokio::test]
 async fn openai_python_sdk_against_the_demo() {
     let Ok(python) = std::env::var("SDK_PYTHON") else {
-        eprintln!("skipped: SDK_PYTHON unset (point it at a python with the `openai` package; .ci/run does)");
+        eprintln!(
+            "skipped: SDK_PYTHON unset (point it at a python with the `openai` package; .ci/run does)"
+        );
         return;
     };
     let port = free_port();
@@ -46,6 +51,9 @@ async fn openai_python_sdk_against_the_demo() {
     let _ = demo.start_kill();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "openai SDK check failed:\n{stdout}\n{stderr}");
+    assert!(
+        out.status.success(),
+        "openai SDK check failed:\n{stdout}\n{stderr}"
+    );
     println!("{stdout}");
 }

@@ -36,14 +36,24 @@ impl Driver {
             .map_err(|e| e.to_string())?;
         let cfg = UpstreamConfig::with_urls(&procs.sim_url, &procs.sim_url);
         let engine = Arc::new(EngineClient::new(cfg).map_err(|e| e.to_string())?);
-        let account = Arc::new(Account::new("bench-direct", &procs.cookie).map_err(|e| e.to_string())?);
-        Ok(Driver { http, proxy_url: procs.proxy_url.clone(), engine, account })
+        let account =
+            Arc::new(Account::new("bench-direct", &procs.cookie).map_err(|e| e.to_string())?);
+        Ok(Driver {
+            http,
+            proxy_url: procs.proxy_url.clone(),
+            engine,
+            account,
+        })
     }
 
     /// One request each way, so connection set-up and the first JWT are not measured.
     pub async fn warm_up(&self) -> Result<()> {
-        proxied_one(&self.http, &self.proxy_url, "warm up").await.map_err(|e| format!("warm-up via proxy: {e}"))?;
-        direct_one(&self.engine, &self.account, "warm up").await.map_err(|e| format!("warm-up direct: {e}"))?;
+        proxied_one(&self.http, &self.proxy_url, "warm up")
+            .await
+            .map_err(|e| format!("warm-up via proxy: {e}"))?;
+        direct_one(&self.engine, &self.account, "warm up")
+            .await
+            .map_err(|e| format!("warm-up direct: {e}"))?;
         Ok(())
     }
 
@@ -93,7 +103,10 @@ where
             (ttft, errors)
         }));
     }
-    let mut out = Outcome { ttft: Vec::with_capacity(requests), errors: 0 };
+    let mut out = Outcome {
+        ttft: Vec::with_capacity(requests),
+        errors: 0,
+    };
     let mut first_error = None;
     for w in workers {
         let (t, e) = w.await.map_err(|e| format!("worker panicked: {e}"))?;
@@ -110,8 +123,13 @@ where
 }
 
 /// One streamed request through the proxy: time to the first content chunk; read to `[DONE]`.
-async fn proxied_one(http: &reqwest::Client, url: &str, prompt: &str) -> std::result::Result<Duration, String> {
-    let body = json!({"model": MODEL, "stream": true, "messages": [{"role": "user", "content": prompt}]});
+async fn proxied_one(
+    http: &reqwest::Client,
+    url: &str,
+    prompt: &str,
+) -> std::result::Result<Duration, String> {
+    let body =
+        json!({"model": MODEL, "stream": true, "messages": [{"role": "user", "content": prompt}]});
     let started = Instant::now();
     let resp = http
         .post(format!("{url}/v1/chat/completions"))
@@ -160,10 +178,21 @@ fn only_empty_content(chunk: &[u8]) -> bool {
 }
 
 /// The same turn with the upstream client alone: time to the first content event.
-async fn direct_one(engine: &EngineClient, account: &Arc<Account>, prompt: &str) -> std::result::Result<Duration, String> {
+async fn direct_one(
+    engine: &EngineClient,
+    account: &Arc<Account>,
+    prompt: &str,
+) -> std::result::Result<Duration, String> {
     let started = Instant::now();
-    let req = TurnRequest { model: MODEL.to_string(), prompt: prompt.to_string(), continue_history: None };
-    let mut turn = engine.start_turn(account, req).await.map_err(|e| e.to_string())?;
+    let req = TurnRequest {
+        model: MODEL.to_string(),
+        prompt: prompt.to_string(),
+        continue_history: None,
+    };
+    let mut turn = engine
+        .start_turn(account, req)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut first = None;
     loop {
         match turn.next().await {

@@ -62,7 +62,10 @@ impl Percentiles {
         }
         samples.sort();
         let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
-        Percentiles { p50: at(0.5), p99: at(0.99) }
+        Percentiles {
+            p50: at(0.5),
+            p99: at(0.99),
+        }
     }
 }
 
@@ -78,10 +81,20 @@ pub async fn run(args: BenchArgs) -> Result<()> {
     let levels: Vec<usize> = args
         .concurrency
         .split(',')
-        .map(|s| s.trim().parse::<usize>().map_err(|_| format!("--concurrency: `{s}` is not a number")))
+        .map(|s| {
+            s.trim()
+                .parse::<usize>()
+                .map_err(|_| format!("--concurrency: `{s}` is not a number"))
+        })
         .collect::<std::result::Result<_, _>>()?;
     let procs = procs::Children::start(&args).await?;
-    eprintln!("simulator pid {} on {}, proxy pid {} on {}", procs.sim_pid(), procs.sim_url, procs.proxy_pid(), procs.proxy_url);
+    eprintln!(
+        "simulator pid {} on {}, proxy pid {} on {}",
+        procs.sim_pid(),
+        procs.sim_url,
+        procs.proxy_pid(),
+        procs.proxy_url
+    );
     let driver = load::Driver::new(&procs, args.words).await?;
     driver.warm_up().await?;
     let mut reports = Vec::new();

@@ -44,13 +44,24 @@ impl Children {
     pub async fn start(args: &BenchArgs) -> Result<Children> {
         let exe = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
         let dir = std::env::temp_dir().join(format!("el2a-bench-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let cookie_file = dir.join("cookie");
         let sim_port = args.port;
         let proxy_port = args.port + 1;
         let sim = Command::new(&exe)
-            .args(["simulate", "--port", &sim_port.to_string(), "--reply-words", &args.words.to_string()])
-            .args(["--frame-delay-ms", &args.frame_delay_ms.to_string(), "--cookie-file"])
+            .args([
+                "simulate",
+                "--port",
+                &sim_port.to_string(),
+                "--reply-words",
+                &args.words.to_string(),
+            ])
+            .args([
+                "--frame-delay-ms",
+                &args.frame_delay_ms.to_string(),
+                "--cookie-file",
+            ])
             .arg(&cookie_file)
             .stdout(Stdio::null())
             .env("RUST_LOG", "warn")
@@ -59,7 +70,8 @@ impl Children {
             .map_err(|e| format!("cannot start the simulator: {e}"))?;
         let sim_url = format!("http://127.0.0.1:{sim_port}");
         wait_for(&format!("{sim_url}/__sim/stats")).await?;
-        let cookie = std::fs::read_to_string(&cookie_file).map_err(|e| format!("no simulator cookie: {e}"))?;
+        let cookie = std::fs::read_to_string(&cookie_file)
+            .map_err(|e| format!("no simulator cookie: {e}"))?;
         let proxy = Command::new(&exe)
             .arg("serve")
             .current_dir(&dir)
@@ -79,7 +91,14 @@ impl Children {
             .map_err(|e| format!("cannot start the proxy: {e}"))?;
         let proxy_url = format!("http://127.0.0.1:{proxy_port}");
         wait_for(&format!("{proxy_url}/healthz")).await?;
-        Ok(Children { sim, proxy, sim_url, proxy_url, cookie, dir })
+        Ok(Children {
+            sim,
+            proxy,
+            sim_url,
+            proxy_url,
+            cookie,
+            dir,
+        })
     }
 
     pub fn sim_pid(&self) -> u32 {
@@ -129,11 +148,20 @@ impl RssSampler {
 
 /// utime + stime from `/proc/PID/stat` (clock ticks of 10 ms on Linux).
 pub fn cpu_time(pid: u32) -> Result<Duration> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|e| format!("cannot read /proc/{pid}/stat: {e}"))?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map_err(|e| format!("cannot read /proc/{pid}/stat: {e}"))?;
     // Fields after the command name (which may hold spaces) start after the last ')'.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).ok_or("bad /proc stat")?;
+    let rest = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .ok_or("bad /proc stat")?;
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<u64>().ok()).ok_or("bad /proc stat field");
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .ok_or("bad /proc stat field")
+    };
     // utime and stime are fields 14 and 15 of stat; here 0-based after the name: 11 and 12.
     let total = ticks(11)? + ticks(12)?;
     Ok(Duration::from_millis(total * 10))

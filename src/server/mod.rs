@@ -16,6 +16,7 @@ pub mod extract;
 pub mod openai;
 pub mod request_id;
 pub mod state;
+pub mod track;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::Method;
@@ -30,6 +31,7 @@ use error::ApiError;
 
 /// The application router. Tests drive it directly; `main` serves it.
 pub fn app(state: AppState) -> Router {
+    crate::metrics::handle();
     let limit = state.config().max_body_bytes;
     let v1 = Router::new()
         .route("/v1/chat/completions", post(openai::chat::completions))
@@ -41,7 +43,9 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(v1)
         .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics))
         .route("/", get(root))
+        .route_layer(middleware::from_fn(track::layer))
         .fallback(fallback)
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn(request_id::layer))
@@ -72,6 +76,17 @@ async fn root(State(state): State<AppState>) -> Json<serde_json::Value> {
     }))
 }
 
+/// Prometheus text format; no secrets in it, so no key is needed (like most exporters).
+async fn metrics() -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4",
+        )],
+        crate::metrics::render(),
+    )
+}
+
 async fn fallback(method: Method, uri: axum::http::Uri) -> ApiError {
     let known = [
         "/v1/chat/completions",
@@ -79,11 +94,18 @@ async fn fallback(method: Method, uri: axum::http::Uri) -> ApiError {
         "/v1/models",
         "/models",
         "/healthz",
+        "/metrics",
         "/",
     ];
-    if known.contains(&uri.path()) || uri.path().starts_with("/v1/models/") {
+    let err = if known.contains(&uri.path()) || uri.path().starts_with("/v1/models/") {
         ApiError::MethodNotAllowed(method.to_string())
     } else {
         ApiError::NotFound(uri.path().to_string())
-    }
+    };
+    track::count(
+        "unmatched".to_string(),
+        err.status().as_u16(),
+        std::time::Instant::now(),
+    );
+    err
 }

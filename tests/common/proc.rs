@@ -5,7 +5,10 @@ use std::process::Stdio;
 use std::time::Duration;
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port")
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
 }
 
 pub struct Proxy {
@@ -18,7 +21,11 @@ pub struct Proxy {
 /// logging to `log`, and waits until it answers.
 pub async fn spawn_proxy(env: &[(&str, String)], log: &std::path::Path) -> Proxy {
     let port = free_port();
-    let file = std::fs::OpenOptions::new().create(true).append(true).open(log).expect("log file");
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("log file");
     let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_enginelabs-2api"));
     cmd.arg("serve")
         .env_clear()
@@ -36,18 +43,27 @@ pub async fn spawn_proxy(env: &[(&str, String)], log: &std::path::Path) -> Proxy
     let http = reqwest::Client::new();
     for _ in 0..200 {
         if http.get(format!("{base}/healthz")).send().await.is_ok() {
-            return Proxy { child, base, log: log.to_path_buf() };
+            return Proxy {
+                child,
+                base,
+                log: log.to_path_buf(),
+            };
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("the proxy did not start; log:\n{}", std::fs::read_to_string(log).unwrap_or_default());
+    panic!(
+        "the proxy did not start; log:\n{}",
+        std::fs::read_to_string(log).unwrap_or_default()
+    );
 }
 
 impl Proxy {
     /// SIGTERM, then wait for a clean exit; returns whether it exited with status 0.
     pub async fn stop(mut self) -> bool {
         if let Some(pid) = self.child.id() {
-            let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+            let _ = std::process::Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status();
         }
         match tokio::time::timeout(Duration::from_secs(10), self.child.wait()).await {
             Ok(Ok(status)) => status.success(),

@@ -25,6 +25,7 @@ pub async fn completions(
     Extension(client): Extension<ClientId>,
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
+    let received = std::time::Instant::now();
     let req = ChatRequest::parse(&body)?;
     let model = state.resolve_model(req.model.as_deref())?;
     let prompt_tokens = usage::estimate_messages(&req.messages);
@@ -35,13 +36,14 @@ pub async fn completions(
     let mut running = state.relay().start(scope, req.messages).await?;
     let first = match running.turn.next().await {
         Some(Ok(ev)) => ev,
-        Some(Err(e)) => return Err(e.into()),
+        Some(Err(e)) => return Err(counted(e)),
         None => {
-            return Err(
-                UpstreamError::StreamClosed("the stream ended before any answer".into()).into(),
-            );
+            let e = UpstreamError::StreamClosed("the stream ended before any answer".into());
+            return Err(counted(e));
         }
     };
+    metrics::histogram!(crate::metrics::TTFB_SECONDS, "stream" => if req.stream { "true" } else { "false" })
+        .record(received.elapsed().as_secs_f64());
     let meta = ChunkMeta::new(&model, prompt_tokens, req.include_usage);
     if req.stream {
         Ok(sse::respond(state, running, first, meta).into_response())
@@ -71,12 +73,11 @@ async fn collect(
         }
         ev = match running.turn.next().await {
             Some(Ok(ev)) => ev,
-            Some(Err(e)) => return Err(e.into()),
+            Some(Err(e)) => return Err(counted(e)),
             None => {
-                return Err(UpstreamError::StreamClosed(
+                return Err(counted(UpstreamError::StreamClosed(
                     "the stream ended before the turn finished".into(),
-                )
-                .into());
+                )));
             }
         };
     }
@@ -98,4 +99,10 @@ async fn collect(
         "usage": usage::usage_json(meta.prompt_tokens, completion_tokens),
     }))
     .into_response())
+}
+
+/// Counts an upstream failure and turns it into the HTTP error.
+pub fn counted(e: UpstreamError) -> ApiError {
+    crate::metrics::upstream_error(e.kind());
+    e.into()
 }

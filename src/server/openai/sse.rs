@@ -20,7 +20,6 @@ use super::shape::Shaper;
 use super::usage;
 use crate::relay::Running;
 use crate::server::AppState;
-use crate::server::error::ApiError;
 use crate::store::now_ms;
 use crate::upstream::{TurnEvent, UpstreamError};
 
@@ -101,7 +100,7 @@ impl StreamState {
     }
 
     fn fail(&mut self, e: UpstreamError) {
-        let err = ApiError::from(e);
+        let err = super::chat::counted(e);
         tracing::warn!(error = %err, "upstream failed mid-stream");
         self.pending
             .push_back(Event::default().data(err.to_json().to_string()));
