@@ -98,7 +98,7 @@ impl Store for MemoryStore {
             .iter()
             .take_while(|(stamp, _)| is_expired(*stamp, ttl, now))
             .count();
-        Ok(state.conversations.len() - expired)
+        Ok(state.conversations.len().saturating_sub(expired))
     }
 
     async fn purge_expired(&self) -> Result<Vec<ConversationRecord>, StoreError> {

@@ -4,7 +4,7 @@
 //! - [`memory`]: in-process store (tests, and the fallback when nothing durable is configured);
 //! - [`embedded`]: a crash-safe redb file under `DATA_DIR` (the default);
 //! - [`redis`]: Redis through the async connection manager, for several replicas;
-//! - [`error`]: [`StoreError`].
+//! - [`error`]: the one error enum of the layer, [`StoreError`].
 //!
 //! All backends share one contract, checked by one test suite (`tests/store.rs`):
 //! `take_conversation` is atomic (two callers never both get the same record), records

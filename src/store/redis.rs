@@ -11,8 +11,10 @@
 //!   `{p}:accounts`.
 //!
 //! Put, take and purge are Lua scripts, so each is atomic across replicas: two replicas never
-//! both take the same mapping, and the three conversation keys never drift apart. Time comes
-//! from the caller's clock (`now_ms()`), like the other backends.
+//! both take the same mapping, and the three conversation keys never drift apart. (A script
+//! rather than GETDEL, so that the lru/meta entries go in the same step; the scripts need
+//! Redis >= 5 for ZPOPMIN.) Time comes from the caller's clock (`now_ms()`), like the other
+//! backends, so replicas should run NTP.
 //!
 //! Redis being down must not take the proxy down: [`RedisStore::new`] only parses the URL; the
 //! connection manager is built on first use and rebuilt on a later call if that failed, and
@@ -32,6 +34,8 @@ use super::{
 pub const OP_TIMEOUT: Duration = Duration::from_millis(1500);
 /// Upper bound of one TCP connection attempt.
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(1000);
+/// About 34 years; longer TTLs are clamped to it.
+const MAX_TTL_MS: u64 = 1 << 40;
 /// How many expired mappings one purge script removes before yielding Redis to others.
 const PURGE_BATCH: usize = 500;
 
@@ -197,7 +201,8 @@ impl Store for RedisStore {
     ) -> Result<(), StoreError> {
         let json = encode(record)?;
         let max = self.limits.max_conversations;
-        let ttl = ttl_ms(&self.limits).max(1);
+        // PX must be positive, and Lua numbers are doubles: keep the TTL in a sane range.
+        let ttl = ttl_ms(&self.limits).clamp(1, MAX_TTL_MS);
         self.with_conn(|mut conn| async move {
             let keys = [self.conv_key(key), self.lru_key(), self.meta_key()];
             let _: i64 = eval(PUT_SCRIPT, &keys)
@@ -232,14 +237,19 @@ impl Store for RedisStore {
     }
 
     async fn conversation_count(&self) -> Result<usize, StoreError> {
-        let cutoff = now_ms().checked_sub(ttl_ms(&self.limits));
+        // Before the epoch plus one TTL nothing can be expired: count up to -1 (no member).
+        let cutoff = now_ms()
+            .checked_sub(ttl_ms(&self.limits))
+            .map_or(-1, |c| i64::try_from(c).unwrap_or(i64::MAX));
         self.with_conn(|mut conn| async move {
             let lru = self.lru_key();
-            let total: usize = conn.zcard(&lru).await.map_err(redis_err)?;
-            let expired: usize = match cutoff {
-                Some(cutoff) => conn.zcount(&lru, "-inf", cutoff).await.map_err(redis_err)?,
-                None => 0,
-            };
+            let (total, expired): (usize, usize) = ::redis::pipe()
+                .atomic()
+                .zcard(&lru)
+                .zcount(&lru, "-inf", cutoff)
+                .query_async(&mut conn)
+                .await
+                .map_err(redis_err)?;
             Ok(total.saturating_sub(expired))
         })
         .await
