@@ -649,3 +649,75 @@ async fn redis_store_recovers_when_redis_comes_back() {
     let _server = LocalRedis::start(port).await.expect("restart redis-server");
     until_ok(&store, "k", 3).await;
 }
+
+// ---------------------------------------------------------------- embedded crash safety
+
+/// Set in the child process of [`embedded_sigkill_keeps_committed_writes`]: the path to write.
+const CRASH_CHILD_ENV: &str = "EL2A_STORE_CRASH_CHILD_PATH";
+
+/// Re-runs this test binary as a child that writes mappings, reports them committed, and is
+/// then killed with SIGKILL; every reported write must be there on reopen.
+#[tokio::test]
+async fn embedded_sigkill_keeps_committed_writes() {
+    if let Ok(path) = std::env::var(CRASH_CHILD_ENV) {
+        // Child side: write, say so, then wait to be killed.
+        let store = EmbeddedStore::open(Path::new(&path), long_ttl()).expect("child open");
+        for n in 0..20 {
+            store
+                .put_conversation(&format!("crash-{n}"), &record(n))
+                .await
+                .expect("child put");
+        }
+        store
+            .put_account(&account("crash-seed", "crash-cookie"))
+            .await
+            .expect("child put account");
+        println!("committed");
+        use std::io::Write as _;
+        std::io::stdout().flush().expect("flush");
+        tokio::time::sleep(Duration::from_secs(120)).await;
+        return;
+    }
+
+    let dir = TempDir::new("crash");
+    let path = dir.path().join("crash.redb");
+    let mut child = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args([
+            "--exact",
+            "embedded_sigkill_keeps_committed_writes",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(CRASH_CHILD_ENV, &path)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn child");
+    let stdout = child.stdout.take().expect("child stdout");
+    let committed = tokio::task::spawn_blocking(move || {
+        use std::io::BufRead as _;
+        std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .any(|line| line.contains("committed"))
+    })
+    .await
+    .expect("reader");
+    child.kill().expect("SIGKILL the child");
+    child.wait().expect("reap the child");
+    assert!(committed, "the child never reported its writes");
+
+    let store = EmbeddedStore::open(&path, long_ttl()).expect("reopen after SIGKILL");
+    assert_eq!(store.conversation_count().await.expect("count"), 20);
+    for n in 0..20 {
+        let key = format!("crash-{n}");
+        assert_eq!(
+            store.take_conversation(&key).await.expect("take"),
+            Some(record(n))
+        );
+    }
+    assert_eq!(
+        store.get_account("crash-seed").await.expect("get"),
+        Some(account("crash-seed", "crash-cookie"))
+    );
+}
