@@ -1,4 +1,7 @@
-//! Errors of the store layer.
+//! Errors of the store layer: [`StoreError`], shared by every backend.
+//!
+//! Callers treat an error on a conversation lookup as "no mapping" (the conversation starts a
+//! new upstream history), so these errors degrade service rather than fail requests.
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -4,24 +4,40 @@
 //! - [`memory`]: in-process store (tests, and the fallback when nothing durable is configured);
 //! - [`embedded`]: a crash-safe redb file under `DATA_DIR` (the default);
 //! - [`redis`]: Redis through the async connection manager, for several replicas;
-//! - [`error`]: the store's error enum.
+//! - [`error`]: the one error enum of the layer, [`StoreError`].
 //!
 //! All backends share one contract, checked by one test suite (`tests/store.rs`):
 //! `take_conversation` is atomic (two callers never both get the same record), records
 //! expire after the configured TTL of disuse, and the number of conversations is capped with
 //! least-recently-used eviction.
+//!
+//! # Time rules (the same in every backend)
+//! - Each put gives the mapping a *use stamp*: `now_ms()` at the put, bumped to one millisecond
+//!   past the newest stamp in the store when the clock has not moved on (several puts in the same
+//!   millisecond, or a clock stepping back). Stamps are therefore strictly increasing, so "least
+//!   recently used" is always the order of the puts.
+//! - The TTL runs from that stamp, not from the record's `last_used_ms` (which is the caller's
+//!   data and is returned untouched). A mapping is expired once `now_ms() >= stamp + ttl`.
+//! - `take_conversation` never returns an expired mapping: it deletes it and answers `None`.
+//!   Expired mappings that nobody takes are removed (and returned) by `purge_expired`.
+//! - Over `max_conversations`, a put evicts the mappings with the oldest stamps.
 
 pub mod embedded;
 pub mod error;
 pub mod memory;
 pub mod redis;
 
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
 use crate::upstream::HistoryRef;
+pub use embedded::EmbeddedStore;
 pub use error::StoreError;
+pub use memory::MemoryStore;
+pub use redis::RedisStore;
 
 /// Lifetime rules shared by every backend.
 #[derive(Debug, Clone, Copy)]
@@ -113,19 +129,111 @@ pub fn now_ms() -> u64 {
         .unwrap_or(0)
 }
 
-/// Which backend to open.
-#[derive(Debug, Clone)]
+/// Which backend [`open_store`] builds (chosen by configuration).
+#[derive(Clone, PartialEq, Eq)]
 pub enum StoreKind {
+    /// Nothing survives a restart.
     Memory,
-    Embedded { path: std::path::PathBuf },
+    /// A redb file; the parent directories are created on first start.
+    Embedded { path: PathBuf },
+    /// Redis, shared by several replicas; every key starts with `prefix`.
     Redis { url: String, prefix: String },
 }
 
-/// Opens the configured backend.
+/// The URL may carry a password, so `Debug` shows only its scheme, host and port.
+impl std::fmt::Debug for StoreKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreKind::Memory => f.write_str("Memory"),
+            StoreKind::Embedded { path } => f.debug_struct("Embedded").field("path", path).finish(),
+            StoreKind::Redis { url, prefix } => f
+                .debug_struct("Redis")
+                .field("url", &redacted_url(url))
+                .field("prefix", prefix)
+                .finish(),
+        }
+    }
+}
+
+/// `redis://user:secret@host:6379/0` -> `redis://host:6379/0`, safe to print.
+pub(crate) fn redacted_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(u) => {
+            let host = u.host_str().unwrap_or("");
+            let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();
+            format!("{}://{host}{port}{}", u.scheme(), u.path())
+        }
+        Err(_) => "<unparseable url>".to_string(),
+    }
+}
+
+/// Builds the configured backend. Opening the embedded file runs on the blocking pool; Redis
+/// is not contacted here (it connects on first use, see [`RedisStore`]).
 pub async fn open_store(
     kind: StoreKind,
     limits: StoreLimits,
-) -> Result<std::sync::Arc<dyn Store>, StoreError> {
-    let _ = (kind, limits);
-    todo!()
+) -> Result<Arc<dyn Store>, StoreError> {
+    match kind {
+        StoreKind::Memory => Ok(Arc::new(MemoryStore::new(limits))),
+        StoreKind::Embedded { path } => {
+            let shown = path.display().to_string();
+            let store = tokio::task::spawn_blocking(move || EmbeddedStore::open(&path, limits))
+                .await
+                .map_err(|e| StoreError::Open {
+                    path: shown,
+                    detail: format!("the open task failed: {e}"),
+                })??;
+            Ok(Arc::new(store))
+        }
+        StoreKind::Redis { url, prefix } => Ok(Arc::new(RedisStore::new(&url, &prefix, limits)?)),
+    }
+}
+
+/// The next use stamp: `now`, or one past the newest stamp when the clock has not moved on.
+pub(crate) fn next_stamp(now: u64, newest: Option<u64>) -> u64 {
+    match newest {
+        Some(top) if top >= now => top.saturating_add(1),
+        _ => now,
+    }
+}
+
+/// The TTL in whole milliseconds (saturating; a zero TTL expires mappings at once).
+pub(crate) fn ttl_ms(limits: &StoreLimits) -> u64 {
+    u64::try_from(limits.conversation_ttl.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Whether a mapping stamped `stamp` is expired at `now`.
+pub(crate) fn is_expired(stamp: u64, ttl_ms: u64, now: u64) -> bool {
+    now >= stamp.saturating_add(ttl_ms)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps_strictly_increase_when_the_clock_stalls_or_steps_back() {
+        assert_eq!(next_stamp(100, None), 100);
+        assert_eq!(next_stamp(100, Some(50)), 100);
+        assert_eq!(next_stamp(100, Some(100)), 101);
+        assert_eq!(next_stamp(90, Some(100)), 101);
+    }
+
+    #[test]
+    fn expiry_boundary_is_inclusive() {
+        assert!(!is_expired(1000, 500, 1499));
+        assert!(is_expired(1000, 500, 1500));
+        assert!(!is_expired(u64::MAX - 1, u64::MAX, u64::MAX - 1));
+    }
+
+    #[test]
+    fn redis_url_password_is_not_printed() {
+        let kind = StoreKind::Redis {
+            url: "redis://user:hunter2@cache.local:6380/2".to_string(),
+            prefix: "el2a".to_string(),
+        };
+        let shown = format!("{kind:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("cache.local:6380"), "{shown}");
+    }
 }
