@@ -1,7 +1,21 @@
-//! TODO(upstream helper): session discovery and single-flight JWT minting.
-//! The signatures below are the contract the server layer codes against.
+//! Clerk's Frontend API: session discovery (`GET /v1/client`) and single-flight JWT minting
+//! (`POST /v1/client/sessions/{sid}/tokens`), plus [`Account`], which holds one cto.new
+//! login: its rotating `__client` cookie, the discovered identity and the cached JWT.
+//!
+//! Every Clerk answer may rotate `__client` through `Set-Cookie`; losing a rotation leads to
+//! "signed out" later, so each one is adopted and published on a watch channel for the owner
+//! to persist.
 
-use super::UpstreamError;
+use std::fmt;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+use tokio::sync::watch;
+
+use super::http::{self, Reply};
+use super::{UpstreamConfig, UpstreamError, cookie, jwt};
 
 /// What `GET /v1/client` told us about the cookie's signed-in session.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,33 +25,539 @@ pub struct Identity {
     pub org_id: Option<String>,
 }
 
+/// A minted token and its decoded claims.
+struct CachedJwt {
+    token: String,
+    claims: jwt::Claims,
+}
+
 /// One cto.new account: its (rotating) cookie, discovered identity and cached JWT.
 /// Cheap to share behind an `Arc`; all interior state is synchronised.
 pub struct Account {
     label: String,
+    /// The current `__client` value; replaced whenever Clerk rotates it.
+    client_cookie: Mutex<String>,
+    /// Publishes every rotation so the owner can persist it.
+    cookie_tx: watch::Sender<String>,
+    /// Session, user and org, once known.
+    identity: Mutex<Option<Identity>>,
+    /// A session id persisted from an earlier run: lets the first mint skip discovery.
+    session_hint: Mutex<Option<String>>,
+    /// The cached token (`None` after `invalidate_jwt`).
+    jwt: Mutex<Option<CachedJwt>>,
+    /// The last token minted, kept for Clerk's `expired_token` retry even after invalidation.
+    last_jwt: Mutex<Option<String>>,
+    /// Single-flight: concurrent requests wait for one mint instead of each minting.
+    mint_lock: tokio::sync::Mutex<()>,
+    mints: AtomicU64,
+    /// Gen-2: the team's preferred model as we last set it. Held from the PATCH until the
+    /// trigger is answered, so two requests with different models cannot interleave.
+    pub(crate) model_lock: tokio::sync::Mutex<Option<String>>,
+}
+
+impl fmt::Debug for Account {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Account")
+            .field("label", &self.label)
+            .field("cookie", &"<redacted>")
+            .field("identity", &self.identity())
+            .field("mints", &self.mint_count())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Account {
     /// Parses the cookie (a whole browser `Cookie:` header or a bare `__client` value).
     pub fn new(label: &str, cookie: &str) -> Result<Self, UpstreamError> {
-        let _ = cookie;
+        Self::with_session(label, cookie, None)
+    }
+
+    /// Like [`Account::new`], starting from a session id persisted earlier (skips discovery
+    /// until Clerk says the session is gone).
+    pub fn with_session(
+        label: &str,
+        cookie: &str,
+        session_id: Option<String>,
+    ) -> Result<Self, UpstreamError> {
+        let client = cookie::parse_pasted_cookie(cookie)?;
+        let (cookie_tx, _) = watch::channel(client.clone());
         Ok(Account {
             label: label.to_string(),
+            client_cookie: Mutex::new(client),
+            cookie_tx,
+            identity: Mutex::new(None),
+            session_hint: Mutex::new(session_id.filter(|s| !s.is_empty())),
+            jwt: Mutex::new(None),
+            last_jwt: Mutex::new(None),
+            mint_lock: tokio::sync::Mutex::new(()),
+            mints: AtomicU64::new(0),
+            model_lock: tokio::sync::Mutex::new(None),
         })
     }
+
     pub fn label(&self) -> &str {
         &self.label
     }
+
     /// The latest `__client` value (rotated by Clerk's `Set-Cookie`).
     pub fn current_client_cookie(&self) -> String {
-        todo!()
+        lock(&self.client_cookie).clone()
     }
+
+    /// A receiver that sees every new `__client` value, to persist rotations.
+    pub fn subscribe_cookie(&self) -> watch::Receiver<String> {
+        self.cookie_tx.subscribe()
+    }
+
     /// The identity discovered so far, if any.
     pub fn identity(&self) -> Option<Identity> {
-        todo!()
+        lock(&self.identity).clone()
     }
+
     /// How many JWTs were minted for this account (for tests and metrics).
     pub fn mint_count(&self) -> u64 {
-        todo!()
+        self.mints.load(Ordering::Relaxed)
+    }
+
+    /// Drops the cached JWT, e.g. after EngineLabs refused it; the next call mints anew.
+    pub fn invalidate_jwt(&self) {
+        *lock(&self.jwt) = None;
+    }
+
+    /// The cached token if it still has enough time left.
+    fn fresh_jwt(&self) -> Option<String> {
+        let now = unix_now();
+        lock(&self.jwt)
+            .as_ref()
+            .filter(|c| c.claims.reusable_at(now))
+            .map(|c| c.token.clone())
+    }
+
+    /// Adopts a rotated `__client` from an answer's `Set-Cookie`, if any.
+    fn adopt_cookies(&self, reply: &Reply) {
+        if let Some(new) = cookie::client_from_headers(&reply.headers) {
+            let changed = {
+                let mut current = lock(&self.client_cookie);
+                if *current == new {
+                    false
+                } else {
+                    *current = new.clone();
+                    true
+                }
+            };
+            if changed {
+                tracing::debug!(account = %self.label, "Clerk rotated the __client cookie");
+                self.cookie_tx.send_replace(new);
+            }
+        }
+    }
+}
+
+/// Locks a std mutex, recovering from poisoning (the data is plain values, always consistent).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// The query string every FAPI call carries.
+fn fapi_url(cfg: &UpstreamConfig, path: &str, extra: &[(&str, &str)]) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.append_pair("__clerk_api_version", &cfg.clerk_api_version);
+    q.append_pair("_clerk_js_version", &cfg.clerk_js_version);
+    for (k, v) in extra {
+        q.append_pair(k, v);
+    }
+    format!("{}/v1{}?{}", cfg.clerk_base_url, path, q.finish())
+}
+
+/// Headers a browser on cto.new sends to Clerk.
+fn browser(
+    cfg: &UpstreamConfig,
+    account: &Account,
+    req: reqwest::RequestBuilder,
+) -> reqwest::RequestBuilder {
+    req.header(
+        reqwest::header::COOKIE,
+        format!("{}={}", cookie::CLIENT_COOKIE, account.current_client_cookie()),
+    )
+    .header(reqwest::header::ORIGIN, &cfg.origin)
+    .header(reqwest::header::REFERER, format!("{}/", cfg.origin))
+    .header(reqwest::header::USER_AGENT, &cfg.user_agent)
+    .header(reqwest::header::ACCEPT, "*/*")
+}
+
+/// Clerk's first error code (`errors[0].code`), if the body carries one.
+fn clerk_error_code(body: &str) -> Option<String> {
+    let v: Value = serde_json::from_str(body).ok()?;
+    v.get("errors")?
+        .get(0)?
+        .get("code")?
+        .as_str()
+        .map(str::to_string)
+}
+
+/// Maps a non-success Clerk answer. Bodies are not echoed: only Clerk's error code.
+fn clerk_failure(call: &'static str, reply: &Reply) -> UpstreamError {
+    let code = clerk_error_code(&reply.body).unwrap_or_else(|| "no error code".to_string());
+    match reply.status {
+        401 | 403 => UpstreamError::CookieRejected {
+            detail: format!("{call} answered {}: {code}", reply.status),
+        },
+        429 => UpstreamError::RateLimited {
+            what: format!("Clerk {call}"),
+            retry_after: http::retry_after(&reply.headers),
+        },
+        status => UpstreamError::Status {
+            call,
+            status,
+            body: code,
+        },
+    }
+}
+
+/// `GET /v1/client`: finds the signed-in session, user and org behind the cookie and stores
+/// them on the account.
+pub async fn discover(
+    http_client: &reqwest::Client,
+    cfg: &UpstreamConfig,
+    account: &Account,
+) -> Result<Identity, UpstreamError> {
+    const CALL: &str = "clerk /v1/client";
+    let req = browser(cfg, account, http_client.get(fapi_url(cfg, "/client", &[])));
+    let reply = http::send(CALL, req).await?;
+    account.adopt_cookies(&reply);
+    if !reply.is_success() {
+        return Err(clerk_failure(CALL, &reply));
+    }
+    let body: Value = serde_json::from_str(&reply.body).map_err(|_| UpstreamError::Protocol {
+        call: CALL,
+        detail: "the answer is not JSON".to_string(),
+    })?;
+    let identity = identity_from_client(&body)?;
+    *lock(&account.identity) = Some(identity.clone());
+    *lock(&account.session_hint) = Some(identity.session_id.clone());
+    Ok(identity)
+}
+
+/// Picks the session of a `/v1/client` answer (see the protocol notes, §2.3).
+fn identity_from_client(body: &Value) -> Result<Identity, UpstreamError> {
+    let signed_out = |why: &str| UpstreamError::CookieRejected {
+        detail: format!("Clerk reports the browser session as signed out ({why})"),
+    };
+    let client = body
+        .get("response")
+        .filter(|r| !r.is_null())
+        .ok_or_else(|| signed_out("no client"))?;
+    let sessions = client
+        .get("sessions")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let usable = |s: &&Value| {
+        matches!(
+            s.get("status").and_then(Value::as_str),
+            Some("active" | "pending")
+        )
+    };
+    let last = client.get("last_active_session_id").and_then(Value::as_str);
+    let session = last
+        .and_then(|id| {
+            sessions
+                .iter()
+                .find(|s| s.get("id").and_then(Value::as_str) == Some(id))
+        })
+        .filter(|s| s.get("status").is_none() || usable(s))
+        .or_else(|| sessions.iter().find(usable))
+        .ok_or_else(|| signed_out("no active session"))?;
+    let session_id = session
+        .get("id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| signed_out("session without id"))?
+        .to_string();
+    let user = session.get("user");
+    let user_id = user
+        .and_then(|u| u.get("id"))
+        .and_then(Value::as_str)
+        .ok_or_else(|| UpstreamError::Protocol {
+            call: "clerk /v1/client",
+            detail: "the session carries no user id".to_string(),
+        })?
+        .to_string();
+    let org_id = session
+        .get("last_active_organization_id")
+        .and_then(Value::as_str)
+        .or_else(|| {
+            user?
+                .get("organization_memberships")?
+                .get(0)?
+                .get("organization")?
+                .get("id")?
+                .as_str()
+        })
+        .filter(|s| !s.is_empty())
+        .map(str::to_string);
+    Ok(Identity {
+        session_id,
+        user_id,
+        org_id,
+    })
+}
+
+/// What one mint attempt came back with.
+enum Minted {
+    Token(String),
+    /// 404: the session id is unknown (re-login elsewhere): rediscover.
+    SessionGone,
+    /// 422 `missing_expired_token`: Clerk wants the previous token.
+    WantsExpiredToken,
+}
+
+/// Returns a JWT for the account: the cached one while it has time left, else one minted now.
+/// Concurrent callers share one mint.
+pub async fn jwt(
+    http_client: &reqwest::Client,
+    cfg: &UpstreamConfig,
+    account: &Account,
+) -> Result<String, UpstreamError> {
+    if let Some(token) = account.fresh_jwt() {
+        return Ok(token);
+    }
+    let _single_flight = account.mint_lock.lock().await;
+    if let Some(token) = account.fresh_jwt() {
+        return Ok(token);
+    }
+    let mut session = match (account.identity(), lock(&account.session_hint).clone()) {
+        (Some(id), _) => Some((id.session_id, id.org_id)),
+        (None, Some(sid)) => Some((sid, None)),
+        (None, None) => None,
+    };
+    if session.is_none() {
+        let id = discover(http_client, cfg, account).await?;
+        session = Some((id.session_id, id.org_id));
+    }
+    let (mut sid, mut org) = session.unwrap_or_default();
+    let mut rediscovered = false;
+    let mut expired_token: Option<String> = None;
+    loop {
+        match mint_once(http_client, cfg, account, &sid, org.as_deref(), expired_token.as_deref())
+            .await?
+        {
+            Minted::Token(token) => return adopt_token(http_client, cfg, account, &sid, token).await,
+            Minted::SessionGone if !rediscovered => {
+                rediscovered = true;
+                tracing::debug!(account = %account.label, "Clerk does not know the session; rediscovering");
+                let id = discover(http_client, cfg, account).await?;
+                sid = id.session_id;
+                org = id.org_id;
+            }
+            Minted::SessionGone => {
+                return Err(UpstreamError::CookieRejected {
+                    detail: "Clerk does not know the session even after rediscovery".to_string(),
+                });
+            }
+            Minted::WantsExpiredToken if expired_token.is_none() => {
+                match lock(&account.last_jwt).clone() {
+                    Some(last) => expired_token = Some(last),
+                    None => {
+                        return Err(UpstreamError::CookieRejected {
+                            detail: "Clerk wants the previous token (missing_expired_token) and none is known".to_string(),
+                        });
+                    }
+                }
+            }
+            Minted::WantsExpiredToken => {
+                return Err(UpstreamError::CookieRejected {
+                    detail: "Clerk refused the token refresh (missing_expired_token)".to_string(),
+                });
+            }
+        }
+    }
+}
+
+/// Caches a fresh token and fills in the identity from its claims when it is not known yet.
+async fn adopt_token(
+    http_client: &reqwest::Client,
+    cfg: &UpstreamConfig,
+    account: &Account,
+    sid: &str,
+    token: String,
+) -> Result<String, UpstreamError> {
+    let claims = jwt::decode_claims(&token)?;
+    account.mints.fetch_add(1, Ordering::Relaxed);
+    if account.identity().is_none() {
+        match claims.sub.clone() {
+            Some(user_id) => {
+                *lock(&account.identity) = Some(Identity {
+                    session_id: claims.sid.clone().unwrap_or_else(|| sid.to_string()),
+                    user_id,
+                    org_id: claims.org_id.clone(),
+                });
+            }
+            None => {
+                discover(http_client, cfg, account).await?;
+            }
+        }
+    }
+    *lock(&account.last_jwt) = Some(token.clone());
+    *lock(&account.jwt) = Some(CachedJwt {
+        token: token.clone(),
+        claims,
+    });
+    Ok(token)
+}
+
+async fn mint_once(
+    http_client: &reqwest::Client,
+    cfg: &UpstreamConfig,
+    account: &Account,
+    sid: &str,
+    org: Option<&str>,
+    expired_token: Option<&str>,
+) -> Result<Minted, UpstreamError> {
+    const CALL: &str = "clerk tokens";
+    let extra: Vec<(&str, &str)> = expired_token
+        .map(|t| vec![("expired_token", t)])
+        .unwrap_or_default();
+    let path = format!("/client/sessions/{}/tokens", urlencode(sid));
+    let form = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("organization_id", org.unwrap_or_default())
+        .finish();
+    let req = browser(cfg, account, http_client.post(fapi_url(cfg, &path, &extra)))
+        .header(
+            reqwest::header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded",
+        )
+        .body(form);
+    let reply = http::send(CALL, req).await?;
+    account.adopt_cookies(&reply);
+    if reply.is_success() {
+        let body: Value = serde_json::from_str(&reply.body).map_err(|_| UpstreamError::Protocol {
+            call: CALL,
+            detail: "the answer is not JSON".to_string(),
+        })?;
+        // Bare `{"jwt": ...}`; tolerate an envelope in case Clerk ever adds one.
+        let token = body
+            .get("jwt")
+            .or_else(|| body.get("response").and_then(|r| r.get("jwt")))
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| UpstreamError::Protocol {
+                call: CALL,
+                detail: "the answer carries no jwt".to_string(),
+            })?;
+        return Ok(Minted::Token(token.to_string()));
+    }
+    match reply.status {
+        404 => Ok(Minted::SessionGone),
+        422 if clerk_error_code(&reply.body).as_deref() == Some("missing_expired_token") => {
+            Ok(Minted::WantsExpiredToken)
+        }
+        _ => Err(clerk_failure(CALL, &reply)),
+    }
+}
+
+fn urlencode(segment: &str) -> String {
+    url::form_urlencoded::byte_serialize(segment.as_bytes()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn debug_redacts_the_cookie() {
+        let a = Account::new("main", "a=b; __client=SECRETVALUE").expect("account");
+        let dbg = format!("{a:?}");
+        assert!(!dbg.contains("SECRETVALUE"), "{dbg}");
+        assert!(dbg.contains("main"));
+        assert_eq!(a.current_client_cookie(), "SECRETVALUE");
+    }
+
+    #[test]
+    fn bad_cookie_is_rejected_at_construction() {
+        assert!(matches!(
+            Account::new("x", "a=b"),
+            Err(UpstreamError::BadCookie(_))
+        ));
+    }
+
+    #[test]
+    fn picks_last_active_session_and_its_org() {
+        let body = json!({"response": {
+            "last_active_session_id": "sess_2",
+            "sessions": [
+                {"id": "sess_1", "status": "active", "user": {"id": "user_1"}},
+                {"id": "sess_2", "status": "active", "last_active_organization_id": "org_2",
+                 "user": {"id": "user_2"}}
+            ]}});
+        let id = identity_from_client(&body).expect("identity");
+        assert_eq!(
+            id,
+            Identity {
+                session_id: "sess_2".into(),
+                user_id: "user_2".into(),
+                org_id: Some("org_2".into())
+            }
+        );
+    }
+
+    #[test]
+    fn falls_back_to_first_active_session_and_membership_org() {
+        let body = json!({"response": {
+            "last_active_session_id": null,
+            "sessions": [
+                {"id": "sess_0", "status": "ended", "user": {"id": "user_0"}},
+                {"id": "sess_1", "status": "pending", "last_active_organization_id": null,
+                 "user": {"id": "user_1", "organization_memberships": [
+                    {"organization": {"id": "org_m"}}]}}
+            ]}});
+        let id = identity_from_client(&body).expect("identity");
+        assert_eq!(id.session_id, "sess_1");
+        assert_eq!(id.org_id.as_deref(), Some("org_m"));
+    }
+
+    #[test]
+    fn signed_out_clients_reject_the_cookie() {
+        for body in [
+            json!({"response": null, "client": null}),
+            json!({"response": {"last_active_session_id": null, "sessions": []}}),
+            json!({"response": {"sessions": [{"id": "s", "status": "revoked", "user": {"id": "u"}}]}}),
+            json!({}),
+        ] {
+            assert!(
+                matches!(
+                    identity_from_client(&body),
+                    Err(UpstreamError::CookieRejected { .. })
+                ),
+                "{body}"
+            );
+        }
+    }
+
+    #[test]
+    fn invalidate_and_rotation() {
+        let a = Account::new("x", "__client=one").expect("account");
+        let mut rx = a.subscribe_cookie();
+        let mut headers = http::HeaderMap::new();
+        headers.append(
+            http::header::SET_COOKIE,
+            "__client=two; Path=/".parse().expect("hv"),
+        );
+        a.adopt_cookies(&Reply {
+            status: 200,
+            headers,
+            body: String::new(),
+        });
+        assert_eq!(a.current_client_cookie(), "two");
+        assert!(rx.has_changed().expect("open"));
+        assert_eq!(*rx.borrow_and_update(), "two");
+        a.invalidate_jwt();
+        assert!(a.fresh_jwt().is_none());
     }
 }

@@ -17,6 +17,7 @@ pub mod client;
 pub mod cookie;
 pub mod error;
 pub mod frame;
+mod http;
 pub mod jwt;
 pub mod stream;
 pub mod trigger;
