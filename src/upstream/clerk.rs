@@ -544,9 +544,9 @@ mod tests {
     fn invalidate_and_rotation() {
         let a = Account::new("x", "__client=one").expect("account");
         let mut rx = a.subscribe_cookie();
-        let mut headers = http::HeaderMap::new();
+        let mut headers = ::http::HeaderMap::new();
         headers.append(
-            http::header::SET_COOKIE,
+            ::http::header::SET_COOKIE,
             "__client=two; Path=/".parse().expect("hv"),
         );
         a.adopt_cookies(&Reply {
