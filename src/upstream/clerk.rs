@@ -183,7 +183,11 @@ fn browser(
 ) -> reqwest::RequestBuilder {
     req.header(
         reqwest::header::COOKIE,
-        format!("{}={}", cookie::CLIENT_COOKIE, account.current_client_cookie()),
+        format!(
+            "{}={}",
+            cookie::CLIENT_COOKIE,
+            account.current_client_cookie()
+        ),
     )
     .header(reqwest::header::ORIGIN, &cfg.origin)
     .header(reqwest::header::REFERER, format!("{}/", cfg.origin))
@@ -344,10 +348,19 @@ pub async fn jwt(
     let mut rediscovered = false;
     let mut expired_token: Option<String> = None;
     loop {
-        match mint_once(http_client, cfg, account, &sid, org.as_deref(), expired_token.as_deref())
-            .await?
+        match mint_once(
+            http_client,
+            cfg,
+            account,
+            &sid,
+            org.as_deref(),
+            expired_token.as_deref(),
+        )
+        .await?
         {
-            Minted::Token(token) => return adopt_token(http_client, cfg, account, &sid, token).await,
+            Minted::Token(token) => {
+                return adopt_token(http_client, cfg, account, &sid, token).await;
+            }
             Minted::SessionGone if !rediscovered => {
                 rediscovered = true;
                 tracing::debug!(account = %account.label, "Clerk does not know the session; rediscovering");
@@ -436,10 +449,11 @@ async fn mint_once(
     let reply = http::send(CALL, req).await?;
     account.adopt_cookies(&reply);
     if reply.is_success() {
-        let body: Value = serde_json::from_str(&reply.body).map_err(|_| UpstreamError::Protocol {
-            call: CALL,
-            detail: "the answer is not JSON".to_string(),
-        })?;
+        let body: Value =
+            serde_json::from_str(&reply.body).map_err(|_| UpstreamError::Protocol {
+                call: CALL,
+                detail: "the answer is not JSON".to_string(),
+            })?;
         // Bare `{"jwt": ...}`; tolerate an envelope in case Clerk ever adds one.
         let token = body
             .get("jwt")
@@ -490,12 +504,12 @@ mod tests {
     #[test]
     fn picks_last_active_session_and_its_org() {
         let body = json!({"response": {
-            "last_active_session_id": "sess_2",
-            "sessions": [
-                {"id": "sess_1", "status": "active", "user": {"id": "user_1"}},
-                {"id": "sess_2", "status": "active", "last_active_organization_id": "org_2",
-                 "user": {"id": "user_2"}}
-            ]}});
+        "last_active_session_id": "sess_2",
+        "sessions": [
+            {"id": "sess_1", "status": "active", "user": {"id": "user_1"}},
+            {"id": "sess_2", "status": "active", "last_active_organization_id": "org_2",
+             "user": {"id": "user_2"}}
+        ]}});
         let id = identity_from_client(&body).expect("identity");
         assert_eq!(
             id,
@@ -510,13 +524,13 @@ mod tests {
     #[test]
     fn falls_back_to_first_active_session_and_membership_org() {
         let body = json!({"response": {
-            "last_active_session_id": null,
-            "sessions": [
-                {"id": "sess_0", "status": "ended", "user": {"id": "user_0"}},
-                {"id": "sess_1", "status": "pending", "last_active_organization_id": null,
-                 "user": {"id": "user_1", "organization_memberships": [
-                    {"organization": {"id": "org_m"}}]}}
-            ]}});
+        "last_active_session_id": null,
+        "sessions": [
+            {"id": "sess_0", "status": "ended", "user": {"id": "user_0"}},
+            {"id": "sess_1", "status": "pending", "last_active_organization_id": null,
+             "user": {"id": "user_1", "organization_memberships": [
+                {"organization": {"id": "org_m"}}]}}
+        ]}});
         let id = identity_from_client(&body).expect("identity");
         assert_eq!(id.session_id, "sess_1");
         assert_eq!(id.org_id.as_deref(), Some("org_m"));

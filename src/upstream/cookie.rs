@@ -36,8 +36,7 @@ pub fn parse_pasted_cookie(input: &str) -> Result<String, UpstreamError> {
     }
     // A bare value: no pairs at all. Base64 padding (`abc==`) is the only `=` it may carry.
     let unpadded = text.trim_end_matches('=');
-    if !text.contains(';') && !unpadded.contains('=') && !unpadded.contains(char::is_whitespace)
-    {
+    if !text.contains(';') && !unpadded.contains('=') && !unpadded.contains(char::is_whitespace) {
         return Ok(unquote(text).to_string());
     }
     Err(bad_cookie("the cookie has no `__client=` entry"))
@@ -86,7 +85,7 @@ pub fn client_from_headers(headers: &HeaderMap) -> Option<String> {
         .iter()
         .filter_map(|v| v.to_str().ok())
         .filter_map(client_from_set_cookie)
-        .last()
+        .next_back()
 }
 
 #[cfg(test)]
@@ -106,7 +105,10 @@ mod tests {
             parse_pasted_cookie("Cookie: __client=abc").expect("parses"),
             "abc"
         );
-        assert_eq!(parse_pasted_cookie(" __client=abc ").expect("parses"), "abc");
+        assert_eq!(
+            parse_pasted_cookie(" __client=abc ").expect("parses"),
+            "abc"
+        );
         assert_eq!(
             parse_pasted_cookie("__client=\"quoted\"").expect("parses"),
             "quoted"
@@ -124,14 +126,7 @@ mod tests {
 
     #[test]
     fn rejects_empty_and_missing() {
-        for bad in [
-            "",
-            "   ",
-            "a=b; c=d",
-            "__client_uat=1",
-            "__client=",
-            "a b",
-        ] {
+        for bad in ["", "   ", "a=b; c=d", "__client_uat=1", "__client=", "a b"] {
             let err = parse_pasted_cookie(bad).expect_err(bad);
             assert!(matches!(err, UpstreamError::BadCookie(_)), "{bad}");
             assert!(err.to_string().contains("__client"));
@@ -145,7 +140,10 @@ mod tests {
             Some("NEW".to_string())
         );
         assert_eq!(client_from_set_cookie("__client=; Max-Age=0"), None);
-        assert_eq!(client_from_set_cookie("__client=x; Max-Age=0; Path=/"), None);
+        assert_eq!(
+            client_from_set_cookie("__client=x; Max-Age=0; Path=/"),
+            None
+        );
         assert_eq!(client_from_set_cookie("__client_uat=5; Path=/"), None);
         assert_eq!(client_from_set_cookie("garbage"), None);
     }
@@ -154,12 +152,18 @@ mod tests {
     fn set_cookie_headers_pick_last_client() {
         let mut h = HeaderMap::new();
         h.append(http::header::SET_COOKIE, "__cf_bm=x".parse().expect("hv"));
-        h.append(http::header::SET_COOKIE, "__client=ONE".parse().expect("hv"));
+        h.append(
+            http::header::SET_COOKIE,
+            "__client=ONE".parse().expect("hv"),
+        );
         h.append(
             http::header::SET_COOKIE,
             "__client=; Max-Age=0".parse().expect("hv"),
         );
-        h.append(http::header::SET_COOKIE, "__client=TWO".parse().expect("hv"));
+        h.append(
+            http::header::SET_COOKIE,
+            "__client=TWO".parse().expect("hv"),
+        );
         assert_eq!(client_from_headers(&h), Some("TWO".to_string()));
         assert_eq!(client_from_headers(&HeaderMap::new()), None);
     }

@@ -85,9 +85,7 @@ impl TurnTracker {
             Some("history" | "label") => Vec::new(),
             other => {
                 let kind = other.unwrap_or("<none>").to_string();
-                log_unknown_once(&format!("frame:{kind}"), || {
-                    format!("frame type `{kind}`")
-                });
+                log_unknown_once(&format!("frame:{kind}"), || format!("frame type `{kind}`"));
                 Vec::new()
             }
         }
@@ -272,8 +270,10 @@ mod tests {
         let mut t = TurnTracker::new("hi", true);
         assert!(t.feed(&state(false)).is_empty());
         assert!(
-            t.feed(&json!({"type":"state","state":{"inProgress":false,"cancelled":true}}).to_string())
-                .is_empty()
+            t.feed(
+                &json!({"type":"state","state":{"inProgress":false,"cancelled":true}}).to_string()
+            )
+            .is_empty()
         );
         assert!(!t.is_finished());
         assert_eq!(t.feed(&chat("m", "x")), vec![content("x")]);
@@ -388,7 +388,10 @@ mod tests {
         assert!(evs.is_empty());
         assert!(!t.is_finished());
         t.arm();
-        let evs = run(&mut t, &[state(false), state(true), chat("n", "new"), state(false)]);
+        let evs = run(
+            &mut t,
+            &[state(false), state(true), chat("n", "new"), state(false)],
+        );
         assert_eq!(evs, vec![content("new"), DONE]);
     }
 

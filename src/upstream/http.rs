@@ -146,9 +146,23 @@ mod tests {
         assert!(challenge("h", 200, &cf, "").is_some());
         let html = headers(&[("content-type", "text/html; charset=UTF-8")]);
         assert!(challenge("h", 403, &html, "<html>").is_some());
-        assert!(challenge("h", 503, &HeaderMap::new(), "<title>Just a moment...</title>").is_some());
         assert!(
-            challenge("h", 403, &HeaderMap::new(), "x /cdn-cgi/challenge-platform/ y").is_some()
+            challenge(
+                "h",
+                503,
+                &HeaderMap::new(),
+                "<title>Just a moment...</title>"
+            )
+            .is_some()
+        );
+        assert!(
+            challenge(
+                "h",
+                403,
+                &HeaderMap::new(),
+                "x /cdn-cgi/challenge-platform/ y"
+            )
+            .is_some()
         );
         // A JSON 403 is Clerk or EngineLabs talking, not Cloudflare.
         let json = headers(&[("content-type", "application/json")]);

@@ -44,12 +44,11 @@ pub fn decode_claims(jwt: &str) -> Result<Claims, UpstreamError> {
     let bytes = URL_SAFE_NO_PAD
         .decode(payload.trim_end_matches('='))
         .map_err(|_| protocol("the token payload is not base64url"))?;
-    let value: Value = serde_json::from_slice(&bytes)
-        .map_err(|_| protocol("the token payload is not JSON"))?;
+    let value: Value =
+        serde_json::from_slice(&bytes).map_err(|_| protocol("the token payload is not JSON"))?;
     let str_claim = |v: Option<&Value>| v.and_then(Value::as_str).map(str::to_string);
-    let num_claim = |v: Option<&Value>| {
-        v.and_then(|n| n.as_u64().or_else(|| n.as_f64().map(|f| f as u64)))
-    };
+    let num_claim =
+        |v: Option<&Value>| v.and_then(|n| n.as_u64().or_else(|| n.as_f64().map(|f| f as u64)));
     Ok(Claims {
         exp: num_claim(value.get("exp")),
         iat: num_claim(value.get("iat")),

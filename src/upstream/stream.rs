@@ -95,10 +95,12 @@ pub async fn open(
 }
 
 async fn connect(cfg: &UpstreamConfig, url: &str) -> Result<Ws, UpstreamError> {
-    let mut req = url.into_client_request().map_err(|e| UpstreamError::Protocol {
-        call: CALL,
-        detail: format!("bad stream URL: {e}"),
-    })?;
+    let mut req = url
+        .into_client_request()
+        .map_err(|e| UpstreamError::Protocol {
+            call: CALL,
+            detail: format!("bad stream URL: {e}"),
+        })?;
     let headers = req.headers_mut();
     for (name, value) in [
         (::http::header::ORIGIN, cfg.origin.as_str()),
@@ -126,13 +128,15 @@ async fn connect(cfg: &UpstreamConfig, url: &str) -> Result<Ws, UpstreamError> {
                 .ok()
                 .and_then(|u| u.host_str().map(str::to_string))
                 .unwrap_or_default();
-            Err(http::challenge(&host, status, resp.headers(), &body).unwrap_or(
-                UpstreamError::Status {
-                    call: CALL,
-                    status,
-                    body: http::truncate(&body),
-                },
-            ))
+            Err(
+                http::challenge(&host, status, resp.headers(), &body).unwrap_or(
+                    UpstreamError::Status {
+                        call: CALL,
+                        status,
+                        body: http::truncate(&body),
+                    },
+                ),
+            )
         }
         Ok(Err(e)) => Err(UpstreamError::Network {
             call: CALL,

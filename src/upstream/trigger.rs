@@ -175,7 +175,11 @@ impl Engine<'_> {
     }
 
     /// Gen-2 trigger: the prompt travels base64-encoded so non-ASCII text survives.
-    pub async fn chat_gen2(&self, chat_history_id: &str, prompt: &str) -> Result<(), UpstreamError> {
+    pub async fn chat_gen2(
+        &self,
+        chat_history_id: &str,
+        prompt: &str,
+    ) -> Result<(), UpstreamError> {
         self.call(
             CALL_CHAT,
             reqwest::Method::POST,
@@ -315,7 +319,10 @@ mod tests {
             UpstreamError::RateLimited { .. }
         ));
         assert!(matches!(
-            failure(CALL_CHAT, &reply(402, r#"{"error":"Daily credit limit exceeded"}"#)),
+            failure(
+                CALL_CHAT,
+                &reply(402, r#"{"error":"Daily credit limit exceeded"}"#)
+            ),
             UpstreamError::QuotaExhausted { .. }
         ));
         assert!(matches!(
@@ -333,7 +340,10 @@ mod tests {
             other => panic!("unexpected {other:?}"),
         }
         assert_eq!(
-            is_token_refusal(&failure(CALL_CHAT, &reply(500, "body must have required property modelKey"))),
+            is_token_refusal(&failure(
+                CALL_CHAT,
+                &reply(500, "body must have required property modelKey")
+            )),
             None
         );
     }
@@ -370,6 +380,10 @@ mod tests {
         let n = project_name();
         assert_eq!(n.len(), 14);
         assert!(n.starts_with("proxy-"));
-        assert!(n[6..].chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit()));
+        assert!(
+            n[6..]
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        );
     }
 }
