@@ -466,3 +466,47 @@ async fn persisted_session_skips_discovery_and_side_calls_work() {
     let billing = client.billing(&acc).await.expect("billing");
     assert!(billing.is_object());
 }
+
+#[tokio::test]
+async fn concurrent_turns_with_different_models_do_not_interleave() {
+    let sim = sim(SimConfig {
+        frame_delay: Duration::from_millis(5),
+        ..SimConfig::default()
+    })
+    .await;
+    let client = Arc::new(client(&sim, ProtocolChoice::Gen2));
+    let acc = account(&sim);
+    let models = ["gpt_5_4", "glm_5_1", "claude_sonnet_4_5", "gpt_5"];
+    let mut tasks = Vec::new();
+    for i in 0..8 {
+        let (client, acc) = (Arc::clone(&client), Arc::clone(&acc));
+        let model = models[i % models.len()];
+        // Spawning also proves the turn future and `Turn` are `Send`.
+        tasks.push(tokio::spawn(async move {
+            let prompt = format!("request {i} for {model}");
+            let turn = client
+                .start_turn(&acc, request(model, &prompt))
+                .await
+                .expect("turn starts");
+            let out = collect(turn).await;
+            assert!(!out.end.expect("finished"));
+            (prompt, model)
+        }));
+    }
+    let mut expected = Vec::new();
+    for t in tasks {
+        expected.push(t.await.expect("task"));
+    }
+    let stats = sim.stats();
+    assert_eq!(stats.triggers.len(), 8);
+    for (prompt, model) in expected {
+        let record = stats
+            .triggers
+            .iter()
+            .find(|t| t.prompt == prompt)
+            .expect("trigger recorded");
+        assert_eq!(record.model, model, "{prompt}");
+    }
+    // Every turn minted against one cached token.
+    assert_eq!(acc.mint_count(), 1);
+}

@@ -335,14 +335,16 @@ pub async fn jwt(
     if let Some(token) = account.fresh_jwt() {
         return Ok(token);
     }
+    // The org is `None` while unknown (a persisted session id only): the field is then left
+    // out, so Clerk uses the session's active org instead of switching to the personal account.
     let mut session = match (account.identity(), lock(&account.session_hint).clone()) {
-        (Some(id), _) => Some((id.session_id, id.org_id)),
+        (Some(id), _) => Some((id.session_id, Some(id.org_id))),
         (None, Some(sid)) => Some((sid, None)),
         (None, None) => None,
     };
     if session.is_none() {
         let id = discover(http_client, cfg, account).await?;
-        session = Some((id.session_id, id.org_id));
+        session = Some((id.session_id, Some(id.org_id)));
     }
     let (mut sid, mut org) = session.unwrap_or_default();
     let mut rediscovered = false;
@@ -353,7 +355,7 @@ pub async fn jwt(
             cfg,
             account,
             &sid,
-            org.as_deref(),
+            org.as_ref().map(Option::as_deref),
             expired_token.as_deref(),
         )
         .await?
@@ -366,7 +368,7 @@ pub async fn jwt(
                 tracing::debug!(account = %account.label, "Clerk does not know the session; rediscovering");
                 let id = discover(http_client, cfg, account).await?;
                 sid = id.session_id;
-                org = id.org_id;
+                org = Some(id.org_id);
             }
             Minted::SessionGone => {
                 return Err(UpstreamError::CookieRejected {
@@ -429,7 +431,7 @@ async fn mint_once(
     cfg: &UpstreamConfig,
     account: &Account,
     sid: &str,
-    org: Option<&str>,
+    org: Option<Option<&str>>,
     expired_token: Option<&str>,
 ) -> Result<Minted, UpstreamError> {
     const CALL: &str = "clerk tokens";
@@ -437,9 +439,14 @@ async fn mint_once(
         .map(|t| vec![("expired_token", t)])
         .unwrap_or_default();
     let path = format!("/client/sessions/{}/tokens", urlencode(sid));
-    let form = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("organization_id", org.unwrap_or_default())
-        .finish();
+    // Built in a block: the serializer is not `Send` and must not live across an await.
+    let form = {
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        if let Some(org) = org {
+            form.append_pair("organization_id", org.unwrap_or_default());
+        }
+        form.finish()
+    };
     let req = browser(cfg, account, http_client.post(fapi_url(cfg, &path, &extra)))
         .header(
             reqwest::header::CONTENT_TYPE,

@@ -13,6 +13,8 @@
 //! Nothing here knows about OpenAI: the server layer turns [`TurnEvent`]s into SSE or JSON.
 
 pub mod clerk;
+#[cfg(test)]
+mod clerk_tests;
 pub mod client;
 pub mod cookie;
 pub mod error;
