@@ -201,6 +201,8 @@ async fn read_turn(
                 if gone || tracker.is_finished() {
                     break None;
                 }
+                // Waiting for a slow consumer is not upstream silence.
+                idle.as_mut().reset(tokio::time::Instant::now() + cfg.idle_timeout);
             }
         }
     };
