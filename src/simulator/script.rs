@@ -216,6 +216,7 @@ pub(crate) fn start_turn(
 }
 
 #[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 mod tests {
     use super::*;
 
@@ -224,7 +225,10 @@ mod tests {
         let r = reply_text("first line\n\n  last   line here  \n\n", 3, 20);
         assert!(r.starts_with("Turn 3: you said \"last line here\"."), "{r}");
         assert_eq!(r.split_whitespace().count(), 20);
-        assert_eq!(r, reply_text("first line\n\n  last   line here  \n\n", 3, 20));
+        assert_eq!(
+            r,
+            reply_text("first line\n\n  last   line here  \n\n", 3, 20)
+        );
         // Never shorter than the prefix.
         assert_eq!(reply_text("a b c", 1, 1), "Turn 1: you said \"a b c\".");
     }

@@ -84,7 +84,9 @@ fn preamble(hist: &History, log: &TurnLog, st: &SimState) -> (Vec<Frame>, Cursor
     let running = log.turns.last().is_some_and(|t| t.running());
     let mut out = Vec::new();
     if running || !faults.no_idle_state_at_connect {
-        out.push(text(json!({"type": "state", "state": {"inProgress": running}})));
+        out.push(text(
+            json!({"type": "state", "state": {"inProgress": running}}),
+        ));
     }
     let finished: Vec<_> = log
         .turns
