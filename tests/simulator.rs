@@ -771,7 +771,7 @@ async fn cumulative_thinking_and_extra_frames() {
     let frames = read_turn(&mut ws).await;
     let msgs: Vec<Value> = frames.iter().filter_map(inner).collect();
     let last_of = |kind: &str| -> String {
-        msgs.iter().filter(|m| m["type"] == kind).last().unwrap()["chat"]["content"]
+        msgs.iter().rfind(|m| m["type"] == kind).unwrap()["chat"]["content"]
             .as_str()
             .unwrap()
             .to_owned()
@@ -1061,4 +1061,48 @@ async fn dropping_the_simulator_stops_it() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(refused, "the listener should close after drop");
+}
+
+/// Many turns at once: each socket gets exactly its own reply (shared, pre-serialized frames
+/// must not leak between histories). `SIM_LOAD_TURNS`/`SIM_LOAD_WORDS` scale it up by hand.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_concurrent_turns_each_get_their_own_reply() {
+    let turns: usize = std::env::var("SIM_LOAD_TURNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(100);
+    let words: usize = std::env::var("SIM_LOAD_WORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
+    let sim = Simulator::start(SimConfig {
+        reply_words: words,
+        frame_delay: Duration::from_millis(1),
+        rotate_cookies: false,
+        ..SimConfig::default()
+    })
+    .await
+    .unwrap();
+    let acc = sim.account();
+    let jwt = mint(&sim, &acc).await;
+    let sim = std::sync::Arc::new(sim);
+    let mut tasks = Vec::new();
+    for i in 0..turns {
+        let (sim, acc, jwt) = (sim.clone(), acc.clone(), jwt.clone());
+        tasks.push(tokio::spawn(async move {
+            let history = uuid::Uuid::new_v4().to_string();
+            let url = ws_url(&sim, &history, &format!("token={}", acc.user_id));
+            let prompt = format!("request number {i}");
+            let r = gen1_trigger(&sim, &jwt, &history, &prompt).await;
+            assert_eq!(r.status(), StatusCode::OK);
+            let mut ws = connect(&url).await;
+            let frames = read_turn(&mut ws).await;
+            assert_eq!(text_of(&frames, "chat"), reply_text(&prompt, 1, words));
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    assert_eq!(sim.stats().triggers.len(), turns);
+    wait_stats(&sim, |s| s.ws_open_now == 0).await;
 }
