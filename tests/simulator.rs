@@ -439,6 +439,24 @@ async fn engine_rejects_expired_forged_and_missing_tokens() {
 }
 
 #[tokio::test]
+async fn a_minted_token_dies_at_its_exp() {
+    let sim = Simulator::start(SimConfig {
+        token_ttl: Duration::from_secs(1),
+        ..cfg()
+    })
+    .await
+    .unwrap();
+    let jwt = mint(&sim, &sim.account()).await;
+    let exp = claims(&jwt)["exp"].as_u64().unwrap();
+    while now_secs() <= exp {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = api(&sim, reqwest::Method::GET, "/billing", &jwt, None).await;
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(sim.stats().rejected_jwts, 1);
+}
+
+#[tokio::test]
 async fn gen2_full_flow() {
     let sim = Simulator::start(cfg()).await.unwrap();
     let acc = sim.account();
@@ -1086,14 +1104,23 @@ async fn many_concurrent_turns_each_get_their_own_reply() {
     let acc = sim.account();
     let jwt = mint(&sim, &acc).await;
     let sim = std::sync::Arc::new(sim);
+    // One pooled client, as the proxy has: a fresh connection per call would only test the
+    // kernel's accept queue.
+    let client = http();
     let mut tasks = Vec::new();
     for i in 0..turns {
-        let (sim, acc, jwt) = (sim.clone(), acc.clone(), jwt.clone());
+        let (sim, acc, jwt, client) = (sim.clone(), acc.clone(), jwt.clone(), client.clone());
         tasks.push(tokio::spawn(async move {
             let history = uuid::Uuid::new_v4().to_string();
             let url = ws_url(&sim, &history, &format!("token={}", acc.user_id));
             let prompt = format!("request number {i}");
-            let r = gen1_trigger(&sim, &jwt, &history, &prompt).await;
+            let r = client
+                .post(format!("{}/engine-agent/chat", sim.url()))
+                .bearer_auth(&jwt)
+                .json(&json!({"prompt": prompt, "chatHistoryId": history, "adapterName": "GPT5"}))
+                .send()
+                .await
+                .unwrap();
             assert_eq!(r.status(), StatusCode::OK);
             let mut ws = connect(&url).await;
             let frames = read_turn(&mut ws).await;
