@@ -77,13 +77,16 @@ pub(crate) fn message(status: StatusCode, msg: &str) -> Response {
 fn not_found_route() -> Response {
     (
         StatusCode::NOT_FOUND,
-        axum::Json(json!({"message": "Cannot find route", "error": "Not Found", "statusCode": 404})),
+        axum::Json(
+            json!({"message": "Cannot find route", "error": "Not Found", "statusCode": 404}),
+        ),
     )
         .into_response()
 }
 
 /// The user of a valid `Authorization: Bearer <jwt>`, or the 401 to answer (counted).
-fn authorize(st: &SimState, headers: &HeaderMap) -> Result<String, Response> {
+/// The rejection is boxed: a `Response` is large and the happy path should stay small.
+fn authorize(st: &SimState, headers: &HeaderMap) -> Result<String, Box<Response>> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -95,15 +98,20 @@ fn authorize(st: &SimState, headers: &HeaderMap) -> Result<String, Response> {
         .filter(|sub| lock(&st.inner).accounts.contains_key(sub));
     user.ok_or_else(|| {
         lock(&st.stats).rejected_jwts += 1;
-        message(StatusCode::UNAUTHORIZED, "Unauthorized")
+        Box::new(message(StatusCode::UNAUTHORIZED, "Unauthorized"))
     })
 }
 
-fn parse_body(body: &Bytes) -> Result<Value, Response> {
+fn parse_body(body: &Bytes) -> Result<Value, Box<Response>> {
     serde_json::from_slice::<Value>(body)
         .ok()
         .filter(Value::is_object)
-        .ok_or_else(|| message(StatusCode::BAD_REQUEST, "Body must be a JSON object"))
+        .ok_or_else(|| {
+            Box::new(message(
+                StatusCode::BAD_REQUEST,
+                "Body must be a JSON object",
+            ))
+        })
 }
 
 /// `GET /chat/adapters` (Gen-2).
@@ -112,7 +120,7 @@ pub(crate) async fn adapters(State(st): State<Arc<SimState>>, headers: HeaderMap
         return not_found_route();
     }
     if let Err(r) = authorize(&st, &headers) {
-        return r;
+        return *r;
     }
     let list: Vec<Value> = CATALOGUE
         .iter()
@@ -138,11 +146,11 @@ pub(crate) async fn preferred_model(
     }
     let user = match authorize(&st, &headers) {
         Ok(u) => u,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let body = match parse_body(&body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Some(key) = body.get("modelKey").and_then(Value::as_str) else {
         return message(
@@ -171,11 +179,11 @@ pub(crate) async fn create_hosted(
     }
     let user = match authorize(&st, &headers) {
         Ok(u) => u,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let body = match parse_body(&body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let Some(name) = body.get("projectName").and_then(Value::as_str) else {
         return message(
@@ -192,12 +200,7 @@ pub(crate) async fn create_hosted(
             .get(&user)
             .map(|a| a.org_id.clone())
             .unwrap_or_default();
-        let hist = History::new(
-            user,
-            org,
-            Generation::Gen2,
-            Some(workspace_id.clone()),
-        );
+        let hist = History::new(user, org, Generation::Gen2, Some(workspace_id.clone()));
         inner.histories.insert(project_id.clone(), Arc::new(hist));
     }
     lock(&st.stats).projects += 1;
@@ -217,7 +220,7 @@ pub(crate) async fn offers(State(st): State<Arc<SimState>>, headers: HeaderMap) 
         return not_found_route();
     }
     if let Err(r) = authorize(&st, &headers) {
-        return r;
+        return *r;
     }
     lock(&st.stats).offers += 1;
     axum::Json(json!({"offers": []})).into_response()
@@ -251,14 +254,14 @@ pub(crate) async fn trigger(
 ) -> Response {
     let user = match authorize(&st, &headers) {
         Ok(u) => u,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     if let Some(resp) = trigger_fault(&st) {
         return resp;
     }
     let body = match parse_body(&body) {
         Ok(b) => b,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let (Some(raw_prompt), Some(hid)) = (
         body.get("prompt").and_then(Value::as_str),
@@ -290,14 +293,7 @@ pub(crate) async fn trigger(
         let hist = inner
             .histories
             .entry(hid.to_owned())
-            .or_insert_with(|| {
-                Arc::new(History::new(
-                    user.clone(),
-                    org,
-                    Generation::Gen1,
-                    None,
-                ))
-            })
+            .or_insert_with(|| Arc::new(History::new(user.clone(), org, Generation::Gen1, None)))
             .clone();
         if hist.user_id != user {
             return message(StatusCode::FORBIDDEN, "Forbidden");
@@ -331,7 +327,10 @@ pub(crate) async fn trigger(
             return message(StatusCode::UNAUTHORIZED, "Unauthorized");
         };
         let Some(model) = acc.preferred_model.clone() else {
-            return message(StatusCode::BAD_REQUEST, "No preferred model set for the team");
+            return message(
+                StatusCode::BAD_REQUEST,
+                "No preferred model set for the team",
+            );
         };
         acc.daily_usage += find_model(&model).map_or(1, |m| m.usage_multiplier);
         ("gen2", model, prompt, hist)
@@ -356,7 +355,7 @@ pub(crate) async fn trigger(
 pub(crate) async fn billing(State(st): State<Arc<SimState>>, headers: HeaderMap) -> Response {
     let user = match authorize(&st, &headers) {
         Ok(u) => u,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let used = lock(&st.inner)
         .accounts
@@ -377,7 +376,7 @@ pub(crate) async fn delete_history(
 ) -> Response {
     let user = match authorize(&st, &headers) {
         Ok(u) => u,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let mut inner = lock(&st.inner);
     match inner.histories.get(&id) {
@@ -395,7 +394,7 @@ pub(crate) async fn delete_history(
 pub(crate) async fn current_user(State(st): State<Arc<SimState>>, headers: HeaderMap) -> Response {
     let user = match authorize(&st, &headers) {
         Ok(u) => u,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let org = lock(&st.inner)
         .accounts

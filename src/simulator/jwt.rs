@@ -119,12 +119,16 @@ impl JwtKey {
         if now_secs >= exp {
             return Err(JwtError::Expired);
         }
-        let sub = claims["sub"].as_str().ok_or(JwtError::Malformed)?.to_owned();
+        let sub = claims["sub"]
+            .as_str()
+            .ok_or(JwtError::Malformed)?
+            .to_owned();
         Ok(Verified { sub })
     }
 }
 
 #[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 mod tests {
     use super::*;
 

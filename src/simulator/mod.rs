@@ -66,10 +66,13 @@ impl Default for SimConfig {
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct Faults {
-    /// The next `count` trigger calls answer this status.
+    /// The next `trigger_status_count` trigger calls answer this status without starting a turn
+    /// (429 adds `Retry-After: 1`). A count of 0 means every call, until the fault is cleared.
     pub trigger_status: Option<u16>,
     pub trigger_status_count: u32,
-    /// Close the WebSocket after this many assistant update frames of a turn.
+    /// Drop the WebSocket (no close frame) after it has sent this many assistant (`chat`/
+    /// `thinking`) updates of one turn. Counted per socket, so a Gen-1 reconnect that replays
+    /// the turn is dropped again; clear the fault to let a retry through.
     pub ws_drop_after: Option<u32>,
     /// Extra delay before each frame, in milliseconds.
     pub slow_frame_ms: u64,
@@ -153,7 +156,15 @@ impl Simulator {
 
     /// Binds `addr` and serves in a spawned task, with one account already created.
     pub async fn start_on(addr: SocketAddr, cfg: SimConfig) -> std::io::Result<Simulator> {
-        let listener = tokio::net::TcpListener::bind(addr).await?;
+        // A deep accept queue: the benchmark opens a thousand sockets at once.
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        let listener = socket.listen(4096)?;
         let addr = listener.local_addr()?;
         let first = Account::new();
         let mut inner = Inner {

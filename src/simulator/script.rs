@@ -107,27 +107,54 @@ impl Shape {
     }
 }
 
-/// Every frame of turn `n`, in order, the last one being `state{inProgress:false}`.
-pub(crate) fn turn_frames(n: u32, prompt: &str, reply: &str, shape: Shape) -> Vec<Frame> {
-    let msg_id = format!("msg_{}_0", now_ms());
+/// What fixes the frames of a turn, so a compacted turn can rebuild exactly the same frames.
+#[derive(Debug, Clone)]
+pub(crate) struct Script {
+    /// 1-based turn number.
+    pub n: u32,
+    pub shape: Shape,
+    /// The `msg_<ms>_0` id of the assistant message.
+    pub msg_id: String,
+    /// The id of the user echo.
+    pub echo_id: String,
+}
+
+impl Script {
+    pub fn new(n: u32, shape: Shape) -> Script {
+        Script {
+            n,
+            shape,
+            msg_id: format!("msg_{}_0", now_ms()),
+            echo_id: uuid::Uuid::new_v4().to_string(),
+        }
+    }
+}
+
+/// How long a finished turn keeps its serialized frames before they are dropped (and rebuilt
+/// on demand for a late replay): bounds the memory of long benchmark runs.
+const FRAME_RETENTION: Duration = Duration::from_secs(30);
+
+/// Every frame of a turn, in order, the last one being `state{inProgress:false}`.
+pub(crate) fn turn_frames(script: &Script, prompt: &str, reply: &str) -> Vec<Frame> {
+    let (n, shape, msg_id) = (script.n, script.shape, script.msg_id.as_str());
     let mut frames = vec![outer(
         &json!({"type": "state", "state": {"inProgress": true, "taskId": format!("task_{n}")}}),
     )];
     let echo = json!({
-        "id": uuid::Uuid::new_v4().to_string(),
+        "id": script.echo_id,
         "role": "user",
         "content": [{"type": "text", "text": prompt}],
     });
     frames.push(update(&echo, false));
     if shape.thinking {
         frames.extend(word_updates(
-            &msg_id,
+            msg_id,
             "thinking",
             &thinking_text(n),
             shape.cumulative,
         ));
     }
-    let chat = word_updates(&msg_id, "chat", reply, shape.cumulative);
+    let chat = word_updates(msg_id, "chat", reply, shape.cumulative);
     let middle = chat.len() / 2;
     for (i, f) in chat.into_iter().enumerate() {
         if shape.extra_frames && i == middle {
@@ -162,31 +189,33 @@ pub(crate) fn start_turn(
     prompt: String,
     faults: &Faults,
 ) -> u32 {
-    let (n, index) = {
+    let (n, index, script) = {
         let mut log = lock(&hist.log);
         let index = log.turns.len();
         let n = index as u32 + 1;
         let reply = reply_text(&prompt, n, st.cfg.reply_words);
+        let script = Script::new(n, Shape::from_faults(faults));
         log.turns.push(Turn {
             prompt: prompt.clone(),
             reply,
+            script: script.clone(),
             frames: Vec::new(),
             done: false,
+            compacted: false,
             silent: faults.silent,
         });
-        (n, index)
+        (n, index, script)
     };
     hist.notify();
     if faults.silent {
         return n;
     }
     let delay = st.cfg.frame_delay + Duration::from_millis(faults.slow_frame_ms);
-    let shape = Shape::from_faults(faults);
     let hist = Arc::clone(hist);
     let cancel = st.cancel.clone();
     tokio::spawn(async move {
         let reply = lock(&hist.log).turns[index].reply.clone();
-        let frames = turn_frames(n, &prompt, &reply, shape);
+        let frames = turn_frames(&script, &prompt, &reply);
         let total = frames.len();
         for (i, frame) in frames.into_iter().enumerate() {
             if i > 0 {
@@ -211,11 +240,20 @@ pub(crate) fn start_turn(
             }
             hist.notify();
         }
+        tokio::select! {
+            () = tokio::time::sleep(FRAME_RETENTION) => {}
+            () = cancel.cancelled() => return,
+        }
+        if let Some(turn) = lock(&hist.log).turns.get_mut(index) {
+            turn.frames = Vec::new();
+            turn.compacted = true;
+        }
     });
     n
 }
 
 #[cfg(test)]
+#[expect(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 mod tests {
     use super::*;
 
@@ -224,7 +262,10 @@ mod tests {
         let r = reply_text("first line\n\n  last   line here  \n\n", 3, 20);
         assert!(r.starts_with("Turn 3: you said \"last line here\"."), "{r}");
         assert_eq!(r.split_whitespace().count(), 20);
-        assert_eq!(r, reply_text("first line\n\n  last   line here  \n\n", 3, 20));
+        assert_eq!(
+            r,
+            reply_text("first line\n\n  last   line here  \n\n", 3, 20)
+        );
         // Never shorter than the prefix.
         assert_eq!(reply_text("a b c", 1, 1), "Turn 1: you said \"a b c\".");
     }
@@ -239,16 +280,17 @@ mod tests {
     #[test]
     fn deltas_concatenate_to_the_reply() {
         let reply = reply_text("hello", 1, 12);
-        let frames = turn_frames(
+        let script = Script::new(
             1,
-            "hello",
-            &reply,
             Shape {
                 thinking: false,
                 cumulative: false,
                 extra_frames: false,
             },
         );
+        let frames = turn_frames(&script, "hello", &reply);
+        let again = turn_frames(&script, "hello", &reply);
+        assert!(frames.iter().zip(&again).all(|(a, b)| a.text == b.text));
         let mut text = String::new();
         for f in &frames {
             let v: Value = serde_json::from_str(f.text.as_str()).unwrap();

@@ -4,6 +4,7 @@
 //! Every lock here is a `std::sync::Mutex` held for a few field updates only; no critical
 //! section awaits, so the async handlers never block each other for long.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -15,6 +16,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::jwt::JwtKey;
+use super::script::{Script, turn_frames};
 use super::{Faults, SimAccount, SimConfig, SimStats};
 
 /// Locks a mutex, carrying on with the data if a panicking thread poisoned it: the simulator's
@@ -181,9 +183,14 @@ pub(crate) struct TurnLog {
 pub(crate) struct Turn {
     pub prompt: String,
     pub reply: String,
+    /// What its frames are made of (rebuilds them after compaction).
+    pub script: Script,
+    /// Frames produced so far (empty once `compacted`).
     pub frames: Vec<Frame>,
     /// The final `state{inProgress:false}` has been appended.
     pub done: bool,
+    /// A finished turn whose frames were dropped to save memory; [`Turn::frames`] rebuilds them.
+    pub compacted: bool,
     /// Accepted but never produces a frame (`Faults::silent`).
     pub silent: bool,
 }
@@ -191,6 +198,15 @@ pub(crate) struct Turn {
 impl Turn {
     pub fn running(&self) -> bool {
         !self.done
+    }
+
+    /// The frames produced so far, rebuilt identically for a compacted turn.
+    pub fn frames(&self) -> Cow<'_, [Frame]> {
+        if self.compacted {
+            Cow::Owned(turn_frames(&self.script, &self.prompt, &self.reply))
+        } else {
+            Cow::Borrowed(&self.frames)
+        }
     }
 }
 

@@ -84,7 +84,9 @@ fn preamble(hist: &History, log: &TurnLog, st: &SimState) -> (Vec<Frame>, Cursor
     let running = log.turns.last().is_some_and(|t| t.running());
     let mut out = Vec::new();
     if running || !faults.no_idle_state_at_connect {
-        out.push(text(json!({"type": "state", "state": {"inProgress": running}})));
+        out.push(text(
+            json!({"type": "state", "state": {"inProgress": running}}),
+        ));
     }
     let finished: Vec<_> = log
         .turns
@@ -113,7 +115,7 @@ fn preamble(hist: &History, log: &TurnLog, st: &SimState) -> (Vec<Frame>, Cursor
         Generation::Gen2 if running => (
             Cursor {
                 turn: len - 1,
-                pos: log.turns[len - 1].frames.len(),
+                pos: log.turns[len - 1].frames().len(),
             },
             len.checked_sub(2),
         ),
@@ -122,7 +124,7 @@ fn preamble(hist: &History, log: &TurnLog, st: &SimState) -> (Vec<Frame>, Cursor
     if faults.replay_previous_turn
         && let Some(prev) = previous.and_then(|i| log.turns.get(i)).filter(|t| t.done)
     {
-        out.extend(prev.frames.iter().cloned());
+        out.extend(prev.frames().iter().cloned());
     }
     (out, cursor)
 }
@@ -131,13 +133,14 @@ fn preamble(hist: &History, log: &TurnLog, st: &SimState) -> (Vec<Frame>, Cursor
 fn collect(log: &TurnLog, cursor: &mut Cursor) -> Vec<(usize, Frame)> {
     let mut batch = Vec::new();
     while let Some(turn) = log.turns.get(cursor.turn) {
-        if cursor.pos < turn.frames.len() {
+        let frames = turn.frames();
+        if cursor.pos < frames.len() {
             batch.extend(
-                turn.frames[cursor.pos..]
+                frames[cursor.pos..]
                     .iter()
                     .map(|f| (cursor.turn, f.clone())),
             );
-            cursor.pos = turn.frames.len();
+            cursor.pos = frames.len();
         }
         // A silent turn never ends: move on once a later turn exists.
         let superseded = turn.silent && cursor.turn + 1 < log.turns.len();
