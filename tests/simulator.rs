@@ -894,7 +894,7 @@ async fn client_dropping_mid_turn_is_counted_and_ping_gets_pong() {
     let acc = sim.account();
     let jwt = mint(&sim, &acc).await;
     sim.set_faults(Faults {
-        slow_frame_ms: 50,
+        slow_frame_ms: 100,
         ..Faults::default()
     });
     let (project, workspace) = gen2_project(&sim, &jwt).await;
@@ -911,7 +911,7 @@ async fn client_dropping_mid_turn_is_counted_and_ping_gets_pong() {
         gen2_trigger(&sim, &jwt, &project, "slow").await,
         StatusCode::ACCEPTED
     );
-    // Two frames of a 16-frame turn at 50 ms each, then the client vanishes.
+    // Two frames of a 16-frame turn at 100 ms each, then the client vanishes.
     next_json(&mut ws).await.unwrap();
     next_json(&mut ws).await.unwrap();
     assert_eq!(sim.stats().ws_open_now, 1);
@@ -919,16 +919,37 @@ async fn client_dropping_mid_turn_is_counted_and_ping_gets_pong() {
     wait_stats(&sim, |s| s.ws_closed_early == 1 && s.ws_open_now == 0).await;
     assert_eq!(sim.stats().ws_opened, 1);
 
-    // A socket that saw its turn end, then closed between turns, is not early.
-    sim.set_faults(Faults::default());
-    let mut ws = connect(&ws_url(&sim, &project, &gen2_query(&acc, &workspace))).await;
-    let rest = read_turn(&mut ws).await;
+    // Gen-2 does not replay what the running turn sent before a socket connected (the echo).
+    let mut late = connect(&ws_url(&sim, &project, &gen2_query(&acc, &workspace))).await;
+    let rest = read_turn(&mut late).await;
     assert_eq!(
         rest[0],
         json!({"type": "state", "state": {"inProgress": true}})
     );
-    ws.close(None).await.unwrap();
+    assert!(rest.iter().filter_map(inner).all(|m| m["role"] != "user"));
+    let tail = text_of(&rest, "chat");
+    assert!(reply_text("slow", 1, 12).ends_with(&tail));
+    drop(late);
     wait_stats(&sim, |s| s.ws_opened == 2 && s.ws_open_now == 0).await;
+    assert_eq!(sim.stats().ws_closed_early, 1);
+
+    // A socket that saw its turn end, then closed between turns, is not early.
+    sim.set_faults(Faults::default());
+    let (project, workspace) = gen2_project(&sim, &jwt).await;
+    let mut ws = connect(&ws_url(&sim, &project, &gen2_query(&acc, &workspace))).await;
+    assert_eq!(
+        gen2_trigger(&sim, &jwt, &project, "fast").await,
+        StatusCode::ACCEPTED
+    );
+    read_turn(&mut ws).await;
+    ws.close(None).await.unwrap();
+    // The server answers a client close with its own close frame.
+    let mut acknowledged = false;
+    while let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
+        acknowledged |= matches!(m, Message::Close(_));
+    }
+    assert!(acknowledged);
+    wait_stats(&sim, |s| s.ws_opened == 3 && s.ws_open_now == 0).await;
     assert_eq!(sim.stats().ws_closed_early, 1);
 }
 

@@ -12,6 +12,20 @@
 //! - `script`: reply texts and the frames of a turn, and the task that streams them;
 //! - `ws`: the `buffer/stream` WebSocket;
 //! - `control`: the `/__sim` control plane and the Cloudflare-challenge fault.
+//!
+//! # Routes (all on [`Simulator::url`], used as both CLERK_BASE_URL and ENGINE_BASE_URL)
+//! - Clerk: `GET /v1/client`, `POST /v1/client/sessions/{sid}/tokens`;
+//! - EngineLabs: `GET /chat/adapters`, `PATCH /teams/preferred-model`,
+//!   `POST /projects/create-hosted`, `POST /engine-agent/offers` (Gen-2 only),
+//!   `POST /engine-agent/chat`, `GET /billing`, `GET /current-user`,
+//!   `DELETE /engine-agent/chat-histories/{id}`, WebSocket
+//!   `GET /engine-agent/chat-histories/{id}/buffer/stream`;
+//! - control: `GET /__sim/stats[?triggers=1]`, `GET|POST /__sim/faults`,
+//!   `GET|POST /__sim/accounts`, `POST /__sim/accounts/{user_id}/{revoke|restore|replace-session}`.
+//!
+//! A Gen-1 history exists only once a trigger created it, so a Gen-1 client triggers first and
+//! then connects (the socket replays the turn from its start); a Gen-2 client must connect
+//! before triggering, as the real Gen-2 loses what was sent before the socket opened.
 
 mod clerk;
 mod control;

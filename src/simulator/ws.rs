@@ -218,9 +218,12 @@ async fn serve_socket(st: Arc<SimState>, hist: Arc<History>, mut socket: WebSock
                         return client_gone(&st, &hist, &cursor);
                     }
                 }
-                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => {
+                Some(Ok(Message::Close(_))) => {
+                    // tungstenite queued the close reply; send it so the client's close is clean.
+                    let _ = socket.flush().await;
                     return client_gone(&st, &hist, &cursor);
                 }
+                Some(Err(_)) | None => return client_gone(&st, &hist, &cursor),
                 Some(Ok(_)) => {}
             },
             () = st.cancel.cancelled() => return,
