@@ -392,19 +392,3 @@ mod tests {
         }
     }
 }
-
-impl Account {
-    /// Starts from a persisted cookie and session id.
-    pub fn with_session(
-        label: &str,
-        cookie: &str,
-        session_id: Option<String>,
-    ) -> Result<Self, UpstreamError> {
-        let _ = session_id;
-        Self::new(label, cookie)
-    }
-    /// Changes whenever Clerk rotates `__client`.
-    pub fn subscribe_cookie(&self) -> tokio::sync::watch::Receiver<String> {
-        todo!()
-    }
-}
