@@ -15,6 +15,7 @@
 
 pub mod accounts;
 pub mod bench;
+pub mod cleanup;
 pub mod cli;
 pub mod config;
 pub mod conversation;

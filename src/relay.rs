@@ -62,7 +62,7 @@ pub struct Completion {
 impl Relay {
     /// The configured account with this id. Identities are discovered lazily, so after a
     /// restart an account may not know its user id yet: discover it before comparing.
-    async fn owner_of(&self, account_id: &str) -> Option<Arc<Account>> {
+    pub async fn owner_of(&self, account_id: &str) -> Option<Arc<Account>> {
         for slot in self.accounts.all() {
             if slot.account.identity().is_none()
                 && let Err(e) = self.engine.ensure_ready(&slot.account).await

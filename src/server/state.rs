@@ -22,6 +22,15 @@ struct Inner {
     relay: Relay,
 }
 
+/// A weak [`AppState`]: background tasks stop when the application is gone.
+pub struct WeakState(std::sync::Weak<Inner>);
+
+impl WeakState {
+    pub fn upgrade(&self) -> Option<AppState> {
+        self.0.upgrade().map(|inner| AppState { inner })
+    }
+}
+
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -66,7 +75,7 @@ impl AppState {
             );
         }
         let keys = ApiKeys::new(&config.api_keys);
-        Ok(AppState {
+        let state = AppState {
             inner: Arc::new(Inner {
                 config,
                 keys,
@@ -76,7 +85,14 @@ impl AppState {
                     accounts,
                 },
             }),
-        })
+        };
+        crate::cleanup::spawn(&state);
+        Ok(state)
+    }
+
+    /// A handle that does not keep the state alive (for background tasks).
+    pub fn downgrade(&self) -> WeakState {
+        WeakState(Arc::downgrade(&self.inner))
     }
 
     pub fn config(&self) -> &Config {
