@@ -1,0 +1,20 @@
+//! The Anthropic surface: `POST /v1/messages` (streamed and not) and
+//! `POST /v1/messages/count_tokens`, run through the same relay, conversation memory, accounts
+//! and error statuses as the OpenAI surface; only the wire format differs.
+//!
+//! # Layout
+//! - [`request`]: parse and validate a Messages body into the shared role/text messages;
+//! - [`blocks`]: upstream events into content blocks (`thinking`, then `text`);
+//! - [`messages`]: the handler, which runs the turn and answers one `message` object;
+//! - [`events`]: the streamed answer as Anthropic's named SSE events;
+//! - [`count`]: the token count endpoint;
+//! - [`error`]: every [`ApiError`](crate::server::error::ApiError) in Anthropic's error shape;
+//! - [`auth`]: the key check for these routes, rejecting in that shape.
+
+pub mod auth;
+pub mod blocks;
+pub mod count;
+pub mod error;
+pub mod events;
+pub mod messages;
+pub mod request;
