@@ -60,6 +60,19 @@ pub struct Completion {
 }
 
 impl Relay {
+    /// The configured account with this id. Identities are discovered lazily, so after a
+    /// restart an account may not know its user id yet: discover it before comparing.
+    async fn owner_of(&self, account_id: &str) -> Option<Arc<Account>> {
+        for slot in self.accounts.all() {
+            if slot.account.identity().is_none()
+                && let Err(e) = self.engine.ensure_ready(&slot.account).await
+            {
+                tracing::debug!(error = %e, "account not ready while looking up a conversation owner");
+            }
+        }
+        self.accounts.by_id(account_id)
+    }
+
     /// Starts the turn for `messages` (already validated: non-empty).
     pub async fn start(&self, scope: Scope, messages: Vec<Message>) -> Result<Running, RelayError> {
         let split = split_point(&messages);
@@ -67,7 +80,7 @@ impl Relay {
         if split > 0 && split < messages.len() {
             let key = Fingerprint::of(&scope, &messages[..split]);
             match self.store.take_conversation(key.as_str()).await {
-                Ok(Some(rec)) => match self.accounts.by_id(&rec.account_id) {
+                Ok(Some(rec)) => match self.owner_of(&rec.account_id).await {
                     Some(account) => continued = Some((rec, account)),
                     None => tracing::info!(
                         "the account of this conversation is gone; starting a new history"

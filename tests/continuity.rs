@@ -40,7 +40,7 @@ async fn three_turns(protocol: &str) {
     let a2 = ask(&h, &msgs, false).await;
     assert_eq!(a2, reply_text("second question", 2, words()));
     // Clients echo the assistant text with different whitespace: still the same conversation.
-    msgs[3] = assistant(&format!("  {}\n", a2.replace(' ', "  ")));
+    msgs.push(assistant(&format!("  {}\n", a2.replace(' ', "  "))));
     msgs.push(user("third question"));
     let a3 = ask(&h, &msgs, true).await;
     assert_eq!(a3, reply_text("third question", 3, words()));

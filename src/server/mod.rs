@@ -59,6 +59,7 @@ pub fn app(state: AppState) -> Router {
         .route("/", get(root))
         .route_layer(middleware::from_fn(track::layer))
         .fallback(fallback)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn(request_id::layer))
         .with_state(state)
@@ -97,6 +98,12 @@ async fn metrics() -> impl IntoResponse {
         )],
         crate::metrics::render(),
     )
+}
+
+async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> ApiError {
+    let _ = uri;
+    track::count("unmatched".to_string(), 405, std::time::Instant::now());
+    ApiError::MethodNotAllowed(method.to_string())
 }
 
 async fn fallback(method: Method, uri: axum::http::Uri) -> ApiError {

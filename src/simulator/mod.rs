@@ -1,8 +1,50 @@
-//! TODO(simulator helper): a simulator of cto.new. The public API below is the contract that
-//! the tests, the demo and the benchmark code against; bodies are filled in by the helper.
+//! A simulator of cto.new: the Clerk Frontend API, the EngineLabs REST API and its streaming
+//! WebSocket on one port, with fault injection, so tests, the demo mode and the benchmark run
+//! without reaching the real service. It follows the protocol notes
+//! (`/work/shared/upstream-protocol.md`) and shares no code with [`crate::upstream`], so a
+//! misreading of the notes on either side shows up as a failing test.
+//!
+//! # Layout
+//! - `state`: accounts, chat histories and their turns' frames, faults, counters;
+//! - `jwt`: HS256 session tokens (mint, verify);
+//! - `clerk`: `GET /v1/client`, `POST /v1/client/sessions/{sid}/tokens`;
+//! - `engine`: the EngineLabs REST calls and the model catalogue;
+//! - `script`: reply texts and the frames of a turn, and the task that streams them;
+//! - `ws`: the `buffer/stream` WebSocket;
+//! - `control`: the `/__sim` control plane and the Cloudflare-challenge fault.
+//!
+//! # Routes (all on [`Simulator::url`], used as both CLERK_BASE_URL and ENGINE_BASE_URL)
+//! - Clerk: `GET /v1/client`, `POST /v1/client/sessions/{sid}/tokens`;
+//! - EngineLabs: `GET /chat/adapters`, `PATCH /teams/preferred-model`,
+//!   `POST /projects/create-hosted`, `POST /engine-agent/offers` (Gen-2 only),
+//!   `POST /engine-agent/chat`, `GET /billing`, `GET /current-user`,
+//!   `DELETE /engine-agent/chat-histories/{id}`, WebSocket
+//!   `GET /engine-agent/chat-histories/{id}/buffer/stream`;
+//! - control: `GET /__sim/stats[?triggers=1]`, `GET|POST /__sim/faults`,
+//!   `GET|POST /__sim/accounts`, `POST /__sim/accounts/{user_id}/{revoke|restore|replace-session}`.
+//!
+//! A Gen-1 history exists only once a trigger created it, so a Gen-1 client triggers first and
+//! then connects (the socket replays the turn from its start); a Gen-2 client must connect
+//! before triggering, as the real Gen-2 loses what was sent before the socket opened.
+
+mod clerk;
+mod control;
+mod engine;
+mod jwt;
+mod script;
+mod state;
+mod ws;
 
 use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use axum::Router;
+use axum::routing::{delete, get, patch, post};
+use tokio_util::sync::CancellationToken;
+
+pub use script::{reply_text, thinking_text};
+use state::{Account, Inner, SimState, lock};
 
 /// Start-up settings of a simulator.
 #[derive(Debug, Clone)]
@@ -38,10 +80,13 @@ impl Default for SimConfig {
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct Faults {
-    /// The next `count` trigger calls answer this status.
+    /// The next `trigger_status_count` trigger calls answer this status without starting a turn
+    /// (429 adds `Retry-After: 1`). A count of 0 means every call, until the fault is cleared.
     pub trigger_status: Option<u16>,
     pub trigger_status_count: u32,
-    /// Close the WebSocket after this many assistant update frames of a turn.
+    /// Drop the WebSocket (no close frame) after it has sent this many assistant (`chat`/
+    /// `thinking`) updates of one turn. Counted per socket, so a Gen-1 reconnect that replays
+    /// the turn is dropped again; clear the fault to let a retry through.
     pub ws_drop_after: Option<u32>,
     /// Extra delay before each frame, in milliseconds.
     pub slow_frame_ms: u64,
@@ -49,16 +94,23 @@ pub struct Faults {
     pub cumulative: bool,
     /// Send `thinking` frames before the answer.
     pub thinking: bool,
-    /// Send the idle `state{inProgress:false}` right after connect (true in real cto.new).
+    /// Skip the idle `state{inProgress:false}` that real cto.new sends right after connect.
     pub no_idle_state_at_connect: bool,
     /// On connect, replay the previous finished turn of the history before the current one.
     pub replay_previous_turn: bool,
     /// Accept the trigger but never send any frame (idle-timeout tests).
     pub silent: bool,
+    /// Every Clerk and EngineLabs REST call answers a Cloudflare challenge page (403,
+    /// `cf-mitigated: challenge`, HTML).
+    pub cloudflare_challenge: bool,
+    /// A revoked account's `GET /v1/client` answers 200 with no active session instead of 401.
+    pub revoked_as_empty_client: bool,
+    /// Mid-stream, also send an unknown outer frame (`presence`) and a `tool_call` update.
+    pub extra_frames: bool,
 }
 
 /// One account of the simulated Clerk instance.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SimAccount {
     pub user_id: String,
     pub org_id: String,
@@ -68,12 +120,13 @@ pub struct SimAccount {
 }
 
 /// One trigger the simulator received, as it understood it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct TriggerRecord {
     pub generation: &'static str,
     pub user_id: String,
     pub chat_history_id: String,
-    /// The model the turn ran with (Gen-1 `adapterName`, Gen-2 the team's preferred model).
+    /// The model the turn ran with (Gen-1 `adapterName` as sent, Gen-2 the catalogue `key` of
+    /// the team's preferred model).
     pub model: String,
     /// The prompt text (decoded from base64 for Gen-2).
     pub prompt: String,
@@ -82,7 +135,7 @@ pub struct TriggerRecord {
 }
 
 /// Counters for assertions.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct SimStats {
     pub client_calls: u64,
     pub mints: u64,
@@ -91,25 +144,22 @@ pub struct SimStats {
     pub ws_open_now: u64,
     /// Sockets the client closed (or dropped) before the turn finished.
     pub ws_closed_early: u64,
+    /// EngineLabs calls refused for a missing, forged or expired bearer JWT.
     pub rejected_jwts: u64,
+    /// `DELETE /engine-agent/chat-histories/{id}` calls that deleted something.
+    pub deletions: u64,
+    /// `POST /projects/create-hosted` calls.
+    pub projects: u64,
+    /// `POST /engine-agent/offers` calls.
+    pub offers: u64,
+    /// Accepted `PATCH /teams/preferred-model` calls.
+    pub model_switches: u64,
 }
 
-/// The deterministic reply the simulator streams for `turn` of a history whose latest prompt is
-/// `prompt`, with `words` words in all.
-pub fn reply_text(prompt: &str, turn: u32, words: usize) -> String {
-    let _ = (prompt, turn, words);
-    todo!()
-}
-
-/// The deterministic reasoning streamed before the reply when `Faults::thinking` is on.
-pub fn thinking_text(turn: u32) -> String {
-    let _ = turn;
-    todo!()
-}
-
-/// A running simulator. Dropping it stops the server.
+/// A running simulator. Dropping it stops the server, its sockets and its turn tasks.
 pub struct Simulator {
     addr: SocketAddr,
+    state: Arc<SimState>,
 }
 
 impl Simulator {
@@ -117,35 +167,167 @@ impl Simulator {
     pub async fn start(cfg: SimConfig) -> std::io::Result<Simulator> {
         Self::start_on("127.0.0.1:0".parse().map_err(std::io::Error::other)?, cfg).await
     }
+
+    /// Binds `addr` and serves in a spawned task, with one account already created.
     pub async fn start_on(addr: SocketAddr, cfg: SimConfig) -> std::io::Result<Simulator> {
-        let _ = cfg;
-        Ok(Simulator { addr })
+        // A deep accept queue: the benchmark opens a thousand sockets at once.
+        let socket = if addr.is_ipv4() {
+            tokio::net::TcpSocket::new_v4()?
+        } else {
+            tokio::net::TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        let listener = socket.listen(4096)?;
+        let addr = listener.local_addr()?;
+        let first = Account::new();
+        let mut inner = Inner {
+            first_user: first.user_id.clone(),
+            ..Inner::default()
+        };
+        inner.accounts.insert(first.user_id.clone(), first);
+        let state = Arc::new(SimState {
+            cfg,
+            jwt: jwt::JwtKey::random(),
+            inner: Mutex::new(inner),
+            faults: Mutex::new(Faults::default()),
+            stats: Mutex::new(SimStats::default()),
+            cancel: CancellationToken::new(),
+        });
+        let app = router(Arc::clone(&state));
+        let cancel = state.cancel.clone();
+        tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(cancel.cancelled_owned())
+                .await;
+            if let Err(e) = served {
+                tracing::warn!(error = %e, "simulator server stopped");
+            }
+        });
+        Ok(Simulator { addr, state })
     }
+
     /// `http://127.0.0.1:PORT`: serves both the Clerk and the EngineLabs paths.
     pub fn url(&self) -> String {
         format!("http://{}", self.addr)
     }
-    /// The first account, created at start.
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The first account, created at start (with its current `__client`).
     pub fn account(&self) -> SimAccount {
-        todo!()
+        let inner = lock(&self.state.inner);
+        match inner.accounts.get(&inner.first_user) {
+            Some(acc) => acc.public(),
+            // The first account is never removed; this arm only keeps the signature total.
+            None => SimAccount {
+                user_id: String::new(),
+                org_id: String::new(),
+                session_id: String::new(),
+                cookie: String::new(),
+            },
+        }
     }
+
+    /// The current view of any account (its cookie may have rotated since it was created).
+    pub fn account_of(&self, user_id: &str) -> Option<SimAccount> {
+        lock(&self.state.inner)
+            .accounts
+            .get(user_id)
+            .map(Account::public)
+    }
+
     pub fn add_account(&self) -> SimAccount {
-        todo!()
+        control::add_account(&self.state)
     }
+
     /// Makes Clerk answer 401 for this user's cookie until [`Simulator::restore`].
     pub fn revoke(&self, user_id: &str) {
-        let _ = user_id;
-        todo!()
+        control::set_revoked(&self.state, user_id, true);
     }
+
     pub fn restore(&self, user_id: &str) {
-        let _ = user_id;
-        todo!()
+        control::set_revoked(&self.state, user_id, false);
     }
+
+    /// Gives the user a new session id: the old one answers 404 on mint, `/v1/client` shows the
+    /// new one. Returns the new id (empty for an unknown user).
+    pub fn replace_session(&self, user_id: &str) -> String {
+        control::replace_session(&self.state, user_id).unwrap_or_default()
+    }
+
+    /// Replaces every fault.
     pub fn set_faults(&self, faults: Faults) {
-        let _ = faults;
-        todo!()
+        *lock(&self.state.faults) = faults;
     }
+
+    pub fn faults(&self) -> Faults {
+        lock(&self.state.faults).clone()
+    }
+
     pub fn stats(&self) -> SimStats {
-        todo!()
+        lock(&self.state.stats).clone()
     }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        self.state.cancel.cancel();
+    }
+}
+
+/// Runs a simulator on `addr` until Ctrl-C, for the `simulate` subcommand. Prints nothing:
+/// `on_ready` gets the running simulator (URL, first account) so the caller can print.
+pub async fn serve_forever(
+    addr: SocketAddr,
+    cfg: SimConfig,
+    on_ready: impl FnOnce(&Simulator),
+) -> std::io::Result<()> {
+    let sim = Simulator::start_on(addr, cfg).await?;
+    on_ready(&sim);
+    tokio::signal::ctrl_c().await
+}
+
+/// Every route on one port: Clerk under `/v1`, EngineLabs at the root, control under `/__sim`.
+fn router(state: Arc<SimState>) -> Router {
+    let rest = Router::new()
+        .route("/v1/client", get(clerk::get_client))
+        .route("/v1/client/sessions/{sid}/tokens", post(clerk::mint_token))
+        .route("/chat/adapters", get(engine::adapters))
+        .route("/teams/preferred-model", patch(engine::preferred_model))
+        .route("/projects/create-hosted", post(engine::create_hosted))
+        .route("/engine-agent/offers", post(engine::offers))
+        .route("/engine-agent/chat", post(engine::trigger))
+        .route("/billing", get(engine::billing))
+        .route("/current-user", get(engine::current_user))
+        .route(
+            "/engine-agent/chat-histories/{id}",
+            delete(engine::delete_history),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            control::cloudflare,
+        ));
+    Router::new()
+        .merge(rest)
+        .route(
+            "/engine-agent/chat-histories/{id}/buffer/stream",
+            get(ws::stream),
+        )
+        .route("/__sim/stats", get(control::stats))
+        .route(
+            "/__sim/faults",
+            post(control::set_faults).get(control::get_faults),
+        )
+        .route(
+            "/__sim/accounts",
+            post(control::create_account).get(control::list_accounts),
+        )
+        .route(
+            "/__sim/accounts/{user_id}/{action}",
+            post(control::account_action),
+        )
+        .with_state(state)
 }

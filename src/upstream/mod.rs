@@ -4,6 +4,7 @@
 //! One file per step of the protocol (see `../shared/upstream-protocol.md`):
 //! - [`cookie`]: parse the pasted browser cookie, keep the rotated `__client`;
 //! - [`jwt`]: read a session token's claims (`exp`, `sub`) without verifying it;
+//! - [`account`]: one login: rotating cookie, identity, cached JWT, locks;
 //! - [`clerk`]: session discovery (`GET /v1/client`) and single-flight JWT minting;
 //! - [`trigger`]: the REST calls that start a turn, Gen-1 and Gen-2;
 //! - [`frame`]: the WebSocket frame grammar and the turn tracker (deltas, thinking, end of turn);
@@ -12,11 +13,15 @@
 //!
 //! Nothing here knows about OpenAI: the server layer turns [`TurnEvent`]s into SSE or JSON.
 
+pub mod account;
 pub mod clerk;
+#[cfg(test)]
+mod clerk_tests;
 pub mod client;
 pub mod cookie;
 pub mod error;
 pub mod frame;
+mod http;
 pub mod jwt;
 pub mod stream;
 pub mod trigger;

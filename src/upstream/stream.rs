@@ -1,1 +1,406 @@
-//! TODO(upstream helper)
+//! The streaming WebSocket (protocol notes §5.1): connect with browser headers, then a task that
+//! feeds every text frame to a [`TurnTracker`] and forwards its events, sends the `ping`
+//! heartbeat, enforces the idle timeout, and closes the socket when the turn ends or when the
+//! consumer goes away.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures_util::{SinkExt as _, StreamExt as _};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use super::frame::TurnTracker;
+use super::{TurnEvent, UpstreamConfig, UpstreamError, http};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+type Events = mpsc::Receiver<Result<TurnEvent, UpstreamError>>;
+
+/// How the socket authenticates itself in its query string.
+#[derive(Debug, Clone, Copy)]
+pub enum WsAuth<'a> {
+    /// `?token=<user_id>`.
+    Gen1 { user_id: &'a str },
+    /// `?token=<user_id>:<org_id>&workspaceId=<ws>`.
+    Gen2 {
+        user_id: &'a str,
+        org_id: Option<&'a str>,
+        workspace_id: Option<&'a str>,
+    },
+}
+
+/// The stream URL of a chat history. The `token` is the Clerk user id, not a secret.
+pub fn ws_url(cfg: &UpstreamConfig, chat_history_id: &str, auth: WsAuth<'_>) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    match auth {
+        WsAuth::Gen1 { user_id } => {
+            q.append_pair("token", user_id);
+        }
+        WsAuth::Gen2 {
+            user_id,
+            org_id,
+            workspace_id,
+        } => {
+            match org_id {
+                Some(org) => q.append_pair("token", &format!("{user_id}:{org}")),
+                None => q.append_pair("token", user_id),
+            };
+            if let Some(ws) = workspace_id {
+                q.append_pair("workspaceId", ws);
+            }
+        }
+    }
+    format!(
+        "{}/engine-agent/chat-histories/{}/buffer/stream?{}",
+        cfg.ws_base_url,
+        url::form_urlencoded::byte_serialize(chat_history_id.as_bytes()).collect::<String>(),
+        q.finish()
+    )
+}
+
+/// A connected stream whose reader task is running.
+pub struct TurnStream {
+    events: Events,
+    armed: Arc<AtomicBool>,
+}
+
+impl TurnStream {
+    /// Frames from now on may belong to our turn. Call right before sending the trigger.
+    pub fn arm(&self) {
+        self.armed.store(true, Ordering::SeqCst);
+    }
+
+    /// The events of the turn. Dropping the receiver closes the socket.
+    pub fn into_events(self) -> Events {
+        self.events
+    }
+}
+
+const CALL: &str = "websocket";
+
+/// Connects (handshake bounded by `request_timeout`) and starts the reader task.
+pub async fn open(
+    cfg: &UpstreamConfig,
+    url: &str,
+    tracker: TurnTracker,
+) -> Result<TurnStream, UpstreamError> {
+    let ws = connect(cfg, url).await?;
+    let armed = Arc::new(AtomicBool::new(tracker.is_armed()));
+    let (tx, rx) = mpsc::channel(64);
+    tokio::spawn(read_turn(ws, tracker, Arc::clone(&armed), tx, cfg.clone()));
+    Ok(TurnStream { events: rx, armed })
+}
+
+async fn connect(cfg: &UpstreamConfig, url: &str) -> Result<Ws, UpstreamError> {
+    let mut req = url
+        .into_client_request()
+        .map_err(|e| UpstreamError::Protocol {
+            call: CALL,
+            detail: format!("bad stream URL: {e}"),
+        })?;
+    let headers = req.headers_mut();
+    for (name, value) in [
+        (::http::header::ORIGIN, cfg.origin.as_str()),
+        (::http::header::USER_AGENT, cfg.user_agent.as_str()),
+    ] {
+        if let Ok(v) = value.parse() {
+            headers.insert(name, v);
+        }
+    }
+    let connecting = tokio_tungstenite::connect_async(req);
+    match tokio::time::timeout(cfg.request_timeout, connecting).await {
+        Err(_) => Err(UpstreamError::Network {
+            call: CALL,
+            detail: format!("handshake timed out after {:?}", cfg.request_timeout),
+        }),
+        Ok(Ok((ws, _))) => Ok(ws),
+        Ok(Err(tungstenite::Error::Http(resp))) => {
+            let status = resp.status().as_u16();
+            let body = resp
+                .body()
+                .as_deref()
+                .map(String::from_utf8_lossy)
+                .unwrap_or_default();
+            let host = url::Url::parse(url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_string))
+                .unwrap_or_default();
+            Err(
+                http::challenge(&host, status, resp.headers(), &body).unwrap_or(
+                    UpstreamError::Status {
+                        call: CALL,
+                        status,
+                        body: http::truncate(&body),
+                    },
+                ),
+            )
+        }
+        Ok(Err(e)) => Err(UpstreamError::Network {
+            call: CALL,
+            detail: e.to_string(),
+        }),
+    }
+}
+
+/// The reader task: runs until the turn finishes, fails, or the consumer drops its receiver.
+async fn read_turn(
+    mut ws: Ws,
+    mut tracker: TurnTracker,
+    armed: Arc<AtomicBool>,
+    tx: mpsc::Sender<Result<TurnEvent, UpstreamError>>,
+    cfg: UpstreamConfig,
+) {
+    let start = tokio::time::Instant::now();
+    let mut ping = tokio::time::interval_at(start + cfg.ping_interval, cfg.ping_interval);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let idle = tokio::time::sleep(cfg.idle_timeout);
+    tokio::pin!(idle);
+    let failure = loop {
+        tokio::select! {
+            () = tx.closed() => {
+                tracing::debug!("turn consumer went away; closing the stream");
+                break None;
+            }
+            _ = ping.tick() => {
+                if let Err(e) = ws.send(Message::text("ping")).await {
+                    break Some(UpstreamError::StreamClosed(format!("sending ping failed: {e}")));
+                }
+            }
+            () = &mut idle => {
+                break Some(UpstreamError::IdleTimeout(cfg.idle_timeout));
+            }
+            msg = ws.next() => {
+                idle.as_mut().reset(tokio::time::Instant::now() + cfg.idle_timeout);
+                let text = match msg {
+                    None => break Some(UpstreamError::StreamClosed("the socket ended".to_string())),
+                    Some(Err(e)) => break Some(UpstreamError::StreamClosed(e.to_string())),
+                    Some(Ok(Message::Close(frame))) => {
+                        let why = frame.map_or_else(
+                            || "closed by the server".to_string(),
+                            |f| format!("closed by the server: {} {}", f.code, f.reason),
+                        );
+                        break Some(UpstreamError::StreamClosed(why));
+                    }
+                    Some(Ok(Message::Text(t))) => t.to_string(),
+                    Some(Ok(Message::Binary(b))) => String::from_utf8_lossy(&b).into_owned(),
+                    Some(Ok(_)) => continue,
+                };
+                if !tracker.is_armed() && armed.load(Ordering::SeqCst) {
+                    tracker.arm();
+                }
+                let mut gone = false;
+                for event in tracker.feed(&text) {
+                    if tx.send(Ok(event)).await.is_err() {
+                        gone = true;
+                        break;
+                    }
+                }
+                if gone || tracker.is_finished() {
+                    break None;
+                }
+                // Waiting for a slow consumer is not upstream silence.
+                idle.as_mut().reset(tokio::time::Instant::now() + cfg.idle_timeout);
+            }
+        }
+    };
+    if let Some(err) = failure {
+        tracing::debug!(error = %err, "upstream stream failed");
+        // The receiver may be gone already; nothing else to tell then.
+        let _ = tx.send(Err(err)).await;
+    }
+    let _ = tokio::time::timeout(cfg.request_timeout, ws.close(None)).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use tokio::net::TcpListener;
+
+    /// A one-connection WebSocket server running `script` on the accepted socket.
+    async fn server<F, Fut>(script: F) -> String
+    where
+        F: FnOnce(WebSocketStream<TcpStream>) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.expect("accept");
+            let ws = tokio_tungstenite::accept_async(tcp)
+                .await
+                .expect("handshake");
+            script(ws).await;
+        });
+        format!("ws://{addr}/stream")
+    }
+
+    fn cfg(ping_ms: u64, idle_ms: u64) -> UpstreamConfig {
+        let mut cfg = UpstreamConfig::with_urls("http://127.0.0.1:9", "http://127.0.0.1:9");
+        cfg.ping_interval = Duration::from_millis(ping_ms);
+        cfg.idle_timeout = Duration::from_millis(idle_ms);
+        cfg.request_timeout = Duration::from_secs(5);
+        cfg
+    }
+
+    #[tokio::test]
+    async fn pings_are_sent_and_pongs_keep_the_stream_alive() {
+        let url = server(|mut ws| async move {
+            // Answer 30 pings (far longer than the idle timeout), then send a whole turn.
+            let mut pings = 0;
+            while pings < 30 {
+                match ws.next().await {
+                    Some(Ok(Message::Text(t))) if t.as_str() == "ping" => {
+                        pings += 1;
+                        ws.send(Message::text("pong")).await.expect("pong");
+                    }
+                    Some(Ok(_)) => {}
+                    _ => return,
+                }
+            }
+            for frame in [
+                r#"{"type":"state","state":{"inProgress":true}}"#,
+                r#"{"type":"update","buffer":"{\"id\":\"m\",\"type\":\"chat\",\"chat\":{\"content\":\"done\"}}\n"}"#,
+                r#"{"type":"state","state":{"inProgress":false}}"#,
+            ] {
+                ws.send(Message::text(frame)).await.expect("frame");
+            }
+            // The client closes after the end of the turn.
+            while let Some(Ok(m)) = ws.next().await {
+                if m.is_close() {
+                    break;
+                }
+            }
+        })
+        .await;
+        let stream = open(&cfg(10, 150), &url, TurnTracker::new("q", true))
+            .await
+            .expect("connects");
+        let mut events = stream.into_events();
+        let mut got = Vec::new();
+        while let Some(ev) = events.recv().await {
+            got.push(ev.expect("no error"));
+        }
+        assert_eq!(
+            got,
+            vec![
+                TurnEvent::Content("done".into()),
+                TurnEvent::Finished { cancelled: false }
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn silence_times_out() {
+        let url = server(|mut ws| async move {
+            // Read (and ignore) pings without answering.
+            while let Some(Ok(_)) = ws.next().await {}
+        })
+        .await;
+        let stream = open(&cfg(60_000, 200), &url, TurnTracker::new("q", true))
+            .await
+            .expect("connects");
+        let mut events = stream.into_events();
+        assert!(matches!(
+            events.recv().await,
+            Some(Err(UpstreamError::IdleTimeout(_)))
+        ));
+        assert!(events.recv().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn dropping_the_receiver_closes_a_silent_socket() {
+        let (closed_tx, closed_rx) = tokio::sync::oneshot::channel();
+        let url = server(|mut ws| async move {
+            let closed = loop {
+                match ws.next().await {
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => break true,
+                    Some(Ok(_)) => {}
+                }
+            };
+            let _ = closed_tx.send(closed);
+        })
+        .await;
+        let stream = open(&cfg(60_000, 60_000), &url, TurnTracker::new("q", false))
+            .await
+            .expect("connects");
+        drop(stream);
+        let closed = tokio::time::timeout(Duration::from_secs(10), closed_rx)
+            .await
+            .expect("server saw the close")
+            .expect("server reported");
+        assert!(closed);
+    }
+
+    #[tokio::test]
+    async fn server_close_before_the_end_is_an_error() {
+        let url = server(|mut ws| async move {
+            ws.send(Message::text(
+                r#"{"type":"state","state":{"inProgress":true}}"#,
+            ))
+            .await
+            .expect("frame");
+            let _ = ws.close(None).await;
+        })
+        .await;
+        let stream = open(&cfg(60_000, 60_000), &url, TurnTracker::new("q", true))
+            .await
+            .expect("connects");
+        let mut events = stream.into_events();
+        assert!(matches!(
+            events.recv().await,
+            Some(Err(UpstreamError::StreamClosed(_)))
+        ));
+    }
+
+    #[tokio::test]
+    async fn refused_handshake_is_a_status() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(async move {
+            use tokio::io::AsyncWriteExt as _;
+            let (mut tcp, _) = listener.accept().await.expect("accept");
+            let mut buf = [0u8; 1024];
+            let _ = tokio::io::AsyncReadExt::read(&mut tcp, &mut buf).await;
+            let _ = tcp
+                .write_all(b"HTTP/1.1 403 Forbidden\r\ncontent-type: text/html\r\ncontent-length: 13\r\n\r\nJust a moment")
+                .await;
+        });
+        let err = open(
+            &cfg(60_000, 60_000),
+            &format!("ws://{addr}/s"),
+            TurnTracker::new("q", true),
+        )
+        .await
+        .err()
+        .expect("refused");
+        assert!(
+            matches!(err, UpstreamError::CloudflareChallenge { status: 403, .. }),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn urls_per_generation() {
+        let cfg = UpstreamConfig::cto_new();
+        assert_eq!(
+            ws_url(&cfg, "abc-1", WsAuth::Gen1 { user_id: "user_1" }),
+            "wss://api.enginelabs.ai/engine-agent/chat-histories/abc-1/buffer/stream?token=user_1"
+        );
+        assert_eq!(
+            ws_url(
+                &cfg,
+                "p1",
+                WsAuth::Gen2 {
+                    user_id: "user_1",
+                    org_id: Some("org_2"),
+                    workspace_id: Some("w3")
+                }
+            ),
+            "wss://api.enginelabs.ai/engine-agent/chat-histories/p1/buffer/stream?token=user_1%3Aorg_2&workspaceId=w3"
+        );
+    }
+}

@@ -1,1 +1,389 @@
-//! TODO(upstream helper)
+//! The EngineLabs REST calls that set up and start a turn (protocol notes §4): the Gen-2 setup
+//! (`/chat/adapters`, `/teams/preferred-model`, `/projects/create-hosted`, `/engine-agent/offers`),
+//! the trigger itself for both generations, and the side calls (`DELETE` a history, `/billing`).
+//!
+//! Each function makes exactly one call with the JWT it is given; re-minting and retrying after
+//! a 401/403 is the client's job. Such refusals come back as `Status{status: 401|403}`.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use rand::Rng as _;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::http::{self, Reply};
+use super::{UpstreamConfig, UpstreamError};
+
+/// One entry of `GET /chat/adapters`. Fields beyond `key` are optional: liberal in what we take.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct Adapter {
+    /// Snake-case key for `PATCH /teams/preferred-model` (`gpt_5_4`).
+    pub key: String,
+    /// Upstream model name (`gpt-5.4`).
+    pub model: Option<String>,
+    /// PascalCase engine key (`GPT5_4`), the Gen-1 `adapterName` style.
+    pub engine_agent_key: Option<String>,
+    pub provider: Option<String>,
+    pub minimum_tier: Option<i64>,
+    pub enabled: Option<bool>,
+    pub usage_multiplier: Option<f64>,
+    pub supports_images: Option<bool>,
+}
+
+impl Adapter {
+    /// Whether the client's model name means this adapter (any of its three names, any case).
+    pub fn answers_to(&self, name: &str) -> bool {
+        let name = name.trim();
+        [
+            Some(self.key.as_str()),
+            self.engine_agent_key.as_deref(),
+            self.model.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .any(|n| !n.is_empty() && n.eq_ignore_ascii_case(name))
+    }
+}
+
+/// What `POST /projects/create-hosted` gives back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostedProject {
+    /// Used as the chat history id.
+    pub project_id: String,
+    pub workspace_id: String,
+}
+
+/// Call names, used in errors and by the client to recognise the Gen-2 probe.
+pub const CALL_ADAPTERS: &str = "GET /chat/adapters";
+pub const CALL_PREFERRED_MODEL: &str = "PATCH /teams/preferred-model";
+pub const CALL_CREATE_HOSTED: &str = "POST /projects/create-hosted";
+pub const CALL_OFFERS: &str = "POST /engine-agent/offers";
+pub const CALL_CHAT: &str = "POST /engine-agent/chat";
+pub const CALL_DELETE_HISTORY: &str = "DELETE /engine-agent/chat-histories";
+pub const CALL_BILLING: &str = "GET /billing";
+
+/// The EngineLabs endpoints, bound to one HTTP client, config and JWT.
+pub struct Engine<'a> {
+    pub http: &'a reqwest::Client,
+    pub cfg: &'a UpstreamConfig,
+    pub jwt: &'a str,
+}
+
+impl Engine<'_> {
+    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{}", self.cfg.engine_base_url, path))
+            .bearer_auth(self.jwt)
+            .header(reqwest::header::ORIGIN, &self.cfg.origin)
+            .header(reqwest::header::REFERER, format!("{}/", self.cfg.origin))
+            .header(reqwest::header::USER_AGENT, &self.cfg.user_agent)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .timeout(self.cfg.request_timeout)
+    }
+
+    async fn call(
+        &self,
+        call: &'static str,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Reply, UpstreamError> {
+        let mut req = self.request(method, path);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        let reply = http::send(call, req).await?;
+        if reply.is_success() {
+            Ok(reply)
+        } else {
+            Err(failure(call, &reply))
+        }
+    }
+
+    /// `GET /chat/adapters`: the models offered to this team.
+    pub async fn adapters(&self) -> Result<Vec<Adapter>, UpstreamError> {
+        let reply = self
+            .call(CALL_ADAPTERS, reqwest::Method::GET, "/chat/adapters", None)
+            .await?;
+        let body = parse_json(CALL_ADAPTERS, &reply.body)?;
+        let list = body
+            .get("chatAdapters")
+            .or_else(|| body.get("adapters"))
+            .or(Some(&body).filter(|b| b.is_array()))
+            .and_then(Value::as_array)
+            .ok_or_else(|| UpstreamError::Protocol {
+                call: CALL_ADAPTERS,
+                detail: "no `chatAdapters` list in the answer".to_string(),
+            })?;
+        Ok(list
+            .iter()
+            .filter_map(|a| serde_json::from_value::<Adapter>(a.clone()).ok())
+            .filter(|a| !a.key.is_empty())
+            .collect())
+    }
+
+    /// `PATCH /teams/preferred-model`: selects the model for the team's next turns.
+    pub async fn set_preferred_model(&self, key: &str) -> Result<(), UpstreamError> {
+        self.call(
+            CALL_PREFERRED_MODEL,
+            reqwest::Method::PATCH,
+            "/teams/preferred-model",
+            Some(json!({ "modelKey": key })),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `POST /projects/create-hosted` with a throwaway project name.
+    pub async fn create_hosted(&self) -> Result<HostedProject, UpstreamError> {
+        let reply = self
+            .call(
+                CALL_CREATE_HOSTED,
+                reqwest::Method::POST,
+                "/projects/create-hosted",
+                Some(json!({ "projectName": project_name() })),
+            )
+            .await?;
+        let body = parse_json(CALL_CREATE_HOSTED, &reply.body)?;
+        let field = |name: &str| {
+            body.get(name)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .ok_or_else(|| UpstreamError::Protocol {
+                    call: CALL_CREATE_HOSTED,
+                    detail: format!("no `{name}` in the answer"),
+                })
+        };
+        Ok(HostedProject {
+            project_id: field("projectId")?,
+            workspace_id: field("workspaceId")?,
+        })
+    }
+
+    /// `POST /engine-agent/offers`, which the browser makes before each turn.
+    pub async fn offers(&self, chat_history_id: &str) -> Result<(), UpstreamError> {
+        self.call(
+            CALL_OFFERS,
+            reqwest::Method::POST,
+            "/engine-agent/offers",
+            Some(json!({ "chatHistoryId": chat_history_id, "surface": "ENGINE_AGENT" })),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Gen-2 trigger: the prompt travels base64-encoded so non-ASCII text survives.
+    pub async fn chat_gen2(
+        &self,
+        chat_history_id: &str,
+        prompt: &str,
+    ) -> Result<(), UpstreamError> {
+        self.call(
+            CALL_CHAT,
+            reqwest::Method::POST,
+            "/engine-agent/chat",
+            Some(json!({
+                "prompt": STANDARD.encode(prompt.as_bytes()),
+                "chatHistoryId": chat_history_id,
+                "encoded": true,
+            })),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Gen-1 trigger: plain prompt, client-chosen history id, model as `adapterName`.
+    pub async fn chat_gen1(
+        &self,
+        chat_history_id: &str,
+        prompt: &str,
+        adapter_name: &str,
+    ) -> Result<(), UpstreamError> {
+        self.call(
+            CALL_CHAT,
+            reqwest::Method::POST,
+            "/engine-agent/chat",
+            Some(json!({
+                "prompt": prompt,
+                "chatHistoryId": chat_history_id,
+                "adapterName": adapter_name,
+            })),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// `DELETE /engine-agent/chat-histories/{id}`.
+    pub async fn delete_history(&self, chat_history_id: &str) -> Result<(), UpstreamError> {
+        let path = format!(
+            "/engine-agent/chat-histories/{}",
+            url::form_urlencoded::byte_serialize(chat_history_id.as_bytes()).collect::<String>()
+        );
+        self.call(CALL_DELETE_HISTORY, reqwest::Method::DELETE, &path, None)
+            .await
+            .map(drop)
+    }
+
+    /// `GET /billing`: credits and limits, shape varies between generations.
+    pub async fn billing(&self) -> Result<Value, UpstreamError> {
+        let reply = self
+            .call(CALL_BILLING, reqwest::Method::GET, "/billing", None)
+            .await?;
+        parse_json(CALL_BILLING, &reply.body)
+    }
+}
+
+/// `proxy-` and 8 random lowercase letters/digits.
+fn project_name() -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = rand::rng();
+    let suffix: String = (0..8)
+        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
+        .collect();
+    format!("proxy-{suffix}")
+}
+
+fn parse_json(call: &'static str, body: &str) -> Result<Value, UpstreamError> {
+    serde_json::from_str(body).map_err(|_| UpstreamError::Protocol {
+        call,
+        detail: format!("the answer is not JSON: {}", http::truncate(body)),
+    })
+}
+
+/// Maps a non-success EngineLabs answer (see the module doc for 401/403).
+pub(crate) fn failure(call: &'static str, reply: &Reply) -> UpstreamError {
+    let body = http::truncate(&reply.body);
+    let retry_after = http::retry_after(&reply.headers);
+    match reply.status {
+        413 => UpstreamError::PromptTooLarge(body),
+        429 => UpstreamError::RateLimited {
+            what: call.to_string(),
+            retry_after,
+        },
+        status if status >= 400 && mentions_quota(&reply.body) => UpstreamError::QuotaExhausted {
+            detail: format!("{call}: {body}"),
+            retry_after,
+        },
+        status => UpstreamError::Status { call, status, body },
+    }
+}
+
+fn mentions_quota(body: &str) -> bool {
+    let lower = body.to_ascii_lowercase();
+    [
+        "quota",
+        "credit",
+        "limit exceeded",
+        "limit reached",
+        "limitreached",
+        "exceeded your",
+        "usage limit",
+    ]
+    .iter()
+    .any(|k| lower.contains(k))
+}
+
+/// Whether an error is EngineLabs refusing the JWT (worth one re-mint and retry).
+pub(crate) fn is_token_refusal(err: &UpstreamError) -> Option<u16> {
+    match err {
+        UpstreamError::Status {
+            status: status @ (401 | 403),
+            ..
+        } => Some(*status),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(status: u16, body: &str) -> Reply {
+        Reply {
+            status,
+            headers: ::http::HeaderMap::new(),
+            body: body.to_string(),
+        }
+    }
+
+    #[test]
+    fn status_mapping() {
+        assert!(matches!(
+            failure(CALL_CHAT, &reply(413, "Message too large")),
+            UpstreamError::PromptTooLarge(_)
+        ));
+        assert!(matches!(
+            failure(CALL_CHAT, &reply(429, "")),
+            UpstreamError::RateLimited { .. }
+        ));
+        assert!(matches!(
+            failure(
+                CALL_CHAT,
+                &reply(402, r#"{"error":"Daily credit limit exceeded"}"#)
+            ),
+            UpstreamError::QuotaExhausted { .. }
+        ));
+        assert!(matches!(
+            failure(CALL_CHAT, &reply(403, "quota exceeded")),
+            UpstreamError::QuotaExhausted { .. }
+        ));
+        let e = failure(CALL_CHAT, &reply(401, "Unauthorized"));
+        assert_eq!(is_token_refusal(&e), Some(401));
+        match failure(CALL_CHAT, &reply(500, &"x".repeat(1000))) {
+            UpstreamError::Status { call, status, body } => {
+                assert_eq!(call, CALL_CHAT);
+                assert_eq!(status, 500);
+                assert_eq!(body.len(), 303);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(
+            is_token_refusal(&failure(
+                CALL_CHAT,
+                &reply(500, "body must have required property modelKey")
+            )),
+            None
+        );
+    }
+
+    #[test]
+    fn adapter_names() {
+        let a = Adapter {
+            key: "gpt_5_4".into(),
+            model: Some("gpt-5.4".into()),
+            engine_agent_key: Some("GPT5_4".into()),
+            ..Adapter::default()
+        };
+        for name in ["gpt_5_4", "GPT-5.4", "gpt5_4", " gpt_5_4 "] {
+            assert!(a.answers_to(name), "{name}");
+        }
+        assert!(!a.answers_to("gpt-5"));
+        assert!(!a.answers_to(""));
+    }
+
+    #[test]
+    fn adapter_json_is_taken_liberally() {
+        let a: Adapter = serde_json::from_value(json!({
+            "key": "glm_5_1", "model": "glm-5.1", "engineAgentKey": "GLM5_1",
+            "provider": "openrouter", "minimumTier": 0, "enabled": true,
+            "usageMultiplier": 2, "supportsImages": false, "extra": [1]
+        }))
+        .expect("adapter");
+        assert_eq!(a.engine_agent_key.as_deref(), Some("GLM5_1"));
+        assert_eq!(a.usage_multiplier, Some(2.0));
+    }
+
+    #[test]
+    fn project_names() {
+        let n = project_name();
+        assert_eq!(n.len(), 14);
+        assert!(n.starts_with("proxy-"));
+        assert!(
+            n[6..]
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        );
+    }
+}

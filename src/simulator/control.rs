@@ -1,0 +1,137 @@
+//! The control plane under `/__sim` for out-of-process users (the benchmark, SDK tests): read
+//! counters, replace faults, add accounts, revoke/restore them, replace a session. Also the
+//! Cloudflare-challenge fault, a middleware over the Clerk and EngineLabs REST routes.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use super::engine::message;
+use super::state::{Account, SimState, lock};
+use super::{Faults, SimAccount};
+
+/// `GET /__sim/stats`: counters; the trigger list only with `?triggers=1`.
+pub(crate) async fn stats(
+    State(st): State<Arc<SimState>>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Response {
+    let with_triggers = q.get("triggers").is_some_and(|v| v == "1" || v == "true");
+    let stats = lock(&st.stats).clone();
+    let mut v = serde_json::to_value(&stats).unwrap_or(Value::Null);
+    if !with_triggers && let Some(map) = v.as_object_mut() {
+        map.remove("triggers");
+    }
+    Json(v).into_response()
+}
+
+/// `POST /__sim/faults`: replaces every fault with the posted set (missing fields = off).
+pub(crate) async fn set_faults(State(st): State<Arc<SimState>>, Json(f): Json<Faults>) -> Response {
+    *lock(&st.faults) = f;
+    Json(json!({})).into_response()
+}
+
+/// `GET /__sim/faults`.
+pub(crate) async fn get_faults(State(st): State<Arc<SimState>>) -> Response {
+    Json(lock(&st.faults).clone()).into_response()
+}
+
+/// Adds an account and returns its public view.
+pub(crate) fn add_account(st: &SimState) -> SimAccount {
+    let acc = Account::new();
+    let public = acc.public();
+    lock(&st.inner).accounts.insert(acc.user_id.clone(), acc);
+    public
+}
+
+/// `POST /__sim/accounts`.
+pub(crate) async fn create_account(State(st): State<Arc<SimState>>) -> Response {
+    (StatusCode::CREATED, Json(add_account(&st))).into_response()
+}
+
+/// `GET /__sim/accounts`: every account, the one created at start first.
+pub(crate) async fn list_accounts(State(st): State<Arc<SimState>>) -> Response {
+    let inner = lock(&st.inner);
+    let mut list: Vec<SimAccount> = Vec::new();
+    if let Some(first) = inner.accounts.get(&inner.first_user) {
+        list.push(first.public());
+    }
+    list.extend(
+        inner
+            .accounts
+            .values()
+            .filter(|a| a.user_id != inner.first_user)
+            .map(Account::public),
+    );
+    Json(list).into_response()
+}
+
+/// Sets the revoked flag; false when the user does not exist.
+pub(crate) fn set_revoked(st: &SimState, user_id: &str, revoked: bool) -> bool {
+    match lock(&st.inner).accounts.get_mut(user_id) {
+        Some(acc) => {
+            acc.revoked = revoked;
+            true
+        }
+        None => false,
+    }
+}
+
+/// Gives the user a new session id; the old one then answers 404 on mint.
+pub(crate) fn replace_session(st: &SimState, user_id: &str) -> Option<String> {
+    let mut inner = lock(&st.inner);
+    let acc = inner.accounts.get_mut(user_id)?;
+    acc.session_id = format!("sess_{}", super::state::random_alnum(27));
+    Some(acc.session_id.clone())
+}
+
+/// `POST /__sim/accounts/{user_id}/{action}` with action `revoke`, `restore`, `replace-session`.
+pub(crate) async fn account_action(
+    State(st): State<Arc<SimState>>,
+    Path((user_id, action)): Path<(String, String)>,
+) -> Response {
+    let found = match action.as_str() {
+        "revoke" => set_revoked(&st, &user_id, true),
+        "restore" => set_revoked(&st, &user_id, false),
+        "replace-session" => {
+            return match replace_session(&st, &user_id) {
+                Some(sid) => Json(json!({"session_id": sid})).into_response(),
+                None => message(StatusCode::NOT_FOUND, "no such user"),
+            };
+        }
+        _ => return message(StatusCode::NOT_FOUND, "unknown action"),
+    };
+    if found {
+        Json(json!({})).into_response()
+    } else {
+        message(StatusCode::NOT_FOUND, "no such user")
+    }
+}
+
+/// With `Faults::cloudflare_challenge`, answers every REST call with a Cloudflare challenge page.
+pub(crate) async fn cloudflare(
+    State(st): State<Arc<SimState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if !lock(&st.faults).cloudflare_challenge {
+        return next.run(req).await;
+    }
+    let body = "<!DOCTYPE html><html><head><title>Just a moment...</title></head><body>\
+                <script src=\"/cdn-cgi/challenge-platform/h/g/orchestrate/chl_page/v1\"></script>\
+                </body></html>";
+    let mut resp = (StatusCode::FORBIDDEN, body).into_response();
+    let h = resp.headers_mut();
+    h.insert("cf-mitigated", HeaderValue::from_static("challenge"));
+    h.insert("cf-ray", HeaderValue::from_static("8f0000000000000-SIM"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=UTF-8"),
+    );
+    resp
+}

@@ -1,0 +1,219 @@
+//! The simulator's shared state: accounts, chat histories with the frames of their turns,
+//! faults and counters, plus small helpers (random ids, clocks, poison-tolerant locking).
+//!
+//! Every lock here is a `std::sync::Mutex` held for a few field updates only; no critical
+//! section awaits, so the async handlers never block each other for long.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::extract::ws::Utf8Bytes;
+use rand::Rng;
+use rand::distr::Alphanumeric;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use super::jwt::JwtKey;
+use super::script::{Script, turn_frames};
+use super::{Faults, SimAccount, SimConfig, SimStats};
+
+/// Locks a mutex, carrying on with the data if a panicking thread poisoned it: the simulator's
+/// state stays usable for the remaining assertions of a test.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `n` random ASCII letters and digits (the alphabet of Clerk ids).
+pub(crate) fn random_alnum(n: usize) -> String {
+    rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(n)
+        .map(char::from)
+        .collect()
+}
+
+pub(crate) fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Everything the handlers share, behind one `Arc`.
+pub(crate) struct SimState {
+    pub cfg: SimConfig,
+    /// Signs and checks the session JWTs (a fresh random secret per simulator).
+    pub jwt: JwtKey,
+    pub inner: Mutex<Inner>,
+    pub faults: Mutex<Faults>,
+    pub stats: Mutex<SimStats>,
+    /// Cancelled when the [`super::Simulator`] is dropped: stops sockets and turn tasks too.
+    pub cancel: CancellationToken,
+}
+
+/// Accounts and chat histories.
+#[derive(Default)]
+pub(crate) struct Inner {
+    /// By user id.
+    pub accounts: HashMap<String, Account>,
+    /// User id of the account created at start.
+    pub first_user: String,
+    /// By chat history id (Gen-1 client uuid or Gen-2 project id).
+    pub histories: HashMap<String, Arc<History>>,
+}
+
+/// One simulated Clerk user with its session and `__client` cookie.
+pub(crate) struct Account {
+    pub user_id: String,
+    pub org_id: String,
+    pub session_id: String,
+    /// The current `__client` value.
+    pub client_cookie: String,
+    /// The value before the last rotation, still accepted once more (a request in flight).
+    pub previous_cookie: Option<String>,
+    pub revoked: bool,
+    /// Gen-2 team-wide model, a catalogue `key`.
+    pub preferred_model: Option<String>,
+    /// Credits used by accepted triggers (for `/billing`).
+    pub daily_usage: u64,
+    pub created_ms: u64,
+}
+
+impl Account {
+    pub fn new() -> Account {
+        Account {
+            user_id: format!("user_{}", random_alnum(27)),
+            org_id: format!("org_{}", random_alnum(27)),
+            session_id: format!("sess_{}", random_alnum(27)),
+            client_cookie: new_client_cookie(),
+            previous_cookie: None,
+            revoked: false,
+            preferred_model: None,
+            daily_usage: 0,
+            created_ms: now_ms(),
+        }
+    }
+
+    /// Whether `value` is a `__client` this account still honours.
+    pub fn accepts_cookie(&self, value: &str) -> bool {
+        self.client_cookie == value || self.previous_cookie.as_deref() == Some(value)
+    }
+
+    /// A new `__client` value; the current one becomes the grace value, the older one dies.
+    pub fn rotate_cookie(&mut self) -> String {
+        let next = new_client_cookie();
+        self.previous_cookie = Some(std::mem::replace(&mut self.client_cookie, next.clone()));
+        next
+    }
+
+    pub fn public(&self) -> SimAccount {
+        SimAccount {
+            user_id: self.user_id.clone(),
+            org_id: self.org_id.clone(),
+            session_id: self.session_id.clone(),
+            cookie: format!(
+                "__client={}; __client_uat=1764100000; __session=xyz",
+                self.client_cookie
+            ),
+        }
+    }
+}
+
+pub(crate) fn new_client_cookie() -> String {
+    format!("sim_client_{}", random_alnum(32))
+}
+
+/// Which protocol generation created a history; it decides the WebSocket token and replay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Generation {
+    Gen1,
+    Gen2,
+}
+
+/// One chat history (a Gen-1 conversation or a Gen-2 hosted project).
+pub(crate) struct History {
+    pub user_id: String,
+    pub org_id: String,
+    pub generation: Generation,
+    /// Gen-2 only: the project's workspace, required as `workspaceId` on the socket.
+    pub workspace_id: Option<String>,
+    pub log: Mutex<TurnLog>,
+    /// Bumped on every new turn and every new frame; sockets wait on it instead of polling.
+    pub changed: watch::Sender<u64>,
+}
+
+impl History {
+    pub fn new(
+        user_id: String,
+        org_id: String,
+        generation: Generation,
+        workspace_id: Option<String>,
+    ) -> History {
+        History {
+            user_id,
+            org_id,
+            generation,
+            workspace_id,
+            log: Mutex::new(TurnLog::default()),
+            changed: watch::Sender::new(0),
+        }
+    }
+
+    /// Wakes every socket of this history.
+    pub fn notify(&self) {
+        self.changed.send_modify(|v| *v = v.wrapping_add(1));
+    }
+}
+
+/// The turns of a history, each with the frames produced so far.
+#[derive(Default)]
+pub(crate) struct TurnLog {
+    pub turns: Vec<Turn>,
+}
+
+pub(crate) struct Turn {
+    pub prompt: String,
+    pub reply: String,
+    /// What its frames are made of (rebuilds them after compaction).
+    pub script: Script,
+    /// Frames produced so far (empty once `compacted`).
+    pub frames: Vec<Frame>,
+    /// The final `state{inProgress:false}` has been appended.
+    pub done: bool,
+    /// A finished turn whose frames were dropped to save memory; [`Turn::frames`] rebuilds them.
+    pub compacted: bool,
+    /// Accepted but never produces a frame (`Faults::silent`).
+    pub silent: bool,
+}
+
+impl Turn {
+    pub fn running(&self) -> bool {
+        !self.done
+    }
+
+    /// The frames produced so far, rebuilt identically for a compacted turn.
+    pub fn frames(&self) -> Cow<'_, [Frame]> {
+        if self.compacted {
+            Cow::Owned(turn_frames(&self.script, &self.prompt, &self.reply))
+        } else {
+            Cow::Borrowed(&self.frames)
+        }
+    }
+}
+
+/// One pre-serialized outgoing frame, shared by every socket that sends it.
+#[derive(Clone)]
+pub(crate) struct Frame {
+    pub text: Utf8Bytes,
+    /// Counts toward `Faults::ws_drop_after`.
+    pub assistant: bool,
+}
