@@ -4,7 +4,8 @@
 //! cto.new reports no usage and bills by its own rules, so these numbers are what a client would
 //! pay at an OpenAI-like tokenizer, not what the upstream charged. They are stable: the same text
 //! always gives the same count. The tokenizer tables ship inside `tiktoken-rs` (no download);
-//! building them costs tens of milliseconds, so it is done once per process on first use.
+//! building them costs tens of milliseconds (a second in a debug build), so it is done once per
+//! process, at start-up ([`warm_up`], called when the router is built) or else on first use.
 
 use crate::conversation::Message;
 
@@ -12,6 +13,12 @@ use crate::conversation::Message;
 pub const PER_MESSAGE: u64 = 4;
 /// Tokens that prime the assistant's reply.
 pub const PER_REQUEST: u64 = 2;
+
+/// Builds the tokenizer if it is not built yet; call it at start-up so that requests never
+/// wait for it.
+pub fn warm_up() {
+    tiktoken_rs::o200k_base_singleton();
+}
 
 /// Tokens of `text`. Special-token strings such as `<|endoftext|>` count as ordinary text: a
 /// client's text must never be read as control tokens.

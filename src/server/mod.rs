@@ -41,16 +41,7 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/models/{id}", get(openai::models::get))
         .route("/models", get(openai::models::list))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_key));
-    let messages = Router::new()
-        .route("/v1/messages", post(anthropic::messages::create))
-        .route(
-            "/v1/messages/count_tokens",
-            post(anthropic::count::count_tokens),
-        )
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            anthropic::auth::require_key,
-        ));
+    let messages = anthropic::routes(state.clone());
     Router::new()
         .merge(v1)
         .merge(messages)
