@@ -47,9 +47,10 @@ pub struct Account {
     /// Single-flight: concurrent requests wait for one mint instead of each minting.
     pub(super) mint_lock: tokio::sync::Mutex<()>,
     pub(super) mints: AtomicU64,
-    /// Gen-2: the team's preferred model as we last set it. Held from the PATCH until the
-    /// trigger is answered, so two requests with different models cannot interleave.
-    pub(crate) model_lock: tokio::sync::Mutex<Option<String>>,
+    /// Gen-2: the team's preferred model as we last set it. Triggers for the model in place
+    /// share a read guard until they are answered; switching takes the write guard, so a
+    /// switch never lands between another request's PATCH and its trigger.
+    pub(crate) model_lock: tokio::sync::RwLock<Option<String>>,
 }
 
 impl fmt::Debug for Account {
@@ -88,7 +89,7 @@ impl Account {
             last_jwt: Mutex::new(None),
             mint_lock: tokio::sync::Mutex::new(()),
             mints: AtomicU64::new(0),
-            model_lock: tokio::sync::Mutex::new(None),
+            model_lock: tokio::sync::RwLock::new(None),
         })
     }
 

@@ -144,18 +144,6 @@ impl EngineClient {
             .map(|a| a.key.clone())
             .ok_or_else(|| UpstreamError::UnknownModel(req.model.clone()))?;
 
-        // Held until the trigger is answered: the preferred model is team-wide.
-        let mut current_model = account.model_lock.lock().await;
-        if current_model.as_deref() != Some(key.as_str()) {
-            *current_model = None;
-            self.authed(account, |e| {
-                let key = key.clone();
-                async move { e.engine().set_preferred_model(&key).await }
-            })
-            .await?;
-            *current_model = Some(key.clone());
-        }
-
         let (chat_history_id, workspace_id) = match continued {
             Some(h) => (h.chat_history_id, h.workspace_id),
             None => {
@@ -185,6 +173,7 @@ impl EngineClient {
         {
             tracing::debug!(error = %e, "offers call failed; triggering anyway");
         }
+        let current_model = self.hold_model(account, &key).await?;
         turn_stream.arm();
         let prompt = req.prompt.as_str();
         // On failure `turn_stream` is dropped here, which closes the socket.
@@ -202,6 +191,32 @@ impl EngineClient {
             },
             turn_stream.into_events(),
         ))
+    }
+
+    /// A read guard on the account's preferred model, switched to `key` first if needed.
+    /// The project, socket and offers calls above do not depend on the model, so only the
+    /// switch and the trigger are ordered; triggers for the model already in place run at once.
+    async fn hold_model<'a>(
+        &self,
+        account: &'a Account,
+        key: &str,
+    ) -> Result<tokio::sync::RwLockReadGuard<'a, Option<String>>, UpstreamError> {
+        let current = account.model_lock.read().await;
+        if current.as_deref() == Some(key) {
+            return Ok(current);
+        }
+        drop(current);
+        let mut current = account.model_lock.write().await;
+        if current.as_deref() != Some(key) {
+            *current = None;
+            self.authed(account, |e| {
+                let key = key.to_string();
+                async move { e.engine().set_preferred_model(&key).await }
+            })
+            .await?;
+            *current = Some(key.to_string());
+        }
+        Ok(tokio::sync::RwLockWriteGuard::downgrade(current))
     }
 
     /// Gen-1: trigger with the model as `adapterName`, then connect (the server replays).
