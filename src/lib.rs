@@ -25,6 +25,7 @@ pub mod run;
 pub mod server;
 pub mod simulator;
 pub mod store;
+pub mod tokens;
 pub mod upstream;
 
 pub use server::{AppState, app};

@@ -10,6 +10,7 @@
 //!
 //! Every middleware layer is listed in [`app`].
 
+pub mod anthropic;
 pub mod auth;
 pub mod error;
 pub mod extract;
@@ -40,8 +41,10 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/models/{id}", get(openai::models::get))
         .route("/models", get(openai::models::list))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_key));
+    let messages = anthropic::routes(state.clone());
     Router::new()
         .merge(v1)
+        .merge(messages)
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/", get(root))
