@@ -49,10 +49,14 @@ pub async fn purge_once(state: &AppState) -> usize {
     let relay = state.relay();
     let mut deleted = 0;
     for rec in expired {
-        let Some(account) = relay.owner_of(&rec.account_id).await else { continue };
+        let Some(account) = relay.owner_of(&rec.account_id).await else {
+            continue;
+        };
         match relay.engine.delete_history(&account, &rec.history).await {
             Ok(()) => deleted += 1,
-            Err(e) => tracing::warn!(error = %e, "could not delete an expired chat history upstream"),
+            Err(e) => {
+                tracing::warn!(error = %e, "could not delete an expired chat history upstream")
+            }
         }
     }
     tracing::info!(deleted, "deleted expired chat histories upstream");
@@ -66,7 +70,13 @@ mod tests {
     #[test]
     fn interval_is_bounded() {
         assert_eq!(interval_for(Duration::from_secs(2)), Duration::from_secs(1));
-        assert_eq!(interval_for(Duration::from_secs(60)), Duration::from_secs(15));
-        assert_eq!(interval_for(Duration::from_secs(7 * 86_400)), Duration::from_secs(600));
+        assert_eq!(
+            interval_for(Duration::from_secs(60)),
+            Duration::from_secs(15)
+        );
+        assert_eq!(
+            interval_for(Duration::from_secs(7 * 86_400)),
+            Duration::from_secs(600)
+        );
     }
 }

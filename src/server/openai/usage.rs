@@ -17,12 +17,6 @@ pub fn completion_tokens(reasoning: &str, content: &str) -> u64 {
     tokens::count(reasoning) + tokens::count(content)
 }
 
-/// A length-only fallback (about four bytes per token, never zero for non-empty text) for
-/// callers that kept only the emitted length; [`completion_tokens`] is exact and preferred.
-pub fn estimate_text(chars: usize) -> u64 {
-    (chars as u64).div_ceil(4)
-}
-
 pub fn usage_json(prompt: u64, completion: u64) -> serde_json::Value {
     serde_json::json!({"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion})
 }
