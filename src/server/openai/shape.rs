@@ -95,6 +95,13 @@ impl Shaper {
     }
 }
 
+impl Shaper {
+    /// Completion tokens of everything the client received.
+    pub fn completion_tokens(&self) -> u64 {
+        super::usage::completion_tokens(&self.emitted_reasoning, &self.emitted_content)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,12 +158,5 @@ mod tests {
             run(ReasoningMode::Hide, &evs()),
             (String::new(), "Hi there".into())
         );
-    }
-}
-
-impl Shaper {
-    /// Completion tokens of everything the client received.
-    pub fn completion_tokens(&self) -> u64 {
-        super::usage::completion_tokens(&self.emitted_reasoning, &self.emitted_content)
     }
 }
