@@ -1,7 +1,8 @@
 //! The streaming WebSocket (protocol notes §5.1): connect with browser headers, then a task that
 //! feeds every text frame to a [`TurnTracker`] and forwards its events, sends the `ping`
 //! heartbeat, enforces the idle timeout, and closes the socket when the turn ends or when the
-//! consumer goes away.
+//! consumer goes away. A socket that drops mid-turn is replaced when the turn can be resumed
+//! without losing text (Gen-1 replays; see [`super::resume`]), else the turn ends with an error.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,6 +15,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::frame::TurnTracker;
+use super::resume::{BACKOFF, MAX_RECONNECTS};
 use super::{TurnEvent, UpstreamConfig, UpstreamError, http};
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -90,7 +92,14 @@ pub async fn open(
     let ws = connect(cfg, url).await?;
     let armed = Arc::new(AtomicBool::new(tracker.is_armed()));
     let (tx, rx) = mpsc::channel(64);
-    tokio::spawn(read_turn(ws, tracker, Arc::clone(&armed), tx, cfg.clone()));
+    tokio::spawn(read_turn(
+        ws,
+        url.to_string(),
+        tracker,
+        Arc::clone(&armed),
+        tx,
+        cfg.clone(),
+    ));
     Ok(TurnStream { events: rx, armed })
 }
 
@@ -145,64 +154,62 @@ async fn connect(cfg: &UpstreamConfig, url: &str) -> Result<Ws, UpstreamError> {
     }
 }
 
+/// How one socket's reading ended.
+enum Ended {
+    /// The turn finished, or the consumer went away: nothing more to do.
+    Done,
+    /// The socket ended or failed before the turn did (a candidate for a reconnect).
+    Dropped(String),
+    /// A failure a new socket would not fix.
+    Failed(UpstreamError),
+}
+
 /// The reader task: runs until the turn finishes, fails, or the consumer drops its receiver.
+/// When the socket drops mid-turn and the server replays running turns on connect (Gen-1), it
+/// reconnects with backoff and resumes; the tracker skips the text already delivered.
 async fn read_turn(
     mut ws: Ws,
+    url: String,
     mut tracker: TurnTracker,
     armed: Arc<AtomicBool>,
     tx: mpsc::Sender<Result<TurnEvent, UpstreamError>>,
     cfg: UpstreamConfig,
 ) {
-    let start = tokio::time::Instant::now();
-    let mut ping = tokio::time::interval_at(start + cfg.ping_interval, cfg.ping_interval);
-    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let idle = tokio::time::sleep(cfg.idle_timeout);
-    tokio::pin!(idle);
+    // Reconnects in a row without new text, and in total.
+    let (mut fruitless, mut total) = (0usize, 0u32);
     let failure = loop {
-        tokio::select! {
-            () = tx.closed() => {
-                tracing::debug!("turn consumer went away; closing the stream");
-                break None;
+        let (ended, progressed) = read_socket(&mut ws, &mut tracker, &armed, &tx, &cfg).await;
+        let why = match ended {
+            Ended::Done => break None,
+            Ended::Failed(e) => break Some(e),
+            Ended::Dropped(why) => why,
+        };
+        let _ = tokio::time::timeout(cfg.request_timeout, ws.close(None)).await;
+        if !tracker.is_armed() {
+            // Before our trigger (Gen-2): nothing of our turn can have been missed yet, but the
+            // caller has not sent the trigger either; let it fail cleanly.
+            break Some(UpstreamError::StreamClosed(why));
+        }
+        if !tracker.can_resume() {
+            break Some(UpstreamError::StreamClosed(format!(
+                "{why}; the stream dropped and Gen-2 cannot resume it without losing text"
+            )));
+        }
+        if progressed {
+            fruitless = 0;
+        }
+        match reconnect(&cfg, &url, &tx, &mut fruitless, &mut total).await {
+            Ok(Some(next)) => {
+                tracing::info!(reconnects = total, "resuming the turn on a new socket");
+                ws = next;
+                tracker.reconnected();
             }
-            _ = ping.tick() => {
-                if let Err(e) = ws.send(Message::text("ping")).await {
-                    break Some(UpstreamError::StreamClosed(format!("sending ping failed: {e}")));
-                }
-            }
-            () = &mut idle => {
-                break Some(UpstreamError::IdleTimeout(cfg.idle_timeout));
-            }
-            msg = ws.next() => {
-                idle.as_mut().reset(tokio::time::Instant::now() + cfg.idle_timeout);
-                let text = match msg {
-                    None => break Some(UpstreamError::StreamClosed("the socket ended".to_string())),
-                    Some(Err(e)) => break Some(UpstreamError::StreamClosed(e.to_string())),
-                    Some(Ok(Message::Close(frame))) => {
-                        let why = frame.map_or_else(
-                            || "closed by the server".to_string(),
-                            |f| format!("closed by the server: {} {}", f.code, f.reason),
-                        );
-                        break Some(UpstreamError::StreamClosed(why));
-                    }
-                    Some(Ok(Message::Text(t))) => t.to_string(),
-                    Some(Ok(Message::Binary(b))) => String::from_utf8_lossy(&b).into_owned(),
-                    Some(Ok(_)) => continue,
-                };
-                if !tracker.is_armed() && armed.load(Ordering::SeqCst) {
-                    tracker.arm();
-                }
-                let mut gone = false;
-                for event in tracker.feed(&text) {
-                    if tx.send(Ok(event)).await.is_err() {
-                        gone = true;
-                        break;
-                    }
-                }
-                if gone || tracker.is_finished() {
-                    break None;
-                }
-                // Waiting for a slow consumer is not upstream silence.
-                idle.as_mut().reset(tokio::time::Instant::now() + cfg.idle_timeout);
+            // The consumer went away while we were waiting.
+            Ok(None) => return,
+            Err(last) => {
+                break Some(UpstreamError::StreamClosed(format!(
+                    "{why}; resuming failed after {total} reconnect attempt(s): {last}"
+                )));
             }
         }
     };
@@ -214,9 +221,110 @@ async fn read_turn(
     let _ = tokio::time::timeout(cfg.request_timeout, ws.close(None)).await;
 }
 
+/// Tries new sockets after the pauses of [`BACKOFF`] while the budgets allow. `Ok(None)` when
+/// the consumer went away meanwhile; `Err` with the last reason when every attempt failed.
+async fn reconnect(
+    cfg: &UpstreamConfig,
+    url: &str,
+    tx: &mpsc::Sender<Result<TurnEvent, UpstreamError>>,
+    fruitless: &mut usize,
+    total: &mut u32,
+) -> Result<Option<Ws>, String> {
+    let mut last = "the socket kept dropping without new text".to_string();
+    while let Some(pause) = BACKOFF.get(*fruitless).copied() {
+        if *total >= MAX_RECONNECTS {
+            return Err(format!("{last} (limit of {MAX_RECONNECTS} reached)"));
+        }
+        *fruitless += 1;
+        *total += 1;
+        metrics::counter!(crate::metrics::WS_RECONNECTS).increment(1);
+        let attempt = async {
+            tokio::time::sleep(pause).await;
+            connect(cfg, url).await
+        };
+        tokio::select! {
+            () = tx.closed() => return Ok(None),
+            result = attempt => match result {
+                Ok(ws) => return Ok(Some(ws)),
+                Err(e) => {
+                    tracing::debug!(error = %e, attempt = *total, "reconnect failed");
+                    last = e.to_string();
+                }
+            },
+        }
+    }
+    Err(last)
+}
+
+/// Reads one socket until the turn ends, the consumer leaves, or the socket fails. Also says
+/// whether this socket delivered any new event.
+async fn read_socket(
+    ws: &mut Ws,
+    tracker: &mut TurnTracker,
+    armed: &AtomicBool,
+    tx: &mpsc::Sender<Result<TurnEvent, UpstreamError>>,
+    cfg: &UpstreamConfig,
+) -> (Ended, bool) {
+    let start = tokio::time::Instant::now();
+    let mut ping = tokio::time::interval_at(start + cfg.ping_interval, cfg.ping_interval);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let idle = tokio::time::sleep(cfg.idle_timeout);
+    tokio::pin!(idle);
+    let mut progressed = false;
+    let ended = loop {
+        tokio::select! {
+            () = tx.closed() => {
+                tracing::debug!("turn consumer went away; closing the stream");
+                break Ended::Done;
+            }
+            _ = ping.tick() => {
+                if let Err(e) = ws.send(Message::text("ping")).await {
+                    break Ended::Dropped(format!("sending ping failed: {e}"));
+                }
+            }
+            () = &mut idle => {
+                break Ended::Failed(UpstreamError::IdleTimeout(cfg.idle_timeout));
+            }
+            msg = ws.next() => {
+                idle.as_mut().reset(tokio::time::Instant::now() + cfg.idle_timeout);
+                let text = match msg {
+                    None => break Ended::Dropped("the socket ended".to_string()),
+                    Some(Err(e)) => break Ended::Dropped(e.to_string()),
+                    Some(Ok(Message::Close(frame))) => {
+                        let why = frame.map_or_else(
+                            || "closed by the server".to_string(),
+                            |f| format!("closed by the server: {} {}", f.code, f.reason),
+                        );
+                        break Ended::Dropped(why);
+                    }
+                    Some(Ok(Message::Text(t))) => t.to_string(),
+                    Some(Ok(Message::Binary(b))) => String::from_utf8_lossy(&b).into_owned(),
+                    Some(Ok(_)) => continue,
+                };
+                if !tracker.is_armed() && armed.load(Ordering::SeqCst) {
+                    tracker.arm();
+                }
+                for event in tracker.feed(&text) {
+                    progressed = true;
+                    if tx.send(Ok(event)).await.is_err() {
+                        return (Ended::Done, progressed);
+                    }
+                }
+                if tracker.is_finished() {
+                    break Ended::Done;
+                }
+                // Waiting for a slow consumer is not upstream silence.
+                idle.as_mut().reset(tokio::time::Instant::now() + cfg.idle_timeout);
+            }
+        }
+    };
+    (ended, progressed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::AtomicUsize;
     use std::time::Duration;
     use tokio::net::TcpListener;
 
@@ -333,6 +441,129 @@ mod tests {
             .expect("server saw the close")
             .expect("server reported");
         assert!(closed);
+    }
+
+    /// A WebSocket server that runs `scripts[i]` (frames to send, then whether to wait for the
+    /// client's close instead of dropping the socket) on its i-th connection.
+    async fn multi_server(scripts: Vec<(Vec<String>, bool)>) -> (String, Arc<AtomicUsize>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let count = Arc::clone(&accepted);
+        tokio::spawn(async move {
+            for (frames, wait_close) in scripts {
+                let (tcp, _) = listener.accept().await.expect("accept");
+                count.fetch_add(1, Ordering::SeqCst);
+                let mut ws = tokio_tungstenite::accept_async(tcp)
+                    .await
+                    .expect("handshake");
+                for f in frames {
+                    ws.send(Message::text(f)).await.expect("frame");
+                }
+                if wait_close {
+                    while let Some(Ok(m)) = ws.next().await {
+                        if m.is_close() {
+                            break;
+                        }
+                    }
+                }
+                // Otherwise dropped without a close frame, like a network failure.
+            }
+        });
+        (format!("ws://{addr}/stream"), accepted)
+    }
+
+    fn chat(text: &str) -> String {
+        serde_json::json!({"type": "update", "buffer": format!(
+            "{}\n",
+            serde_json::json!({"id": "m", "type": "chat", "chat": {"content": text}})
+        )})
+        .to_string()
+    }
+
+    const RUNNING: &str = r#"{"type":"state","state":{"inProgress":true}}"#;
+    const IDLE: &str = r#"{"type":"state","state":{"inProgress":false}}"#;
+
+    async fn collect(events: &mut Events) -> (String, Vec<TurnEvent>, Option<UpstreamError>) {
+        let (mut text, mut other) = (String::new(), Vec::new());
+        while let Some(ev) = events.recv().await {
+            match ev {
+                Ok(TurnEvent::Content(t)) => text.push_str(&t),
+                Ok(ev) => other.push(ev),
+                Err(e) => return (text, other, Some(e)),
+            }
+        }
+        (text, other, None)
+    }
+
+    #[tokio::test]
+    async fn a_replaying_server_resumes_a_dropped_turn_without_loss_or_repeats() {
+        let turn: Vec<String> = [RUNNING.to_string()]
+            .into_iter()
+            .chain(["one", " two", " three", " four"].map(chat))
+            .chain([IDLE.to_string()])
+            .collect();
+        let (url, accepted) = multi_server(vec![
+            (turn[..3].to_vec(), false),
+            // The replay drops again before anything new: a fruitless reconnect.
+            (turn[..2].to_vec(), false),
+            (turn.clone(), true),
+        ])
+        .await;
+        let stream = open(&cfg(60_000, 60_000), &url, TurnTracker::new("q", true))
+            .await
+            .expect("connects");
+        let mut events = stream.into_events();
+        let (text, other, err) = collect(&mut events).await;
+        assert!(err.is_none(), "{err:?}");
+        assert_eq!(text, "one two three four");
+        assert_eq!(other, vec![TurnEvent::Finished { cancelled: false }]);
+        assert_eq!(accepted.load(Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn resuming_gives_up_when_no_new_socket_can_be_opened() {
+        let (url, accepted) =
+            multi_server(vec![(vec![RUNNING.to_string(), chat("part")], false)]).await;
+        let stream = open(&cfg(60_000, 60_000), &url, TurnTracker::new("q", true))
+            .await
+            .expect("connects");
+        let mut events = stream.into_events();
+        let (text, _, err) = collect(&mut events).await;
+        assert_eq!(text, "part");
+        let err = err.expect("an error ends the turn");
+        assert!(matches!(err, UpstreamError::StreamClosed(_)), "{err:?}");
+        assert!(err.to_string().contains("resuming failed"), "{err}");
+        assert_eq!(accepted.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn a_turn_armed_after_connect_is_not_resumed() {
+        let (url, accepted) = multi_server(vec![
+            (
+                vec![IDLE.to_string(), RUNNING.to_string(), chat("part")],
+                false,
+            ),
+            (
+                vec![RUNNING.to_string(), chat(" more"), IDLE.to_string()],
+                true,
+            ),
+        ])
+        .await;
+        let stream = open(&cfg(60_000, 60_000), &url, TurnTracker::new("q", false))
+            .await
+            .expect("connects");
+        stream.arm();
+        let mut events = stream.into_events();
+        let (text, _, err) = collect(&mut events).await;
+        assert_eq!(text, "part");
+        let err = err.expect("an error ends the turn");
+        assert!(
+            err.to_string()
+                .contains("cannot resume it without losing text"),
+            "{err}"
+        );
+        assert_eq!(accepted.load(Ordering::SeqCst), 1, "no reconnect");
     }
 
     #[tokio::test]
