@@ -15,11 +15,11 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::frame::TurnTracker;
-use super::resume::{BACKOFF, MAX_RECONNECTS};
+use super::resume::reconnect;
 use super::{TurnEvent, UpstreamConfig, UpstreamError, http};
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
-type Events = mpsc::Receiver<Result<TurnEvent, UpstreamError>>;
+pub(super) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(super) type Events = mpsc::Receiver<Result<TurnEvent, UpstreamError>>;
 
 /// How the socket authenticates itself in its query string.
 #[derive(Debug, Clone, Copy)]
@@ -103,7 +103,7 @@ pub async fn open(
     Ok(TurnStream { events: rx, armed })
 }
 
-async fn connect(cfg: &UpstreamConfig, url: &str) -> Result<Ws, UpstreamError> {
+pub(super) async fn connect(cfg: &UpstreamConfig, url: &str) -> Result<Ws, UpstreamError> {
     let mut req = url
         .into_client_request()
         .map_err(|e| UpstreamError::Protocol {
@@ -221,41 +221,6 @@ async fn read_turn(
     let _ = tokio::time::timeout(cfg.request_timeout, ws.close(None)).await;
 }
 
-/// Tries new sockets after the pauses of [`BACKOFF`] while the budgets allow. `Ok(None)` when
-/// the consumer went away meanwhile; `Err` with the last reason when every attempt failed.
-async fn reconnect(
-    cfg: &UpstreamConfig,
-    url: &str,
-    tx: &mpsc::Sender<Result<TurnEvent, UpstreamError>>,
-    fruitless: &mut usize,
-    total: &mut u32,
-) -> Result<Option<Ws>, String> {
-    let mut last = "the socket kept dropping without new text".to_string();
-    while let Some(pause) = BACKOFF.get(*fruitless).copied() {
-        if *total >= MAX_RECONNECTS {
-            return Err(format!("{last} (limit of {MAX_RECONNECTS} reached)"));
-        }
-        *fruitless += 1;
-        *total += 1;
-        metrics::counter!(crate::metrics::WS_RECONNECTS).increment(1);
-        let attempt = async {
-            tokio::time::sleep(pause).await;
-            connect(cfg, url).await
-        };
-        tokio::select! {
-            () = tx.closed() => return Ok(None),
-            result = attempt => match result {
-                Ok(ws) => return Ok(Some(ws)),
-                Err(e) => {
-                    tracing::debug!(error = %e, attempt = *total, "reconnect failed");
-                    last = e.to_string();
-                }
-            },
-        }
-    }
-    Err(last)
-}
-
 /// Reads one socket until the turn ends, the consumer leaves, or the socket fails. Also says
 /// whether this socket delivered any new event.
 async fn read_socket(
@@ -324,7 +289,6 @@ async fn read_socket(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicUsize;
     use std::time::Duration;
     use tokio::net::TcpListener;
 
@@ -441,129 +405,6 @@ mod tests {
             .expect("server saw the close")
             .expect("server reported");
         assert!(closed);
-    }
-
-    /// A WebSocket server that runs `scripts[i]` (frames to send, then whether to wait for the
-    /// client's close instead of dropping the socket) on its i-th connection.
-    async fn multi_server(scripts: Vec<(Vec<String>, bool)>) -> (String, Arc<AtomicUsize>) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let count = Arc::clone(&accepted);
-        tokio::spawn(async move {
-            for (frames, wait_close) in scripts {
-                let (tcp, _) = listener.accept().await.expect("accept");
-                count.fetch_add(1, Ordering::SeqCst);
-                let mut ws = tokio_tungstenite::accept_async(tcp)
-                    .await
-                    .expect("handshake");
-                for f in frames {
-                    ws.send(Message::text(f)).await.expect("frame");
-                }
-                if wait_close {
-                    while let Some(Ok(m)) = ws.next().await {
-                        if m.is_close() {
-                            break;
-                        }
-                    }
-                }
-                // Otherwise dropped without a close frame, like a network failure.
-            }
-        });
-        (format!("ws://{addr}/stream"), accepted)
-    }
-
-    fn chat(text: &str) -> String {
-        serde_json::json!({"type": "update", "buffer": format!(
-            "{}\n",
-            serde_json::json!({"id": "m", "type": "chat", "chat": {"content": text}})
-        )})
-        .to_string()
-    }
-
-    const RUNNING: &str = r#"{"type":"state","state":{"inProgress":true}}"#;
-    const IDLE: &str = r#"{"type":"state","state":{"inProgress":false}}"#;
-
-    async fn collect(events: &mut Events) -> (String, Vec<TurnEvent>, Option<UpstreamError>) {
-        let (mut text, mut other) = (String::new(), Vec::new());
-        while let Some(ev) = events.recv().await {
-            match ev {
-                Ok(TurnEvent::Content(t)) => text.push_str(&t),
-                Ok(ev) => other.push(ev),
-                Err(e) => return (text, other, Some(e)),
-            }
-        }
-        (text, other, None)
-    }
-
-    #[tokio::test]
-    async fn a_replaying_server_resumes_a_dropped_turn_without_loss_or_repeats() {
-        let turn: Vec<String> = [RUNNING.to_string()]
-            .into_iter()
-            .chain(["one", " two", " three", " four"].map(chat))
-            .chain([IDLE.to_string()])
-            .collect();
-        let (url, accepted) = multi_server(vec![
-            (turn[..3].to_vec(), false),
-            // The replay drops again before anything new: a fruitless reconnect.
-            (turn[..2].to_vec(), false),
-            (turn.clone(), true),
-        ])
-        .await;
-        let stream = open(&cfg(60_000, 60_000), &url, TurnTracker::new("q", true))
-            .await
-            .expect("connects");
-        let mut events = stream.into_events();
-        let (text, other, err) = collect(&mut events).await;
-        assert!(err.is_none(), "{err:?}");
-        assert_eq!(text, "one two three four");
-        assert_eq!(other, vec![TurnEvent::Finished { cancelled: false }]);
-        assert_eq!(accepted.load(Ordering::SeqCst), 3);
-    }
-
-    #[tokio::test]
-    async fn resuming_gives_up_when_no_new_socket_can_be_opened() {
-        let (url, accepted) =
-            multi_server(vec![(vec![RUNNING.to_string(), chat("part")], false)]).await;
-        let stream = open(&cfg(60_000, 60_000), &url, TurnTracker::new("q", true))
-            .await
-            .expect("connects");
-        let mut events = stream.into_events();
-        let (text, _, err) = collect(&mut events).await;
-        assert_eq!(text, "part");
-        let err = err.expect("an error ends the turn");
-        assert!(matches!(err, UpstreamError::StreamClosed(_)), "{err:?}");
-        assert!(err.to_string().contains("resuming failed"), "{err}");
-        assert_eq!(accepted.load(Ordering::SeqCst), 1);
-    }
-
-    #[tokio::test]
-    async fn a_turn_armed_after_connect_is_not_resumed() {
-        let (url, accepted) = multi_server(vec![
-            (
-                vec![IDLE.to_string(), RUNNING.to_string(), chat("part")],
-                false,
-            ),
-            (
-                vec![RUNNING.to_string(), chat(" more"), IDLE.to_string()],
-                true,
-            ),
-        ])
-        .await;
-        let stream = open(&cfg(60_000, 60_000), &url, TurnTracker::new("q", false))
-            .await
-            .expect("connects");
-        stream.arm();
-        let mut events = stream.into_events();
-        let (text, _, err) = collect(&mut events).await;
-        assert_eq!(text, "part");
-        let err = err.expect("an error ends the turn");
-        assert!(
-            err.to_string()
-                .contains("cannot resume it without losing text"),
-            "{err}"
-        );
-        assert_eq!(accepted.load(Ordering::SeqCst), 1, "no reconnect");
     }
 
     #[tokio::test]
