@@ -320,10 +320,27 @@ async fn soak_with_random_faults() {
         bad.join("\n")
     );
     assert_eq!(outcomes.len() as u64, total);
-    assert!(
-        ok_per_gen.iter().all(|n| *n > 0),
-        "SOAK_SEED={seed}: each generation must succeed at least once: {ok_per_gen:?}"
-    );
+    println!("  successes per generation: {ok_per_gen:?}");
+    // With the faults gone, each proxy recovers (an account may sit out a cooldown first).
+    for (g, h) in gens.iter().enumerate() {
+        let mut last = None;
+        for attempt in 0..40 {
+            let prompt = format!("soak {seed} recovery {attempt} on gen{}", g + 1);
+            match one_request(h, &prompt, attempt % 2 == 0).await {
+                Outcome::Ok => {
+                    last = None;
+                    break;
+                }
+                other => last = Some(other),
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        assert!(
+            last.is_none(),
+            "SOAK_SEED={seed}: gen{} did not recover after the faults: {last:?}",
+            g + 1
+        );
+    }
     for h in &gens {
         assert!(
             eventually(15, || h.sim.stats().ws_open_now == 0).await,
