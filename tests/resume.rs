@@ -38,14 +38,15 @@ fn body(prompt: &str) -> Value {
     json!({"model": "GPT5", "messages": [user(prompt)]})
 }
 
-/// Sets `faults` and, once the first socket has dropped, the same faults without the drop.
+/// Sets `faults` and, once the next socket has dropped, the same faults without the drop.
 fn drop_first_socket_only(h: &Arc<Harness>, faults: Faults) -> tokio::task::JoinHandle<()> {
     h.sim.set_faults(faults.clone());
+    let before = h.sim.stats().ws_opened;
     let h = Arc::clone(h);
     tokio::spawn(async move {
         let dropped = eventually(30, || {
             let s = h.sim.stats();
-            s.ws_opened >= 1 && s.ws_open_now == 0
+            s.ws_opened > before && s.ws_open_now == 0
         })
         .await;
         assert!(dropped, "the first socket never dropped");
@@ -191,4 +192,69 @@ async fn gen2_drop_ends_with_an_error_event_that_says_why() {
     let (content, _) = stream_text(&data[..data.len() - 2]);
     assert!(reply_text("gen2 drop", 1, WORDS).starts_with(&content));
     assert_eq!(h.sim.stats().ws_opened, 1, "no reconnect for Gen-2");
+}
+
+#[tokio::test]
+async fn gen1_drop_in_a_continued_conversation_resumes_only_the_new_turn() {
+    let h = gen1(5).await;
+    let (status, v) = h.chat(body("first question")).await;
+    assert_eq!(status, 200, "{v}");
+    assert!(eventually(5, || h.sim.stats().ws_open_now == 0).await);
+    let a1 = v["choices"][0]["message"]["content"]
+        .as_str()
+        .expect("content")
+        .to_string();
+    // The reconnect also replays the previous, finished turn before the current one.
+    let clearer = drop_first_socket_only(
+        &h,
+        Faults {
+            ws_drop_after: Some(8),
+            replay_previous_turn: true,
+            ..Faults::default()
+        },
+    );
+    let opened_before = h.sim.stats().ws_opened;
+    let follow = json!({"model": "GPT5", "messages": [
+        user("first question"), assistant(&a1), user("second question")
+    ]});
+    let (status, data) = h.chat_stream(follow).await;
+    clearer.await.expect("fault clearer");
+    assert_eq!(status, 200);
+    assert_eq!(data.last().map(String::as_str), Some("[DONE]"), "{data:?}");
+    let (content, _) = stream_text(&data);
+    assert_eq!(content, reply_text("second question", 2, WORDS));
+    let stats = h.sim.stats();
+    assert!(stats.ws_opened >= opened_before + 2, "a reconnect happened");
+    assert_eq!(stats.triggers.len(), 2);
+    assert_eq!(stats.triggers[1].turn, 2);
+}
+
+#[tokio::test]
+async fn reconnects_are_counted_in_the_metrics() {
+    let h = gen1(0).await;
+    h.sim.set_faults(Faults {
+        ws_drop_after: Some(3),
+        ..Faults::default()
+    });
+    let (status, _) = h.chat_stream(body("counted reconnects")).await;
+    assert_eq!(status, 200);
+    let text = h
+        .get("/metrics")
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("body");
+    let count: f64 = text
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("el2a_ws_reconnects_total ")?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .expect("the reconnect counter is exported");
+    // This process-wide counter also sees the other tests; this one made 3 attempts itself.
+    assert!(count >= 3.0, "{count}");
 }
