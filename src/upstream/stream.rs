@@ -185,15 +185,16 @@ async fn read_turn(
             Ended::Dropped(why) => why,
         };
         let _ = tokio::time::timeout(cfg.request_timeout, ws.close(None)).await;
-        if !tracker.is_armed() {
-            // Before our trigger (Gen-2): nothing of our turn can have been missed yet, but the
-            // caller has not sent the trigger either; let it fail cleanly.
-            break Some(UpstreamError::StreamClosed(why));
-        }
         if !tracker.can_resume() {
-            break Some(UpstreamError::StreamClosed(format!(
-                "{why}; the stream dropped and Gen-2 cannot resume it without losing text"
-            )));
+            // Gen-2: a new socket only gets live frames, so what the server sent meanwhile would
+            // be lost. Before our trigger nothing of the turn can be lost yet, but the caller is
+            // about to trigger on a dead socket: it fails the same way.
+            let triggered = tracker.is_armed() || armed.load(Ordering::SeqCst);
+            break Some(UpstreamError::StreamClosed(if triggered {
+                format!("{why}; the stream dropped and Gen-2 cannot resume it without losing text")
+            } else {
+                why
+            }));
         }
         if progressed {
             fruitless = 0;
