@@ -23,6 +23,7 @@ pub mod error;
 pub mod frame;
 mod http;
 pub mod jwt;
+pub mod resume;
 pub mod stream;
 pub mod trigger;
 
