@@ -30,17 +30,58 @@ pub struct ChunkMeta {
     pub model: String,
     pub prompt_tokens: u64,
     pub include_usage: bool,
+    /// `{"id":..,"object":..,"created":..,"model":..,"choices":[{"index":0,"delta":` built once
+    /// per answer: the per-token path only escapes the new text and concatenates.
+    prefix: String,
 }
 
 impl ChunkMeta {
     pub fn new(model: &str, prompt_tokens: u64, include_usage: bool) -> Self {
+        let id = format!("chatcmpl-{}", uuid::Uuid::new_v4().simple());
+        let created = now_ms() / 1000;
+        let head = json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model});
+        let head = head.to_string();
+        // `{"id":...,"model":"m"}` -> `{"id":...,"model":"m","choices":[{"index":0,"delta":`
+        let prefix = format!(
+            "{},\"choices\":[{{\"index\":0,\"delta\":",
+            &head[..head.len() - 1]
+        );
         ChunkMeta {
-            id: format!("chatcmpl-{}", uuid::Uuid::new_v4().simple()),
-            created: now_ms() / 1000,
+            id,
+            created,
             model: model.to_string(),
             prompt_tokens,
             include_usage,
+            prefix,
         }
+    }
+
+    /// A chunk carrying only text deltas, built without a JSON tree (the hot path).
+    fn text_chunk(&self, reasoning: Option<&str>, content: Option<&str>) -> Event {
+        Event::default().data(self.text_chunk_data(reasoning, content))
+    }
+
+    fn text_chunk_data(&self, reasoning: Option<&str>, content: Option<&str>) -> String {
+        let mut s = String::with_capacity(self.prefix.len() + 96);
+        s.push_str(&self.prefix);
+        s.push('{');
+        if let Some(r) = reasoning {
+            s.push_str("\"reasoning_content\":");
+            push_json_str(&mut s, r);
+        }
+        if let Some(c) = content {
+            if reasoning.is_some() {
+                s.push(',');
+            }
+            s.push_str("\"content\":");
+            push_json_str(&mut s, c);
+        }
+        s.push_str("},\"logprobs\":null,\"finish_reason\":null}]");
+        if self.include_usage {
+            s.push_str(",\"usage\":null");
+        }
+        s.push('}');
+        s
     }
 
     fn chunk(&self, delta: Value, finish_reason: Option<&str>) -> Event {
@@ -75,14 +116,9 @@ struct StreamState {
 impl StreamState {
     fn push_event(&mut self, ev: &TurnEvent) -> bool {
         if let Some(p) = self.shaper.shape(ev) {
-            let mut delta = serde_json::Map::new();
-            if let Some(r) = p.reasoning {
-                delta.insert("reasoning_content".into(), Value::String(r));
-            }
-            if let Some(c) = p.content {
-                delta.insert("content".into(), Value::String(c));
-            }
-            let chunk = self.meta.chunk(Value::Object(delta), None);
+            let chunk = self
+                .meta
+                .text_chunk(p.reasoning.as_deref(), p.content.as_deref());
             self.pending.push_back(chunk);
         }
         matches!(ev, TurnEvent::Finished { .. })
@@ -106,6 +142,15 @@ impl StreamState {
             .push_back(Event::default().data(err.to_json().to_string()));
         self.pending.push_back(Event::default().data("[DONE]"));
         self.done = true;
+    }
+}
+
+/// Appends `text` as a JSON string literal.
+fn push_json_str(out: &mut String, text: &str) {
+    // serde_json's string escaping into a Vec never fails; fall back to the slow path if it did.
+    match serde_json::to_string(text) {
+        Ok(quoted) => out.push_str(&quoted),
+        Err(_) => out.push_str("\"\""),
     }
 }
 
@@ -159,4 +204,39 @@ pub fn respond(
             }
         });
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_chunks_match_the_json_tree_version() {
+        for include_usage in [false, true] {
+            let meta = ChunkMeta::new("GPT5", 3, include_usage);
+            for (r, c) in [
+                (None, Some("Hi \"there\"\n")),
+                (Some("think ✓"), None),
+                (Some("a"), Some("b")),
+            ] {
+                let mut delta = serde_json::Map::new();
+                if let Some(r) = r {
+                    delta.insert("reasoning_content".into(), Value::String(r.into()));
+                }
+                if let Some(c) = c {
+                    delta.insert("content".into(), Value::String(c.into()));
+                }
+                let mut expected = json!({
+                    "id": meta.id, "object": "chat.completion.chunk", "created": meta.created, "model": "GPT5",
+                    "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": null}],
+                });
+                if include_usage {
+                    expected["usage"] = Value::Null;
+                }
+                let parsed: Value =
+                    serde_json::from_str(&meta.text_chunk_data(r, c)).expect("valid JSON");
+                assert_eq!(parsed, expected);
+            }
+        }
+    }
 }
