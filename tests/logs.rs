@@ -4,19 +4,12 @@
 
 mod common;
 
-use std::process::Stdio;
 use std::time::Duration;
 
+use common::proc::{TempDir, spawn_proxy};
 use common::*;
 use enginelabs_2api::simulator::{SimConfig, Simulator};
 use serde_json::json;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
 
 #[tokio::test]
 async fn secrets_never_appear_in_trace_logs() {
@@ -32,39 +25,19 @@ async fn secrets_never_appear_in_trace_logs() {
         .find_map(|p| p.trim().strip_prefix("__client="))
         .expect("__client in the simulator's cookie")
         .to_string();
-    let port = free_port();
-    let dir = std::env::temp_dir().join(format!("el2a-logs-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let log_path = dir.join("out.log");
-    let log = std::fs::File::create(&log_path).expect("log file");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_enginelabs-2api"))
-        .arg("serve")
-        .current_dir(&dir)
-        .env_clear()
-        .env("RUST_LOG", "trace")
-        .env("HOST", "127.0.0.1")
-        .env("PORT", port.to_string())
-        .env("API_MASTER_KEY", KEY)
-        .env("CLERK_COOKIE", &cookie)
-        .env("CLERK_BASE_URL", sim.url())
-        .env("ENGINE_BASE_URL", sim.url())
-        .env("STORE", "memory")
-        .stdout(Stdio::from(log.try_clone().expect("clone")))
-        .stderr(Stdio::from(log))
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn the binary");
-    let base = format!("http://127.0.0.1:{port}");
+    let dir = TempDir::new("logs");
+    let log_path = dir.0.join("out.log");
+    let env = [
+        ("RUST_LOG", "trace".to_string()),
+        ("API_MASTER_KEY", KEY.to_string()),
+        ("CLERK_COOKIE", cookie.clone()),
+        ("CLERK_BASE_URL", sim.url()),
+        ("ENGINE_BASE_URL", sim.url()),
+        ("STORE", "memory".to_string()),
+    ];
+    let proxy = spawn_proxy(&env, &log_path).await;
+    let base = proxy.base.clone();
     let http = reqwest::Client::new();
-    let mut up = false;
-    for _ in 0..100 {
-        if http.get(format!("{base}/healthz")).send().await.is_ok() {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(up, "the binary started");
     for (i, stream) in [false, true, false].into_iter().enumerate() {
         let r = http
             .post(format!("{base}/v1/chat/completions"))
@@ -86,10 +59,8 @@ async fn secrets_never_appear_in_trace_logs() {
         .bearer_auth("sk-wrong-secret-999")
         .send()
         .await;
-    let _ = child.start_kill();
-    let _ = child.wait().await;
+    proxy.kill().await;
     let logs = std::fs::read_to_string(&log_path).expect("read logs");
-    let _ = std::fs::remove_dir_all(&dir);
     assert!(logs.len() > 1000, "trace logging produced output");
     assert!(sim.stats().mints >= 2, "tokens were minted during the run");
     assert!(
@@ -114,37 +85,20 @@ async fn secrets_never_appear_in_trace_logs() {
 #[tokio::test]
 async fn json_logs_carry_the_request_id_in_every_line_of_the_request() {
     let sim = Simulator::start(SimConfig::default()).await.expect("sim");
-    let port = free_port();
-    let dir = std::env::temp_dir().join(format!("el2a-reqid-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let log_path = dir.join("out.log");
-    let log = std::fs::File::create(&log_path).expect("log file");
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_enginelabs-2api"))
-        .arg("serve")
-        .current_dir(&dir)
-        .env_clear()
-        .env("RUST_LOG", "enginelabs_2api=debug")
-        .env("LOG_FORMAT", "json")
-        .env("HOST", "127.0.0.1")
-        .env("PORT", port.to_string())
-        .env("API_MASTER_KEY", KEY)
-        .env("CLERK_COOKIE", sim.account().cookie)
-        .env("CLERK_BASE_URL", sim.url())
-        .env("ENGINE_BASE_URL", sim.url())
-        .env("STORE", "memory")
-        .stdout(Stdio::from(log.try_clone().expect("clone")))
-        .stderr(Stdio::from(log))
-        .kill_on_drop(true)
-        .spawn()
-        .expect("spawn the binary");
-    let base = format!("http://127.0.0.1:{port}");
+    let dir = TempDir::new("reqid");
+    let log_path = dir.0.join("out.log");
+    let env = [
+        ("RUST_LOG", "enginelabs_2api=debug".to_string()),
+        ("LOG_FORMAT", "json".to_string()),
+        ("API_MASTER_KEY", KEY.to_string()),
+        ("CLERK_COOKIE", sim.account().cookie),
+        ("CLERK_BASE_URL", sim.url()),
+        ("ENGINE_BASE_URL", sim.url()),
+        ("STORE", "memory".to_string()),
+    ];
+    let proxy = spawn_proxy(&env, &log_path).await;
+    let base = proxy.base.clone();
     let http = reqwest::Client::new();
-    for _ in 0..100 {
-        if http.get(format!("{base}/healthz")).send().await.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
     let r = http
         .post(format!("{base}/v1/chat/completions"))
         .bearer_auth(KEY)
@@ -161,10 +115,8 @@ async fn json_logs_carry_the_request_id_in_every_line_of_the_request() {
         Some("req-trace-4711")
     );
     let _ = r.text().await;
-    let _ = child.start_kill();
-    let _ = child.wait().await;
+    proxy.kill().await;
     let logs = std::fs::read_to_string(&log_path).expect("read logs");
-    let _ = std::fs::remove_dir_all(&dir);
     let mine: Vec<serde_json::Value> = logs
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())

@@ -1,14 +1,16 @@
-//! Compatibility with real client SDKs, run against the real binary in demo mode.
-//! The SDKs are installed by `.ci/run` (a Python venv); without them the test says it skipped.
+//! Compatibility with real client SDKs, each run against the real binary in demo mode (which
+//! streams simulated reasoning): the official `openai` Python and Node SDKs and the official
+//! `anthropic` Python SDK. `.ci/run` installs them (a Python venv, an npm folder); without them a
+//! test says it skipped.
 
-use std::process::Stdio;
-use std::time::Duration;
+mod common;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+use common::proc::{run_client, spawn_demo};
+
+const KEY: &str = "sk-sdk";
+
+fn sdk_script(name: &str) -> String {
+    format!("{}/tests/sdk/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
 #[tokio::test]
@@ -19,41 +21,56 @@ async fn openai_python_sdk_against_the_demo() {
         );
         return;
     };
-    let port = free_port();
-    let mut demo = tokio::process::Command::new(env!("CARGO_BIN_EXE_enginelabs-2api"))
-        .args(["demo", "--frame-delay-ms", "1"])
-        .env_clear()
-        .env("HOST", "127.0.0.1")
-        .env("PORT", port.to_string())
-        .env("API_MASTER_KEY", "sk-sdk")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("start the demo");
-    let base = format!("http://127.0.0.1:{port}");
-    let http = reqwest::Client::new();
-    let mut up = false;
-    for _ in 0..200 {
-        if http.get(format!("{base}/healthz")).send().await.is_ok() {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(up, "demo started");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/sdk/openai_compat.py");
-    let out = tokio::process::Command::new(&python)
-        .args([script, &format!("{base}/v1"), "sk-sdk"])
-        .output()
-        .await
-        .expect("run python");
-    let _ = demo.start_kill();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "openai SDK check failed:\n{stdout}\n{stderr}"
+    let demo = spawn_demo(KEY).await;
+    let mut cmd = tokio::process::Command::new(&python);
+    cmd.args([
+        sdk_script("openai_compat.py"),
+        format!("{}/v1", demo.base),
+        KEY.to_string(),
+    ]);
+    println!("{}", run_client(cmd, "the openai Python SDK check").await);
+}
+
+#[tokio::test]
+async fn anthropic_python_sdk_against_the_demo() {
+    let Ok(python) = std::env::var("SDK_PYTHON") else {
+        eprintln!(
+            "skipped: SDK_PYTHON unset (point it at a python with the `anthropic` package; .ci/run does)"
+        );
+        return;
+    };
+    let demo = spawn_demo(KEY).await;
+    let mut cmd = tokio::process::Command::new(&python);
+    cmd.args([
+        sdk_script("anthropic_compat.py"),
+        demo.base.clone(),
+        KEY.to_string(),
+        "--expect-thinking".into(),
+    ]);
+    println!(
+        "{}",
+        run_client(cmd, "the anthropic Python SDK check").await
     );
-    println!("{stdout}");
+}
+
+#[tokio::test]
+async fn openai_node_sdk_against_the_demo() {
+    let Ok(modules) = std::env::var("SDK_NODE_MODULES") else {
+        eprintln!(
+            "skipped: SDK_NODE_MODULES unset (a node_modules folder holding `openai`; .ci/run sets it)"
+        );
+        return;
+    };
+    let demo = spawn_demo(KEY).await;
+    // ESM resolves packages from the script's folder upwards: run a copy beside node_modules.
+    let dir = std::path::Path::new(&modules)
+        .parent()
+        .expect("node_modules has a parent")
+        .to_path_buf();
+    let script = dir.join("openai_compat.mjs");
+    std::fs::copy(sdk_script("openai_compat.mjs"), &script).expect("copy the script");
+    let mut cmd = tokio::process::Command::new("node");
+    cmd.arg(&script)
+        .args([format!("{}/v1", demo.base), KEY.to_string()]);
+    println!("{}", run_client(cmd, "the openai Node SDK check").await);
 }

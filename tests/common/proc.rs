@@ -98,3 +98,45 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// `enginelabs-2api demo` as a child process (simulator and proxy in one), ready to answer.
+pub struct Demo {
+    pub child: tokio::process::Child,
+    pub base: String,
+}
+
+pub async fn spawn_demo(key: &str) -> Demo {
+    let port = free_port();
+    let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_enginelabs-2api"))
+        .args(["demo", "--frame-delay-ms", "1"])
+        .env_clear()
+        .env("HOST", "127.0.0.1")
+        .env("PORT", port.to_string())
+        .env("API_MASTER_KEY", key)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start the demo");
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    for _ in 0..200 {
+        if http.get(format!("{base}/healthz")).send().await.is_ok() {
+            return Demo { child, base };
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the demo did not start");
+}
+
+/// Runs a client program to its end; panics with its output when it fails.
+pub async fn run_client(mut cmd: tokio::process::Command, what: &str) -> String {
+    let out = cmd
+        .output()
+        .await
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{what} failed:\n{stdout}\n{stderr}");
+    stdout
+}
