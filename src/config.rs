@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::pool::sources::{self, AccountSource};
+use crate::pool::{Backoff, BreakerConfig, PoolConfig};
 use crate::upstream::{ProtocolChoice, UpstreamConfig};
 
 /// The raw settings as clap reads them (flags and environment).
@@ -25,6 +27,46 @@ pub struct ConfigArgs {
     /// `__client` value.
     #[arg(long, env = "CLERK_COOKIE", hide_env_values = true)]
     pub clerk_cookie: Option<String>,
+    /// More cto.new accounts: one cookie per line, or cookies separated by `|||`. Labels are
+    /// `cookie-1`, `cookie-2`, ... in the order given.
+    #[arg(long, env = "CLERK_COOKIES", hide_env_values = true)]
+    pub clerk_cookies: Option<String>,
+    /// A file of accounts: one per line as `label = cookie` or a bare cookie, or `[[account]]`
+    /// blocks with `label = "..."` and `cookie = "..."`. `#` starts a comment.
+    #[arg(long, env = "ACCOUNTS_FILE")]
+    pub accounts_file: Option<PathBuf>,
+    /// Key of the admin API (`/admin/api`), sent as `Authorization: Bearer <key>`. Distinct from
+    /// the client keys; without it the admin API is off.
+    #[arg(long, env = "ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+    /// Turns one account runs at once. Default: what `/billing` says (`taskConcurrencyLimit`),
+    /// else 2. Setting it overrides `/billing`.
+    #[arg(long, env = "ACCOUNT_CONCURRENCY")]
+    pub account_concurrency: Option<String>,
+    /// How long a request waits for a free account slot before answering 429, in seconds.
+    #[arg(long, env = "QUEUE_TIMEOUT_SECS", default_value = "30")]
+    pub queue_timeout_secs: String,
+    /// Most requests waiting for a slot; beyond it requests get 429 at once.
+    #[arg(long, env = "MAX_QUEUE", default_value = "1000")]
+    pub max_queue: String,
+    /// How long a rate-limited account rests when the upstream gives no Retry-After.
+    #[arg(long, env = "ACCOUNT_COOLDOWN", default_value = "60s")]
+    pub account_cooldown: String,
+    /// How often an account whose cookie was rejected is tried again.
+    #[arg(long, env = "DEAD_RECHECK_INTERVAL", default_value = "10m")]
+    pub dead_recheck_interval: String,
+    /// How often each account's quota (`/billing`) is read.
+    #[arg(long, env = "QUOTA_CHECK_INTERVAL", default_value = "5m")]
+    pub quota_check_interval: String,
+    /// Attempts to start a turn (retries with backoff on network errors, 5xx and 429).
+    #[arg(long, env = "RETRY_ATTEMPTS", default_value = "3")]
+    pub retry_attempts: String,
+    /// Consecutive failures that open an account's circuit breaker (it then gets no traffic).
+    #[arg(long, env = "BREAKER_FAILURES", default_value = "5")]
+    pub breaker_failures: String,
+    /// How long an open breaker keeps an account out before letting one trial request through.
+    #[arg(long, env = "BREAKER_OPEN", default_value = "30s")]
+    pub breaker_open: String,
     /// Address to listen on.
     #[arg(long, env = "HOST", default_value = "0.0.0.0")]
     pub host: String,
@@ -117,6 +159,10 @@ pub struct Config {
     pub listen: SocketAddr,
     pub api_keys: Vec<String>,
     pub clerk_cookie: Option<String>,
+    /// Every configured account (CLERK_COOKIE, CLERK_COOKIES, ACCOUNTS_FILE), deduplicated.
+    pub accounts: Vec<AccountSource>,
+    pub admin_key: Option<String>,
+    pub pool: PoolConfig,
     pub upstream: UpstreamConfig,
     pub models: Vec<String>,
     pub default_model: String,
@@ -140,6 +186,9 @@ impl std::fmt::Debug for Config {
                 "clerk_cookie",
                 &self.clerk_cookie.as_ref().map(|_| "<redacted>"),
             )
+            .field("accounts", &self.accounts)
+            .field("admin_key", &self.admin_key.as_ref().map(|_| "<redacted>"))
+            .field("pool", &self.pool)
             .field("clerk_base_url", &self.upstream.clerk_base_url)
             .field("engine_base_url", &self.upstream.engine_base_url)
             .field("protocol", &self.upstream.protocol)
@@ -328,10 +377,29 @@ impl Config {
             }
         };
 
+        let accounts = account_sources(a, clerk_cookie.as_deref())?;
+        let admin_key = a
+            .admin_key
+            .as_ref()
+            .map(|k| k.trim().to_string())
+            .filter(|k| !k.is_empty());
+        if let Some(k) = &admin_key
+            && api_keys.iter().any(|c| c == k)
+        {
+            return Err(bad(
+                "ADMIN_KEY",
+                "must differ from every client key (API_MASTER_KEY, API_KEYS)",
+            ));
+        }
+        let pool = pool_config(a, &upstream)?;
+
         Ok(Config {
             listen: SocketAddr::new(host, port),
             api_keys,
             clerk_cookie,
+            accounts,
+            admin_key,
+            pool,
             upstream,
             models,
             default_model,
@@ -352,6 +420,66 @@ impl Config {
             StoreChoice::Redis { .. } => "redis".to_string(),
         }
     }
+}
+
+/// CLERK_COOKIE (label `default`), then CLERK_COOKIES, then ACCOUNTS_FILE; a cookie given twice
+/// is kept once (its first label wins).
+fn account_sources(
+    a: &ConfigArgs,
+    clerk_cookie: Option<&str>,
+) -> Result<Vec<AccountSource>, ConfigError> {
+    let mut out = Vec::new();
+    if let Some(c) = clerk_cookie {
+        out.push(AccountSource::new("default", c));
+    }
+    if let Some(list) = &a.clerk_cookies {
+        out.extend(sources::parse_cookie_list(list));
+    }
+    if let Some(path) = &a.accounts_file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| bad("ACCOUNTS_FILE", format!("cannot read {}: {e}", path.display())))?;
+        out.extend(sources::parse_accounts_file(&text).map_err(|e| bad("ACCOUNTS_FILE", e))?);
+    }
+    Ok(sources::dedup(out))
+}
+
+/// The scheduling, health and retry settings of the account pool.
+fn pool_config(a: &ConfigArgs, upstream: &UpstreamConfig) -> Result<PoolConfig, ConfigError> {
+    let concurrency = match a.account_concurrency.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(v) => {
+            let n: usize = parse_num("ACCOUNT_CONCURRENCY", v)?;
+            if n == 0 {
+                return Err(bad("ACCOUNT_CONCURRENCY", "must be at least 1"));
+            }
+            Some(n)
+        }
+    };
+    let queue_secs: u64 = parse_num("QUEUE_TIMEOUT_SECS", &a.queue_timeout_secs)?;
+    let max_queue: usize = parse_num("MAX_QUEUE", &a.max_queue)?;
+    let attempts: u32 = parse_num("RETRY_ATTEMPTS", &a.retry_attempts)?;
+    if attempts == 0 {
+        return Err(bad("RETRY_ATTEMPTS", "must be at least 1"));
+    }
+    let failures: u32 = parse_num("BREAKER_FAILURES", &a.breaker_failures)?;
+    if failures == 0 {
+        return Err(bad("BREAKER_FAILURES", "must be at least 1"));
+    }
+    Ok(PoolConfig {
+        concurrency,
+        queue_timeout: Duration::from_secs(queue_secs),
+        max_queue,
+        cooldown: parse_duration("ACCOUNT_COOLDOWN", &a.account_cooldown)?,
+        dead_recheck: parse_duration("DEAD_RECHECK_INTERVAL", &a.dead_recheck_interval)?,
+        quota_check: parse_duration("QUOTA_CHECK_INTERVAL", &a.quota_check_interval)?,
+        attempts,
+        deadline: upstream.request_timeout,
+        backoff: Backoff::default(),
+        breaker: BreakerConfig {
+            failures,
+            open_for: parse_duration("BREAKER_OPEN", &a.breaker_open)?,
+        },
+    })
 }
 
 fn parse_num<T: std::str::FromStr>(setting: &'static str, value: &str) -> Result<T, ConfigError> {
