@@ -583,6 +583,41 @@ mod tests {
     }
 
     #[test]
+    fn pool_settings() {
+        let c = Config::from_args(&args(&["--store", "memory"])).expect("valid");
+        assert_eq!(c.pool.concurrency, None);
+        assert_eq!(c.pool.queue_timeout, Duration::from_secs(30));
+        assert_eq!(c.pool.max_queue, 1000);
+        assert_eq!(c.pool.dead_recheck, Duration::from_secs(600));
+        assert!(c.accounts.is_empty() && c.admin_key.is_none());
+        let c = Config::from_args(&args(&[
+            "--clerk-cookie",
+            "__client=a",
+            "--clerk-cookies",
+            "__client=b|||__client=a",
+            "--admin-key",
+            "adm",
+            "--account-concurrency",
+            "3",
+        ]))
+        .expect("valid");
+        let labels: Vec<_> = c.accounts.iter().map(|s| s.label.as_str()).collect();
+        assert_eq!(labels, ["default", "cookie-1"]);
+        assert_eq!(c.pool.concurrency, Some(3));
+        assert!(!format!("{c:?}").contains("adm\""));
+        let e = Config::from_args(&args(&["--account-concurrency", "0"])).expect_err("zero");
+        assert_eq!(e.setting, "ACCOUNT_CONCURRENCY");
+        let e = Config::from_args(&args(&["--api-master-key", "k", "--admin-key", "k"]))
+            .expect_err("same key");
+        assert_eq!(e.setting, "ADMIN_KEY");
+        let e = Config::from_args(&args(&["--accounts-file", "/nonexistent/accounts"]))
+            .expect_err("missing file");
+        assert_eq!(e.setting, "ACCOUNTS_FILE");
+        let e = Config::from_args(&args(&["--breaker-open", "soon"])).expect_err("bad");
+        assert_eq!(e.setting, "BREAKER_OPEN");
+    }
+
+    #[test]
     fn durations() {
         assert_eq!(
             parse_duration("X", "7d").ok(),

@@ -57,7 +57,8 @@ pub(super) fn choose(
         .min_by_key(|(_, e)| {
             (
                 e.in_flight * 1000 / e.limit(configured),
-                e.last_model.as_deref() != Some(want.model),
+                // On another model: would need a switch (an unused account is neutral).
+                e.last_model.as_deref().is_some_and(|m| m != want.model),
                 e.last_pick,
             )
         });
