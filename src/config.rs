@@ -436,8 +436,12 @@ fn account_sources(
         out.extend(sources::parse_cookie_list(list));
     }
     if let Some(path) = &a.accounts_file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| bad("ACCOUNTS_FILE", format!("cannot read {}: {e}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            bad(
+                "ACCOUNTS_FILE",
+                format!("cannot read {}: {e}", path.display()),
+            )
+        })?;
         out.extend(sources::parse_accounts_file(&text).map_err(|e| bad("ACCOUNTS_FILE", e))?);
     }
     Ok(sources::dedup(out))

@@ -86,7 +86,12 @@ impl Relay {
     }
 
     /// The stored conversation that `messages` continue, if any, with its owner.
-    async fn find_continued(&self, scope: &Scope, messages: &[Message], split: usize) -> Option<Owned> {
+    async fn find_continued(
+        &self,
+        scope: &Scope,
+        messages: &[Message],
+        split: usize,
+    ) -> Option<Owned> {
         if split == 0 || split >= messages.len() {
             return None;
         }
@@ -95,7 +100,9 @@ impl Relay {
             Ok(Some(record)) => match self.owner_of(&record.account_id).await {
                 Some(key) => Some(Owned { record, key }),
                 None => {
-                    tracing::info!("the account of this conversation is gone; starting a new history");
+                    tracing::info!(
+                        "the account of this conversation is gone; starting a new history"
+                    );
                     None
                 }
             },
@@ -140,11 +147,16 @@ impl Relay {
                     0,
                 ),
             };
-            let want = Want { owner, model: &scope.model };
+            let want = Want {
+                owner,
+                model: &scope.model,
+            };
             let mut lease = match self.pool.acquire(want).await {
                 Ok(lease) => lease,
                 Err(PoolError::OwnerUnavailable) => {
-                    tracing::info!("the account of this conversation cannot serve; restarting it on another");
+                    tracing::info!(
+                        "the account of this conversation cannot serve; restarting it on another"
+                    );
                     continued = None;
                     continue;
                 }
@@ -164,7 +176,13 @@ impl Relay {
                     return Ok(Running {
                         turn,
                         continued: is_continued,
-                        completion: Completion { history, scope, messages, account, turns_before },
+                        completion: Completion {
+                            history,
+                            scope,
+                            messages,
+                            account,
+                            turns_before,
+                        },
                         _active: ActiveGuard::new(),
                         _lease: lease,
                     });
@@ -208,7 +226,11 @@ impl Completion {
     /// echoes it continues the same upstream history.
     pub async fn remember(&self, store: &dyn Store, answer: &str) {
         let c = self;
-        let Some(account_id) = c.account.identity().map(|i| account_id_for_user(&i.user_id)) else {
+        let Some(account_id) = c
+            .account
+            .identity()
+            .map(|i| account_id_for_user(&i.user_id))
+        else {
             return;
         };
         let mut messages = c.messages.clone();

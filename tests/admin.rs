@@ -47,7 +47,14 @@ fn json_of(text: &str) -> Value {
 #[tokio::test]
 async fn without_admin_key_the_api_is_off_and_says_how_to_enable_it() {
     let (h, _) = harness(None).await;
-    let (s, body) = call(&h, reqwest::Method::GET, "/admin/api/accounts", Some(KEY), None).await;
+    let (s, body) = call(
+        &h,
+        reqwest::Method::GET,
+        "/admin/api/accounts",
+        Some(KEY),
+        None,
+    )
+    .await;
     assert_eq!(s, 404, "{body}");
     assert!(body.contains("ADMIN_KEY"), "{body}");
 }
@@ -60,7 +67,14 @@ async fn wrong_missing_or_client_keys_are_refused() {
         assert_eq!(s, 401, "{key:?}: {body}");
         assert_eq!(json_of(&body)["error"]["code"], "invalid_admin_key");
     }
-    let (s, _) = call(&h, reqwest::Method::GET, "/admin/api/accounts", Some(ADMIN), None).await;
+    let (s, _) = call(
+        &h,
+        reqwest::Method::GET,
+        "/admin/api/accounts",
+        Some(ADMIN),
+        None,
+    )
+    .await;
     assert_eq!(s, 200);
     // The admin key does not open the client API either.
     let resp = h
@@ -102,7 +116,10 @@ async fn add_list_disable_enable_remove() {
     assert_eq!(added["origin"], "admin");
     let id = added["id"].as_str().expect("id").to_string();
     assert!(id.starts_with("acct_"), "{id}");
-    assert!(!body.contains(&secret), "the answer never carries the cookie");
+    assert!(
+        !body.contains(&secret),
+        "the answer never carries the cookie"
+    );
 
     // Adding the same account again is a conflict.
     let (s, body) = call(
@@ -117,22 +134,40 @@ async fn add_list_disable_enable_remove() {
 
     // Use both accounts, then check that no cookie value (pasted or rotated) is listed.
     for i in 0..4 {
-        let (s, v) = h.chat(json!({"messages": [user(&format!("admin q{i}"))]})).await;
+        let (s, v) = h
+            .chat(json!({"messages": [user(&format!("admin q{i}"))]}))
+            .await;
         assert_eq!(s, 200, "{v}");
     }
-    let (s, list) = call(&h, reqwest::Method::GET, "/admin/api/accounts", Some(ADMIN), None).await;
+    let (s, list) = call(
+        &h,
+        reqwest::Method::GET,
+        "/admin/api/accounts",
+        Some(ADMIN),
+        None,
+    )
+    .await;
     assert_eq!(s, 200);
     let mut cookies = vec![secret.clone()];
     for u in [&first.user_id, &second.user_id] {
         let current = h.sim.account_of(u).expect("sim account").cookie;
-        cookies.push(current.split("__client=").nth(1).expect("value").to_string());
+        cookies.push(
+            current
+                .split("__client=")
+                .nth(1)
+                .expect("value")
+                .to_string(),
+        );
     }
     for c in &cookies {
         assert!(!list.contains(c.as_str()), "cookie value leaked in {list}");
     }
     let data = json_of(&list)["data"].as_array().expect("data").clone();
     assert_eq!(data.len(), 2);
-    assert!(data.iter().all(|a| a["limit"].is_number() && a["state"] == "active"));
+    assert!(
+        data.iter()
+            .all(|a| a["limit"].is_number() && a["state"] == "active")
+    );
 
     // Disable the configured account: new conversations land on the added one.
     let default_id = data
@@ -153,11 +188,17 @@ async fn add_list_disable_enable_remove() {
     assert_eq!(json_of(&body)["state"], "disabled");
     let before = h.sim.stats().triggers.len();
     for i in 0..3 {
-        let (s, v) = h.chat(json!({"messages": [user(&format!("disabled q{i}"))]})).await;
+        let (s, v) = h
+            .chat(json!({"messages": [user(&format!("disabled q{i}"))]}))
+            .await;
         assert_eq!(s, 200, "{v}");
     }
     let triggers = h.sim.stats().triggers;
-    assert!(triggers[before..].iter().all(|t| t.user_id == second.user_id));
+    assert!(
+        triggers[before..]
+            .iter()
+            .all(|t| t.user_id == second.user_id)
+    );
     let (s, body) = call(
         &h,
         reqwest::Method::POST,
@@ -177,8 +218,17 @@ async fn add_list_disable_enable_remove() {
     let other = AppState::with_store(Config::from_args(&a).expect("config"), Arc::clone(&store))
         .await
         .expect("state");
-    let labels: Vec<String> = other.pool().snapshot().into_iter().map(|v| v.label).collect();
-    assert_eq!(labels, ["second"], "the admin-added account is loaded at start");
+    let labels: Vec<String> = other
+        .pool()
+        .snapshot()
+        .into_iter()
+        .map(|v| v.label)
+        .collect();
+    assert_eq!(
+        labels,
+        ["second"],
+        "the admin-added account is loaded at start"
+    );
 
     // Remove it: gone from the list and from the store.
     let (s, body) = call(
@@ -190,7 +240,14 @@ async fn add_list_disable_enable_remove() {
     )
     .await;
     assert_eq!(s, 200, "{body}");
-    let (_, list) = call(&h, reqwest::Method::GET, "/admin/api/accounts", Some(ADMIN), None).await;
+    let (_, list) = call(
+        &h,
+        reqwest::Method::GET,
+        "/admin/api/accounts",
+        Some(ADMIN),
+        None,
+    )
+    .await;
     assert_eq!(json_of(&list)["data"].as_array().expect("data").len(), 1);
     assert!(
         !store
@@ -225,7 +282,13 @@ async fn bad_cookies_are_refused_with_the_reason() {
     assert_eq!(s, 400, "{body}");
     let v = json_of(&body);
     assert_eq!(v["error"]["code"], "cookie_rejected", "{v}");
-    assert!(v["error"]["message"].as_str().unwrap_or("").contains("rejected"), "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("rejected"),
+        "{v}"
+    );
     let (s, body) = call(
         &h,
         reqwest::Method::POST,
@@ -236,10 +299,23 @@ async fn bad_cookies_are_refused_with_the_reason() {
     .await;
     assert_eq!(s, 400, "{body}");
     assert!(body.contains("__client"), "{body}");
-    let (s, body) =
-        call(&h, reqwest::Method::POST, "/admin/api/accounts", Some(ADMIN), Some(json!({}))).await;
+    let (s, body) = call(
+        &h,
+        reqwest::Method::POST,
+        "/admin/api/accounts",
+        Some(ADMIN),
+        Some(json!({})),
+    )
+    .await;
     assert_eq!(s, 400, "{body}");
-    let (_, list) = call(&h, reqwest::Method::GET, "/admin/api/accounts", Some(ADMIN), None).await;
+    let (_, list) = call(
+        &h,
+        reqwest::Method::GET,
+        "/admin/api/accounts",
+        Some(ADMIN),
+        None,
+    )
+    .await;
     assert_eq!(json_of(&list)["data"].as_array().expect("data").len(), 1);
 }
 
@@ -261,7 +337,14 @@ async fn accounts_file_labels_show_in_the_list() {
     a.accounts_file = Some(path.clone());
     a.admin_key = Some(ADMIN.into());
     let h = start_with(sim, a, Arc::new(MemoryStore::new(StoreLimits::default()))).await;
-    let (_, list) = call(&h, reqwest::Method::GET, "/admin/api/accounts", Some(ADMIN), None).await;
+    let (_, list) = call(
+        &h,
+        reqwest::Method::GET,
+        "/admin/api/accounts",
+        Some(ADMIN),
+        None,
+    )
+    .await;
     let mut labels: Vec<String> = json_of(&list)["data"]
         .as_array()
         .expect("data")

@@ -120,9 +120,17 @@ async fn per_account_limit_holds_under_fifty_concurrent_requests() {
         assert_eq!(a["in_flight"], 0, "{label}: every slot given back");
     }
     let peak = peak_ws.load(Ordering::Relaxed);
-    assert!(peak <= 6, "at most accounts*limit sockets at once, saw {peak}");
-    let served: std::collections::HashSet<_> =
-        h.sim.stats().triggers.iter().map(|t| t.user_id.clone()).collect();
+    assert!(
+        peak <= 6,
+        "at most accounts*limit sockets at once, saw {peak}"
+    );
+    let served: std::collections::HashSet<_> = h
+        .sim
+        .stats()
+        .triggers
+        .iter()
+        .map(|t| t.user_id.clone())
+        .collect();
     assert_eq!(served.len(), users.len(), "every account took a share");
 }
 
@@ -164,11 +172,23 @@ async fn a_full_pool_queues_then_answers_429() {
     assert_eq!(body["error"]["code"], "queue_full", "{body}");
     let resp = queued.await.expect("join");
     assert_eq!(resp.status().as_u16(), 429);
-    assert!(resp.headers().get("retry-after").is_some(), "Retry-After on queue timeout");
+    assert!(
+        resp.headers().get("retry-after").is_some(),
+        "Retry-After on queue timeout"
+    );
     let body: Value = resp.json().await.expect("json");
     assert_eq!(body["error"]["code"], "queue_timeout", "{body}");
-    assert!(body["error"]["message"].as_str().unwrap_or("").contains("QUEUE_TIMEOUT_SECS"));
-    assert_eq!(first.await.expect("join"), 200, "the running turn was not disturbed");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("QUEUE_TIMEOUT_SECS")
+    );
+    assert_eq!(
+        first.await.expect("join"),
+        200,
+        "the running turn was not disturbed"
+    );
 }
 
 #[tokio::test]
@@ -178,7 +198,9 @@ async fn continued_conversations_stay_on_their_account() {
         let q = format!("sticky question {i}");
         let (s1, v1) = h.chat(ask(&q)).await;
         assert_eq!(s1, 200, "{v1}");
-        let answer = v1["choices"][0]["message"]["content"].as_str().expect("answer");
+        let answer = v1["choices"][0]["message"]["content"]
+            .as_str()
+            .expect("answer");
         let follow = format!("sticky follow-up {i}");
         let (s2, v2) = h
             .chat(json!({"model": "ClaudeSonnet4_5",
@@ -192,9 +214,17 @@ async fn continued_conversations_stay_on_their_account() {
         assert_eq!(second[0].0, first[0].0, "turn 2 on the account of turn 1");
         assert_eq!(second[0].1, 2, "turn 2 continued the same history");
     }
-    let served: std::collections::HashSet<_> =
-        h.sim.stats().triggers.iter().map(|t| t.user_id.clone()).collect();
-    assert!(served.len() > 1, "new conversations spread over the accounts");
+    let served: std::collections::HashSet<_> = h
+        .sim
+        .stats()
+        .triggers
+        .iter()
+        .map(|t| t.user_id.clone())
+        .collect();
+    assert!(
+        served.len() > 1,
+        "new conversations spread over the accounts"
+    );
 }
 
 #[tokio::test]
@@ -208,7 +238,12 @@ async fn a_new_conversation_fails_over_when_its_cookie_died() {
     assert!(h.sim.stats().triggers.iter().all(|t| t.user_id == users[0]));
     let list = accounts(&h).await;
     assert_eq!(list["cookie-2"]["state"], "dead", "{:?}", list["cookie-2"]);
-    assert!(list["cookie-2"]["last_error"].as_str().unwrap_or("").contains("rejected"));
+    assert!(
+        list["cookie-2"]["last_error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("rejected")
+    );
     assert_eq!(list["cookie-1"]["state"], "active");
 }
 
@@ -246,7 +281,10 @@ async fn a_dead_cookie_recovers_on_check() {
     assert_eq!(s, 503, "{v}");
     assert_eq!(v["error"]["code"], "accounts_dead", "{v}");
     let msg = v["error"]["message"].as_str().expect("message");
-    assert!(msg.contains("cookie-1") && msg.contains("refreshed"), "{msg}");
+    assert!(
+        msg.contains("cookie-1") && msg.contains("refreshed"),
+        "{msg}"
+    );
     let acct = &accounts(&h).await["cookie-1"];
     assert_eq!(acct["state"], "dead");
     let id = acct["id"].as_str().expect("id").to_string();
@@ -263,7 +301,10 @@ async fn a_dead_cookie_recovers_on_check() {
         .expect("json");
     assert_eq!(checked["state"], "active", "{checked}");
     assert_eq!(checked["user_id"], users[0].as_str());
-    assert_eq!(checked["quota"]["limit"], 300.0, "quota read on check: {checked}");
+    assert_eq!(
+        checked["quota"]["limit"], 300.0,
+        "quota read on check: {checked}"
+    );
     let (s, v) = h.chat(ask("alive again")).await;
     assert_eq!(s, 200, "{v}");
 }
@@ -277,7 +318,10 @@ async fn every_account_dead_names_their_labels() {
     let (s, v) = h.chat(ask("nobody home")).await;
     assert_eq!(s, 503, "{v}");
     let msg = v["error"]["message"].as_str().expect("message");
-    assert!(msg.contains("cookie-1") && msg.contains("cookie-2"), "{msg}");
+    assert!(
+        msg.contains("cookie-1") && msg.contains("cookie-2"),
+        "{msg}"
+    );
 }
 
 #[tokio::test]
@@ -327,7 +371,11 @@ async fn the_breaker_opens_on_repeated_failures_and_closes_after_a_good_trial() 
     let projects = h.sim.stats().projects;
     let (s, v) = h.chat(ask("breaker open")).await;
     assert_eq!(s, 429, "an open breaker takes the account out: {v}");
-    assert_eq!(h.sim.stats().projects, projects, "no upstream call while open");
+    assert_eq!(
+        h.sim.stats().projects,
+        projects,
+        "no upstream call while open"
+    );
     h.sim.set_faults(Faults::default());
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let (s, v) = h.chat(ask("trial request")).await;

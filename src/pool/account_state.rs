@@ -76,9 +76,10 @@ impl Quota {
         let num = |k: &str| v.get(k).and_then(Value::as_f64);
         let used = num("dailyUsage").or_else(|| num("taskCreditsUsage"));
         let limit = num("dailyLimit").or_else(|| num("taskCreditsLimit"));
-        let flagged = ["hasReachedLimit", "limitReached"]
-            .iter()
-            .any(|k| v.get(*k).is_some_and(|x| x.as_bool() == Some(true) || x.is_object()));
+        let flagged = ["hasReachedLimit", "limitReached"].iter().any(|k| {
+            v.get(*k)
+                .is_some_and(|x| x.as_bool() == Some(true) || x.is_object())
+        });
         let over = matches!((used, limit), (Some(u), Some(l)) if l > 0.0 && u >= l);
         Quota {
             used,

@@ -16,9 +16,13 @@ pub struct BreakerConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Closed,
-    Open { until: Instant },
+    Open {
+        until: Instant,
+    },
     /// `trial`: whether the one request allowed through is still out.
-    HalfOpen { trial: bool },
+    HalfOpen {
+        trial: bool,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -118,7 +122,10 @@ mod tests {
         b.on_pick(later);
         assert!(!b.allows(later), "only one trial at a time");
         b.on_failure(later, &CFG);
-        assert!(!b.allows(later + Duration::from_secs(1)), "a failed trial reopens");
+        assert!(
+            !b.allows(later + Duration::from_secs(1)),
+            "a failed trial reopens"
+        );
         let again = later + Duration::from_secs(31);
         b.on_pick(again);
         b.on_success();
@@ -142,6 +149,9 @@ mod tests {
         b.on_pick(later);
         assert!(!b.allows(later));
         b.on_abandon();
-        assert!(b.allows(later), "an abandoned trial lets the next one through");
+        assert!(
+            b.allows(later),
+            "an abandoned trial lets the next one through"
+        );
     }
 }

@@ -7,9 +7,9 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use super::account_id_for_user;
 use super::account_state::{Health, Quota, secs_until};
 use super::breaker::Breaker;
-use super::account_id_for_user;
 use crate::upstream::Account;
 
 /// Where an account was configured: the environment (returns at every start) or the admin API

@@ -71,7 +71,10 @@ impl Pool {
                 return;
             }
         };
-        for rec in records.into_iter().filter(|r| r.seed_hash.starts_with(ADMIN_SEED)) {
+        for rec in records
+            .into_iter()
+            .filter(|r| r.seed_hash.starts_with(ADMIN_SEED))
+        {
             let label = rec.label.clone().unwrap_or_else(|| "admin".to_string());
             match Account::with_session(&label, &rec.client_cookie, rec.session_id) {
                 Ok(a) => {
@@ -146,7 +149,11 @@ impl Pool {
                 .position(|e| e.answers_to(id))
                 .ok_or_else(|| ManageError::NotFound(id.to_string()))?;
             let e = g.entries.remove(i);
-            (e.view(Instant::now(), self.cfg.concurrency), e.origin, e.seed)
+            (
+                e.view(Instant::now(), self.cfg.concurrency),
+                e.origin,
+                e.seed,
+            )
         };
         self.publish();
         if removed.1 == Origin::Admin
@@ -159,7 +166,9 @@ impl Pool {
 
     /// Disables (no new turns) or enables an account.
     pub fn set_disabled(&self, id: &str, disabled: bool) -> Result<AccountView, ManageError> {
-        let key = self.key_of(id).ok_or_else(|| ManageError::NotFound(id.to_string()))?;
+        let key = self
+            .key_of(id)
+            .ok_or_else(|| ManageError::NotFound(id.to_string()))?;
         self.update(key, |e, _| {
             if disabled {
                 e.health = Health::Disabled;
@@ -174,20 +183,33 @@ impl Pool {
     /// Checks the cookie now (fresh JWT) and reads the quota; a dead account that works again
     /// becomes active.
     pub async fn check(&self, engine: &EngineClient, id: &str) -> Result<AccountView, ManageError> {
-        let key = self.key_of(id).ok_or_else(|| ManageError::NotFound(id.to_string()))?;
-        let account = self.account_of(key).ok_or_else(|| ManageError::NotFound(id.to_string()))?;
+        let key = self
+            .key_of(id)
+            .ok_or_else(|| ManageError::NotFound(id.to_string()))?;
+        let account = self
+            .account_of(key)
+            .ok_or_else(|| ManageError::NotFound(id.to_string()))?;
         self.probe(engine, key, &account, true).await;
         self.view(&self.id_of(key).unwrap_or_else(|| id.to_string()))
     }
 
     /// Reads `/billing` (after minting a fresh JWT when `fresh`, to test the cookie itself),
     /// recording what it shows.
-    pub(crate) async fn probe(&self, engine: &EngineClient, key: u64, account: &Account, fresh: bool) {
+    pub(crate) async fn probe(
+        &self,
+        engine: &EngineClient,
+        key: u64,
+        account: &Account,
+        fresh: bool,
+    ) {
         if fresh {
             account.invalidate_jwt();
         }
         let result = match engine.ensure_ready(account).await {
-            Ok(_) => engine.billing(account).await.map(|v| Quota::from_billing(&v)),
+            Ok(_) => engine
+                .billing(account)
+                .await
+                .map(|v| Quota::from_billing(&v)),
             Err(e) => Err(e),
         };
         let cfg = &self.cfg;
@@ -233,11 +255,18 @@ impl Pool {
 
     pub(crate) fn account_of(&self, key: u64) -> Option<Arc<Account>> {
         let g = lock(&self.inner);
-        g.entries.iter().find(|e| e.key == key).map(|e| Arc::clone(&e.account))
+        g.entries
+            .iter()
+            .find(|e| e.key == key)
+            .map(|e| Arc::clone(&e.account))
     }
 
     fn id_of(&self, key: u64) -> Option<String> {
-        lock(&self.inner).entries.iter().find(|e| e.key == key).map(Entry::id)
+        lock(&self.inner)
+            .entries
+            .iter()
+            .find(|e| e.key == key)
+            .map(Entry::id)
     }
 }
 

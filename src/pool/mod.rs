@@ -96,7 +96,9 @@ pub enum PoolError {
         retry_after.as_secs()
     )]
     AllCooling { retry_after: Duration },
-    #[error("too many requests are waiting for a free cto.new account (MAX_QUEUE); try again later")]
+    #[error(
+        "too many requests are waiting for a free cto.new account (MAX_QUEUE); try again later"
+    )]
     QueueFull { retry_after: Duration },
     #[error(
         "no cto.new account became free within {} s (QUEUE_TIMEOUT_SECS); try again later",
@@ -195,7 +197,9 @@ impl Pool {
         lock(&self.inner)
             .entries
             .iter()
-            .filter(|e| e.account.identity().is_none() && e.health.name(Instant::now()) != "disabled")
+            .filter(|e| {
+                e.account.identity().is_none() && e.health.name(Instant::now()) != "disabled"
+            })
             .map(|e| Arc::clone(&e.account))
             .collect()
     }
@@ -223,7 +227,9 @@ impl Pool {
         lease.settled = true;
         let verdict = retry::classify(err);
         let cfg = &self.cfg;
-        self.update(lease.key, |e, now| apply_failure(e, &verdict, err, now, cfg));
+        self.update(lease.key, |e, now| {
+            apply_failure(e, &verdict, err, now, cfg)
+        });
         verdict
     }
 

@@ -81,8 +81,14 @@ mod tests {
         };
         assert_eq!(classify(&status(503)), Verdict::Transient);
         assert_eq!(classify(&status(400)), Verdict::Fatal);
-        assert_eq!(classify(&UpstreamError::UnknownModel("x".into())), Verdict::Fatal);
-        assert_eq!(classify(&UpstreamError::PromptTooLarge("x".into())), Verdict::Fatal);
+        assert_eq!(
+            classify(&UpstreamError::UnknownModel("x".into())),
+            Verdict::Fatal
+        );
+        assert_eq!(
+            classify(&UpstreamError::PromptTooLarge("x".into())),
+            Verdict::Fatal
+        );
         assert_eq!(
             classify(&UpstreamError::CookieRejected { detail: "x".into() }),
             Verdict::Dead
@@ -113,7 +119,10 @@ mod tests {
             let cap = (Duration::from_millis(100) * (1 << attempt)).min(Duration::from_secs(1));
             for _ in 0..20 {
                 let d = b.delay(attempt);
-                assert!(d >= cap / 2 && d <= cap, "attempt {attempt}: {d:?} vs {cap:?}");
+                assert!(
+                    d >= cap / 2 && d <= cap,
+                    "attempt {attempt}: {d:?} vs {cap:?}"
+                );
             }
         }
     }

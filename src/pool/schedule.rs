@@ -76,9 +76,14 @@ fn nothing_serves(entries: &[Entry], now: Instant) -> PoolError {
     }
     let soonest = entries
         .iter()
-        .filter_map(|e| e.health.cooling_until().or_else(|| {
-            e.health.is_usable(now).then(|| e.breaker.open_until()).flatten()
-        }))
+        .filter_map(|e| {
+            e.health.cooling_until().or_else(|| {
+                e.health
+                    .is_usable(now)
+                    .then(|| e.breaker.open_until())
+                    .flatten()
+            })
+        })
         .min();
     if let Some(until) = soonest {
         return PoolError::AllCooling {

@@ -25,10 +25,16 @@ fn least_busy_then_model_then_round_robin() {
     es[0].in_flight = 1;
     es[1].last_pick = 5;
     es[2].last_pick = 3;
-    assert!(matches!(choose(&mut es, &want("m"), Some(2), now), Choice::Picked(2)));
+    assert!(matches!(
+        choose(&mut es, &want("m"), Some(2), now),
+        Choice::Picked(2)
+    ));
     es[1].last_model = Some("m".into());
     es[2].last_model = Some("other".into());
-    assert!(matches!(choose(&mut es, &want("m"), Some(2), now), Choice::Picked(1)));
+    assert!(matches!(
+        choose(&mut es, &want("m"), Some(2), now),
+        Choice::Picked(1)
+    ));
     es[0].last_model = Some("other".into());
     es[1].in_flight = 1;
     es[2].in_flight = 2;
@@ -38,16 +44,26 @@ fn least_busy_then_model_then_round_robin() {
     );
     es[0].in_flight = 2;
     es[1].in_flight = 2;
-    assert!(matches!(choose(&mut es, &want("m"), Some(2), now), Choice::Busy));
+    assert!(matches!(
+        choose(&mut es, &want("m"), Some(2), now),
+        Choice::Busy
+    ));
 }
 
 #[test]
 fn skips_unusable_and_explains_why() {
     let now = Instant::now();
     let mut es = vec![entry(1, "a"), entry(2, "b")];
-    es[0].health = Health::Dead { reason: "401".into() };
-    assert!(matches!(choose(&mut es, &want("m"), None, now), Choice::Picked(1)));
-    es[1].health = Health::Dead { reason: "401".into() };
+    es[0].health = Health::Dead {
+        reason: "401".into(),
+    };
+    assert!(matches!(
+        choose(&mut es, &want("m"), None, now),
+        Choice::Picked(1)
+    ));
+    es[1].health = Health::Dead {
+        reason: "401".into(),
+    };
     match choose(&mut es, &want("m"), None, now) {
         Choice::Refused(PoolError::AllDead { dead, disabled }) => {
             assert_eq!(dead, ["a", "b"]);
@@ -83,8 +99,14 @@ fn owner_is_sticky() {
     let now = Instant::now();
     let mut es = vec![entry(1, "a"), entry(2, "b")];
     es[1].in_flight = 1;
-    let w = Want { owner: Some(2), model: "m" };
-    assert!(matches!(choose(&mut es, &w, Some(2), now), Choice::Picked(1)));
+    let w = Want {
+        owner: Some(2),
+        model: "m",
+    };
+    assert!(matches!(
+        choose(&mut es, &w, Some(2), now),
+        Choice::Picked(1)
+    ));
     es[1].in_flight = 2;
     assert!(matches!(choose(&mut es, &w, Some(2), now), Choice::Busy));
     es[1].health = Health::Disabled;
@@ -140,6 +162,9 @@ async fn queue_timeout_and_queue_full() {
     let full = p.acquire(want("m")).await.map(|_| ());
     assert!(matches!(full, Err(PoolError::QueueFull { .. })), "{full:?}");
     let timed_out = waiter.await.expect("join");
-    assert!(matches!(timed_out, Err(PoolError::QueueTimeout { .. })), "{timed_out:?}");
+    assert!(
+        matches!(timed_out, Err(PoolError::QueueTimeout { .. })),
+        "{timed_out:?}"
+    );
     assert_eq!(lock(&p.inner).waiting, 0, "the waiter left the queue");
 }

@@ -61,9 +61,9 @@ pub fn parse_accounts_file(text: &str) -> Result<Vec<AccountSource>, String> {
             continue;
         }
         if let Some((_, label, cookie)) = block.as_mut() {
-            let (key, value) = line
-                .split_once('=')
-                .ok_or_else(|| format!("line {n}: expected `label = \"...\"` or `cookie = \"...\"`"))?;
+            let (key, value) = line.split_once('=').ok_or_else(|| {
+                format!("line {n}: expected `label = \"...\"` or `cookie = \"...\"`")
+            })?;
             let value = unquote(value.trim()).to_string();
             match key.trim() {
                 "label" | "name" => *label = Some(value),
@@ -166,7 +166,10 @@ mod tests {
         let text = "[[account]]\nlabel = \"a\"\ncookie = \"__client=1\"\n\n[[account]]\ncookie = '__client=2'\n";
         let v = parse_accounts_file(text).expect("parses");
         assert_eq!(v.len(), 2);
-        assert_eq!((v[0].label.as_str(), v[0].cookie.as_str()), ("a", "__client=1"));
+        assert_eq!(
+            (v[0].label.as_str(), v[0].cookie.as_str()),
+            ("a", "__client=1")
+        );
         assert_eq!(v[1].label, "file-2");
         let e = parse_accounts_file("[[account]]\nlabel = \"x\"\n").expect_err("no cookie");
         assert!(e.contains("line 1"), "{e}");
