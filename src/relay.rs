@@ -150,6 +150,7 @@ impl Relay {
             let want = Want {
                 owner,
                 model: &scope.model,
+                last_resort: failovers == 0,
             };
             let mut lease = match self.pool.acquire(want).await {
                 Ok(lease) => lease,

@@ -279,7 +279,7 @@ async fn a_dead_cookie_recovers_on_check() {
     h.sim.revoke(&users[0]);
     let (s, v) = h.chat(ask("dead")).await;
     assert_eq!(s, 503, "{v}");
-    assert_eq!(v["error"]["code"], "accounts_dead", "{v}");
+    assert_eq!(v["error"]["code"], "cookie_rejected", "{v}");
     let msg = v["error"]["message"].as_str().expect("message");
     assert!(
         msg.contains("cookie-1") && msg.contains("refreshed"),

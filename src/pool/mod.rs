@@ -86,7 +86,7 @@ pub enum PoolError {
     )]
     NoAccount,
     #[error(
-        "every cto.new account is unusable: the cookies of {} were rejected and must be refreshed (sign in to cto.new and paste a fresh cookie){}",
+        "every cto.new account is unusable: the cookies of {} were rejected by Clerk and must be refreshed (sign in to cto.new in a browser and paste a fresh cookie){}",
         if dead.is_empty() { "none".to_string() } else { dead.join(", ") },
         if *disabled > 0 { format!("; {disabled} account(s) are disabled by the admin") } else { String::new() }
     )]

@@ -12,7 +12,8 @@ use crate::upstream::UpstreamError;
 /// How a failure reflects on the account and the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
-    /// The request itself cannot succeed anywhere (unknown model, prompt too large, 4xx).
+    /// The request cannot succeed anywhere now (unknown model, prompt too large, 4xx,
+    /// a Cloudflare challenge).
     Fatal,
     /// The cookie is no good: the account needs a fresh one. Try another account.
     Dead,
@@ -31,8 +32,12 @@ pub fn classify(e: &UpstreamError) -> Verdict {
         U::RateLimited { retry_after, .. } | U::QuotaExhausted { retry_after, .. } => {
             Verdict::Cool(*retry_after)
         }
-        U::CloudflareChallenge { .. } => Verdict::Cool(None),
-        U::UnknownModel(_) | U::PromptTooLarge(_) | U::Protocol { .. } => Verdict::Fatal,
+        // A challenge is aimed at this client's address, not at one account: another account
+        // or a retry a moment later meets the same page.
+        U::UnknownModel(_)
+        | U::PromptTooLarge(_)
+        | U::Protocol { .. }
+        | U::CloudflareChallenge { .. } => Verdict::Fatal,
         U::Status { .. } if !e.is_retryable() => Verdict::Fatal,
         _ if e.is_retryable() => Verdict::Transient,
         _ => Verdict::Fatal,

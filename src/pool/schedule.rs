@@ -16,6 +16,11 @@ pub struct Want<'a> {
     /// The account that owns the conversation's upstream history (its pool key).
     pub owner: Option<u64>,
     pub model: &'a str,
+    /// When every account is dead, try one of them anyway (an idle one, the least recently
+    /// tried): with no alternative, a request re-testing the cookie is how a restored cookie
+    /// is noticed without waiting for the periodic re-probe. The relay allows it once per
+    /// request, so a dead pool costs one Clerk call per request, not one per account.
+    pub last_resort: bool,
 }
 
 /// The outcome of one look at the pool.
@@ -65,7 +70,15 @@ pub(super) fn choose(
     match best {
         Some((i, _)) => Choice::Picked(i),
         None if entries.iter().any(serves) => Choice::Busy,
-        None => Choice::Refused(nothing_serves(entries, now)),
+        None => match nothing_serves(entries, now) {
+            err @ PoolError::AllDead { .. } if want.last_resort => entries
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| e.health.name(now) == "dead" && e.in_flight == 0)
+                .min_by_key(|(_, e)| e.last_pick)
+                .map_or(Choice::Refused(err), |(i, _)| Choice::Picked(i)),
+            err => Choice::Refused(err),
+        },
     }
 }
 

@@ -15,7 +15,11 @@ fn entry(key: u64, label: &str) -> Entry {
 }
 
 fn want(model: &str) -> Want<'_> {
-    Want { owner: None, model }
+    Want {
+        owner: None,
+        model,
+        last_resort: false,
+    }
 }
 
 #[test]
@@ -71,6 +75,21 @@ fn skips_unusable_and_explains_why() {
         }
         other => panic!("{other:?}"),
     }
+    let last = Want {
+        last_resort: true,
+        ..want("m")
+    };
+    es[0].last_pick = 9;
+    assert!(
+        matches!(choose(&mut es, &last, None, now), Choice::Picked(1)),
+        "last resort: the least recently tried dead account"
+    );
+    es[1].in_flight = 1;
+    assert!(matches!(
+        choose(&mut es, &last, None, now),
+        Choice::Picked(0)
+    ));
+    es[1].in_flight = 0;
     es[1].health = Health::Cooling {
         until: now + Duration::from_secs(7),
         reason: "429".into(),
@@ -102,6 +121,7 @@ fn owner_is_sticky() {
     let w = Want {
         owner: Some(2),
         model: "m",
+        last_resort: false,
     };
     assert!(matches!(
         choose(&mut es, &w, Some(2), now),

@@ -162,7 +162,8 @@ impl ApiError {
 fn pool_parts(e: &PoolError) -> (StatusCode, &'static str, Option<&'static str>) {
     let (status, code) = match e {
         PoolError::NoAccount => (StatusCode::SERVICE_UNAVAILABLE, "no_account"),
-        PoolError::AllDead { .. } => (StatusCode::SERVICE_UNAVAILABLE, "accounts_dead"),
+        // The same code as a single rejected cookie: the fix is the same (fresh cookies).
+        PoolError::AllDead { .. } => (StatusCode::SERVICE_UNAVAILABLE, "cookie_rejected"),
         PoolError::OwnerUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "account_unavailable"),
         PoolError::AllCooling { .. } => (StatusCode::TOO_MANY_REQUESTS, "accounts_cooling"),
         PoolError::QueueFull { .. } => (StatusCode::TOO_MANY_REQUESTS, "queue_full"),
