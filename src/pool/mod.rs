@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //! - [`sources`]: `CLERK_COOKIE`, `CLERK_COOKIES`, `ACCOUNTS_FILE` parsing;
+//! - [`settings`]: the pool's settings as the config validates them;
 //! - [`entry`]: one account as the pool holds it, and its cookie-free admin view;
 //! - [`account_state`]: health (active, cooling, dead, disabled) and quota from `/billing`;
 //! - [`breaker`]: the per-account circuit breaker;
@@ -21,6 +22,7 @@ pub mod manage;
 pub mod probe;
 pub mod retry;
 pub mod schedule;
+pub mod settings;
 pub mod sources;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -198,7 +200,8 @@ impl Pool {
             .entries
             .iter()
             .filter(|e| {
-                e.account.identity().is_none() && e.health.name(Instant::now()) != "disabled"
+                e.account.identity().is_none()
+                    && matches!(e.health.name(Instant::now()), "active" | "cooling")
             })
             .map(|e| Arc::clone(&e.account))
             .collect()
@@ -272,6 +275,14 @@ pub(crate) fn apply_failure(
     now: Instant,
     cfg: &PoolConfig,
 ) {
+    if e.health == Health::Disabled {
+        // The admin's word stands; only note what happened.
+        e.breaker.on_abandon();
+        if *verdict != Verdict::Fatal {
+            e.last_error = Some(err.to_string());
+        }
+        return;
+    }
     match verdict {
         Verdict::Fatal => {
             e.breaker.on_abandon();
@@ -284,7 +295,18 @@ pub(crate) fn apply_failure(
             e.recheck_due = Some(now + cfg.dead_recheck);
         }
         Verdict::Cool(after) => {
-            let until = now + after.unwrap_or(cfg.cooldown);
+            // Out of credits with no hint: they come back at the quota reset, which the
+            // quota check notices; a short cooldown would only hit the limit again.
+            let out_of_credits = matches!(err, UpstreamError::QuotaExhausted { .. });
+            let rest = match after {
+                Some(d) => *d,
+                None if out_of_credits => cfg.quota_check,
+                None => cfg.cooldown,
+            };
+            if out_of_credits {
+                e.quota_due = Some(now + cfg.quota_check);
+            }
+            let until = now + rest;
             tracing::info!(account = %e.account.label(), secs = secs_until(now, until), "account cooling down");
             e.health = Health::Cooling {
                 until,

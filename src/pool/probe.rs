@@ -23,6 +23,8 @@ pub fn spawn(pool: &Arc<Pool>, engine: Arc<EngineClient>) -> tokio::task::JoinHa
         loop {
             tick.tick().await;
             let Some(pool) = weak.upgrade() else { break };
+            // Cooling ends silently; keep `el2a_accounts{state}` current anyway.
+            pool.publish();
             for (key, account, dead) in pool.due(Instant::now()) {
                 pool.probe(&engine, key, &account, dead).await;
             }
