@@ -395,3 +395,26 @@ async fn transient_failures_are_retried_before_the_first_byte() {
     assert_eq!(s, 200, "two 502s then success within RETRY_ATTEMPTS=3: {v}");
     assert_eq!(accounts(&h).await["cookie-1"]["breaker"], "closed");
 }
+
+#[tokio::test]
+async fn the_quota_is_read_after_an_account_is_first_used() {
+    let (h, _) = pool_of(1, SimConfig::default(), |_| {}).await;
+    assert!(
+        accounts(&h).await["cookie-1"]["quota"].is_null(),
+        "no call before use"
+    );
+    let (s, v) = h.chat(ask("uses credits")).await;
+    assert_eq!(s, 200, "{v}");
+    let mut quota = Value::Null;
+    for _ in 0..150 {
+        quota = accounts(&h).await["cookie-1"]["quota"].clone();
+        if !quota.is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(quota["limit"], 300.0, "{quota}");
+    assert!(quota["used"].as_f64().unwrap_or(0.0) > 0.0, "{quota}");
+    assert_eq!(quota["concurrency_limit"], 2);
+    assert_eq!(quota["exhausted"], false);
+}
