@@ -100,8 +100,11 @@ async fn a_full_pool_queues_then_answers_429() {
                 .expect("send")
         })
     };
-    // Let the second request take the only queue place, then the third finds the queue full.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Once the second request holds the only queue place, the third finds the queue full.
+    assert!(
+        eventually(5, || h.state.pool().waiting() == 1).await,
+        "second request queued"
+    );
     let (status, body) = h.chat(ask("finds the queue full")).await;
     assert_eq!(status, 429, "{body}");
     assert_eq!(body["error"]["code"], "queue_full", "{body}");
@@ -124,6 +127,7 @@ async fn a_full_pool_queues_then_answers_429() {
         200,
         "the running turn was not disturbed"
     );
+    assert_eq!(h.state.pool().waiting(), 0, "nobody left in the queue");
 }
 
 #[tokio::test]

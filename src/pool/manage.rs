@@ -35,11 +35,12 @@ pub enum ManageError {
 
 impl Pool {
     /// Adds the configured accounts (no upstream call: identities are discovered on first use).
+    /// A cookie that cannot be parsed fails the start, naming its label.
     pub async fn load_configured(
         &self,
         sources: &[AccountSource],
         store: &Arc<dyn Store>,
-    ) -> Result<(), UpstreamError> {
+    ) -> Result<(), (String, UpstreamError)> {
         for s in sources {
             let seed = seed_hash(&s.cookie);
             let remembered = match store.get_account(&seed).await {
@@ -52,10 +53,14 @@ impl Pool {
             let (account, hint) = match remembered {
                 Some(rec) => {
                     tracing::info!(label = %s.label, "using the latest rotated cookie remembered by the store");
-                    let a = Account::with_session(&s.label, &rec.client_cookie, rec.session_id)?;
+                    let a = Account::with_session(&s.label, &rec.client_cookie, rec.session_id)
+                        .map_err(|e| (s.label.clone(), e))?;
                     (a, rec.account_id)
                 }
-                None => (Account::new(&s.label, &s.cookie)?, None),
+                None => (
+                    Account::new(&s.label, &s.cookie).map_err(|e| (s.label.clone(), e))?,
+                    None,
+                ),
             };
             self.insert(seed, Origin::Config, account, hint, store);
         }

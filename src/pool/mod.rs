@@ -181,6 +181,11 @@ impl Pool {
         lock(&self.inner).entries.len()
     }
 
+    /// Requests waiting for a slot right now.
+    pub fn waiting(&self) -> usize {
+        lock(&self.inner).waiting
+    }
+
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

@@ -36,8 +36,8 @@ impl Drop for Inner {
 pub enum StartError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("CLERK_COOKIE / CLERK_COOKIES / ACCOUNTS_FILE: {0}")]
-    Cookie(UpstreamError),
+    #[error("account `{label}` (CLERK_COOKIE / CLERK_COOKIES / ACCOUNTS_FILE): {error}")]
+    Cookie { label: String, error: UpstreamError },
     #[error("could not build the HTTP client: {0}")]
     Client(UpstreamError),
 }
@@ -70,7 +70,7 @@ impl AppState {
         let pool = Pool::new(config.pool.clone());
         pool.load_configured(&config.accounts, &store)
             .await
-            .map_err(StartError::Cookie)?;
+            .map_err(|(label, error)| StartError::Cookie { label, error })?;
         pool.load_admin_added(&store).await;
         let probe = probe::spawn(&pool, Arc::clone(&engine));
         let keys = ApiKeys::new(&config.api_keys);

@@ -12,8 +12,8 @@ use crate::server::extract::JsonBody;
 
 /// `GET /admin/api/accounts`.
 pub async fn list(State(state): State<AppState>) -> Json<Value> {
-    let accounts = state.pool().snapshot();
-    Json(json!({"object": "list", "data": accounts}))
+    let pool = state.pool();
+    Json(json!({"object": "list", "data": pool.snapshot(), "queued": pool.waiting()}))
 }
 
 /// `GET /admin/api/accounts/{id}`.
