@@ -131,6 +131,16 @@ async fn add_list_disable_enable_remove() {
     )
     .await;
     assert_eq!(s, 409, "{body}");
+    // So is the cookie of the configured account, even before it was ever used.
+    let (s, body) = call(
+        &h,
+        reqwest::Method::POST,
+        "/admin/api/accounts",
+        Some(ADMIN),
+        Some(json!({"cookie": first.cookie})),
+    )
+    .await;
+    assert_eq!(s, 409, "{body}");
 
     // Use both accounts, then check that no cookie value (pasted or rotated) is listed.
     for i in 0..4 {

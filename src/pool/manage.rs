@@ -118,6 +118,11 @@ impl Pool {
         cookie: &str,
     ) -> Result<AccountView, ManageError> {
         let account = Account::new(label, cookie).map_err(ManageError::Rejected)?;
+        let seed = format!("{ADMIN_SEED}{}", seed_hash(cookie));
+        let configured = seed_hash(cookie);
+        if let Some(id) = self.id_with_seed(&[&seed, &configured]) {
+            return Err(ManageError::Duplicate(id));
+        }
         let identity = engine
             .ensure_ready(&account)
             .await
@@ -126,7 +131,6 @@ impl Pool {
         if self.key_of(&id).is_some() {
             return Err(ManageError::Duplicate(id));
         }
-        let seed = format!("{ADMIN_SEED}{}", seed_hash(cookie));
         let record = AccountRecord {
             seed_hash: seed.clone(),
             account_id: Some(id.clone()),
@@ -264,6 +268,13 @@ impl Pool {
             .iter()
             .find(|e| e.key == key)
             .map(|e| Arc::clone(&e.account))
+    }
+
+    /// The id of an entry added with one of these seeds (the same cookie pasted again).
+    fn id_with_seed(&self, seeds: &[&str]) -> Option<String> {
+        let g = lock(&self.inner);
+        let found = g.entries.iter().find(|e| seeds.contains(&e.seed.as_str()));
+        found.map(Entry::id)
     }
 
     fn id_of(&self, key: u64) -> Option<String> {

@@ -87,11 +87,7 @@ pub enum PoolError {
         "no cto.new account is configured: set CLERK_COOKIE (or CLERK_COOKIES / ACCOUNTS_FILE) to the cookie of a logged-in cto.new browser session, add one through the admin API, or run `enginelabs-2api demo` to try the simulator"
     )]
     NoAccount,
-    #[error(
-        "every cto.new account is unusable: the cookies of {} were rejected by Clerk and must be refreshed (sign in to cto.new in a browser and paste a fresh cookie){}",
-        if dead.is_empty() { "none".to_string() } else { dead.join(", ") },
-        if *disabled > 0 { format!("; {disabled} account(s) are disabled by the admin") } else { String::new() }
-    )]
+    #[error("{}", all_dead_message(dead, *disabled))]
     AllDead { dead: Vec<String>, disabled: usize },
     #[error(
         "every cto.new account is rate limited or out of credits; the first one is back in {} s",
@@ -113,6 +109,23 @@ pub enum PoolError {
     /// The account owning a conversation cannot serve it (the relay restarts it elsewhere).
     #[error("the cto.new account of this conversation is not available")]
     OwnerUnavailable,
+}
+
+/// Names the accounts whose cookies must be refreshed (and says how), or that all are disabled.
+fn all_dead_message(dead: &[String], disabled: usize) -> String {
+    let disabled_note = match disabled {
+        0 => String::new(),
+        n => format!(
+            "; {n} account(s) are disabled by the admin (POST /admin/api/accounts/{{id}}/enable)"
+        ),
+    };
+    if dead.is_empty() {
+        return format!("every cto.new account is disabled{disabled_note}");
+    }
+    format!(
+        "every cto.new account is unusable: the cookies of {} were rejected by Clerk and must be refreshed (sign in to cto.new in a browser and paste a fresh cookie){disabled_note}",
+        dead.join(", ")
+    )
 }
 
 impl PoolError {

@@ -90,11 +90,14 @@ fn nothing_serves(entries: &[Entry], now: Instant) -> PoolError {
     let soonest = entries
         .iter()
         .filter_map(|e| {
+            // A healthy account kept out by its breaker: open until a time, or half-open
+            // with its one trial running (it answers soon).
             e.health.cooling_until().or_else(|| {
-                e.health
-                    .is_usable(now)
-                    .then(|| e.breaker.open_until())
-                    .flatten()
+                e.health.is_usable(now).then(|| {
+                    e.breaker
+                        .open_until()
+                        .unwrap_or(now + Duration::from_secs(1))
+                })
             })
         })
         .min();

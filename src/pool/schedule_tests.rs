@@ -75,6 +75,20 @@ fn skips_unusable_and_explains_why() {
         }
         other => panic!("{other:?}"),
     }
+    es[0].health = Health::Disabled;
+    es[1].health = Health::Disabled;
+    match choose(&mut es, &want("m"), None, now) {
+        Choice::Refused(e @ PoolError::AllDead { .. }) => {
+            assert!(e.to_string().contains("disabled"), "{e}")
+        }
+        other => panic!("{other:?}"),
+    }
+    es[0].health = Health::Dead {
+        reason: "401".into(),
+    };
+    es[1].health = Health::Dead {
+        reason: "401".into(),
+    };
     let last = Want {
         last_resort: true,
         ..want("m")
