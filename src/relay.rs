@@ -64,7 +64,10 @@ pub struct Completion {
 /// A conversation found in the store and the pool key of the account that owns it.
 struct Owned {
     record: ConversationRecord,
+    /// The pool key of the owner.
     key: u64,
+    /// Where the record was stored (to put it back if the turn never starts).
+    fingerprint: String,
 }
 
 /// Most failovers of one request to other accounts (each marks an account dead or cooling).
@@ -98,7 +101,11 @@ impl Relay {
         let key = Fingerprint::of(scope, &messages[..split]);
         match self.store.take_conversation(key.as_str()).await {
             Ok(Some(record)) => match self.owner_of(&record.account_id).await {
-                Some(key) => Some(Owned { record, key }),
+                Some(owner) => Some(Owned {
+                    record,
+                    key: owner,
+                    fingerprint: key.as_str().to_string(),
+                }),
                 None => {
                     tracing::info!(
                         "the account of this conversation is gone; starting a new history"
@@ -122,12 +129,35 @@ impl Relay {
     /// the whole transcript), transient failures are retried with backoff within the deadline,
     /// and failures that cannot succeed anywhere are answered at once.
     pub async fn start(&self, scope: Scope, messages: Vec<Message>) -> Result<Running, RelayError> {
-        let started = Instant::now();
         let split = split_point(&messages);
         let mut continued = self.find_continued(&scope, &messages, split).await;
+        let result = self.attempts(scope, messages, split, &mut continued).await;
+        if result.is_err()
+            && let Some(c) = continued
+        {
+            // The turn never started, so the history is as it was: the client's retry should
+            // still find it (it was taken from the store above).
+            if let Err(e) = self.store.put_conversation(&c.fingerprint, &c.record).await {
+                metrics::counter!(crate::metrics::STORE_ERRORS).increment(1);
+                tracing::warn!(error = %e, "could not put the conversation back");
+            }
+        }
+        result
+    }
+
+    /// The attempts of [`Relay::start`]; `continued` becomes `None` when the conversation
+    /// had to restart on another account.
+    async fn attempts(
+        &self,
+        scope: Scope,
+        messages: Vec<Message>,
+        split: usize,
+        continued: &mut Option<Owned>,
+    ) -> Result<Running, RelayError> {
+        let started = Instant::now();
         let (mut transient, mut failovers) = (0u32, 0u32);
         loop {
-            let (owner, req, turns_before) = match &continued {
+            let (owner, req, turns_before) = match continued.as_ref() {
                 Some(c) => (
                     Some(c.key),
                     TurnRequest {
@@ -158,7 +188,7 @@ impl Relay {
                     tracing::info!(
                         "the account of this conversation cannot serve; restarting it on another"
                     );
-                    continued = None;
+                    *continued = None;
                     continue;
                 }
                 Err(e) => return Err(e.into()),
@@ -204,7 +234,7 @@ impl Relay {
                     }
                     tracing::warn!(account = %label, error = %err, "account failed; trying another");
                     // Its history lives on that account: restart with the whole transcript.
-                    continued = None;
+                    *continued = None;
                 }
                 Verdict::Transient => {
                     transient += 1;

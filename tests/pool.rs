@@ -357,3 +357,32 @@ async fn the_quota_is_read_after_an_account_is_first_used() {
     assert_eq!(quota["concurrency_limit"], 2);
     assert_eq!(quota["exhausted"], false);
 }
+
+#[tokio::test]
+async fn a_continued_turn_that_never_started_keeps_its_history() {
+    let (h, _) = pool_of(2, SimConfig::default(), |_| {}).await;
+    let (s, v) = h.chat(ask("keep me")).await;
+    assert_eq!(s, 200, "{v}");
+    let answer = v["choices"][0]["message"]["content"]
+        .as_str()
+        .expect("answer");
+    let follow = json!({"model": "ClaudeSonnet4_5",
+        "messages": [user("keep me"), assistant(answer), user("second turn")]});
+    h.sim.set_faults(Faults {
+        trigger_status: Some(400),
+        trigger_status_count: 1,
+        ..Faults::default()
+    });
+    let (s, v) = h.chat(follow.clone()).await;
+    assert_ne!(s, 200, "the refused trigger is not retried: {v}");
+    let (s, v) = h.chat(follow).await;
+    assert_eq!(s, 200, "{v}");
+    let first = user_of(&h, "keep me");
+    let second = user_of(&h, "second turn");
+    assert_eq!(second.len(), 1, "{second:?}");
+    assert_eq!(
+        second[0],
+        (first[0].0.clone(), 2),
+        "the retry continued the history"
+    );
+}
