@@ -320,6 +320,10 @@ fn spawn_persister(seed: String, account: &Arc<Account>, store: Arc<dyn Store>) 
                 updated_ms: now_ms(),
             };
             drop(account);
+            // An admin-added account removed while a turn still held it must stay removed.
+            if seed.starts_with(ADMIN_SEED) && matches!(store.get_account(&seed).await, Ok(None)) {
+                break;
+            }
             if let Err(e) = store.put_account(&record).await {
                 tracing::warn!(error = %e, "could not persist the rotated cookie");
             } else {
