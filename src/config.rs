@@ -124,6 +124,10 @@ pub struct ConfigArgs {
     /// Most conversations remembered; the least recently used are forgotten first.
     #[arg(long, env = "MAX_CONVERSATIONS", default_value = "100000")]
     pub max_conversations: String,
+    /// Delete the upstream chat history when its conversation mapping expires, so the cto.new
+    /// workspace does not fill up with proxy chats.
+    #[arg(long, env = "UPSTREAM_CLEANUP", default_value = "false")]
+    pub upstream_cleanup: String,
     /// Log format: pretty or json. The level comes from RUST_LOG (default info).
     #[arg(long, env = "LOG_FORMAT", default_value = "pretty")]
     pub log_format: String,
@@ -172,6 +176,7 @@ pub struct Config {
     pub store: StoreChoice,
     pub conversation_ttl: Duration,
     pub max_conversations: usize,
+    pub upstream_cleanup: bool,
     pub log_format: LogFormat,
 }
 
@@ -200,6 +205,7 @@ impl std::fmt::Debug for Config {
             .field("store", &self.store_label())
             .field("conversation_ttl", &self.conversation_ttl)
             .field("max_conversations", &self.max_conversations)
+            .field("upstream_cleanup", &self.upstream_cleanup)
             .finish()
     }
 }
@@ -367,6 +373,7 @@ impl Config {
         if max_conversations == 0 {
             return Err(bad("MAX_CONVERSATIONS", "must be at least 1"));
         }
+        let upstream_cleanup = parse_bool("UPSTREAM_CLEANUP", &a.upstream_cleanup)?;
         let log_format = match a.log_format.trim().to_ascii_lowercase().as_str() {
             "pretty" | "text" => LogFormat::Pretty,
             "json" => LogFormat::Json,
@@ -409,6 +416,7 @@ impl Config {
             store,
             conversation_ttl,
             max_conversations,
+            upstream_cleanup,
             log_format,
         })
     }
@@ -433,6 +441,14 @@ pub(crate) fn parse_num<T: std::str::FromStr>(
             format!("`{value}` is not a valid non-negative number"),
         )
     })
+}
+
+fn parse_bool(setting: &'static str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" | "" => Ok(false),
+        other => Err(bad(setting, format!("`{other}` is not true or false"))),
+    }
 }
 
 fn check_url(setting: &'static str, value: &str) -> Result<String, ConfigError> {

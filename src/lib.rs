@@ -15,6 +15,7 @@
 //! - [`bench`]: the load tool behind `enginelabs-2api bench`.
 
 pub mod bench;
+pub mod cleanup;
 pub mod cli;
 pub mod config;
 pub mod conversation;
@@ -25,6 +26,7 @@ pub mod run;
 pub mod server;
 pub mod simulator;
 pub mod store;
+pub mod tokens;
 pub mod upstream;
 
 pub use server::{AppState, app};

@@ -106,6 +106,9 @@ fn describe() {
     for name in [JWT_MINTS, WS_RECONNECTS, STORE_ERRORS] {
         metrics::counter!(name).absolute(0);
     }
+    for kind in crate::upstream::UpstreamError::KINDS {
+        metrics::counter!(UPSTREAM_ERRORS, "kind" => *kind).absolute(0);
+    }
     for name in [ACTIVE_STREAMS, QUEUE_DEPTH] {
         metrics::gauge!(name).set(0.0);
     }

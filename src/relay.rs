@@ -12,6 +12,10 @@ use crate::upstream::{Account, EngineClient, HistoryRef, Turn, TurnRequest, Upst
 
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
+    /// No account is configured at all (what [`PoolError::NoAccount`] becomes here, so every
+    /// surface matches one variant for it).
+    #[error("{}", PoolError::NoAccount)]
+    NoAccount,
     /// No account could take the request (none configured, all dead, all cooling, queue full).
     #[error(transparent)]
     Pool(#[from] PoolError),
@@ -76,7 +80,7 @@ const MAX_FAILOVERS: u32 = 16;
 impl Relay {
     /// The pool key of the account with this id. Identities are discovered lazily, so after a
     /// restart an account may not know its user id yet: discover them before giving up.
-    async fn owner_of(&self, account_id: &str) -> Option<u64> {
+    async fn owner_key(&self, account_id: &str) -> Option<u64> {
         if let Some(key) = self.pool.key_of(account_id) {
             return Some(key);
         }
@@ -86,6 +90,12 @@ impl Relay {
             }
         }
         self.pool.key_of(account_id)
+    }
+
+    /// The account with this id, if still in the pool (e.g. to delete its expired histories).
+    pub async fn owner_of(&self, account_id: &str) -> Option<Arc<Account>> {
+        let key = self.owner_key(account_id).await?;
+        self.pool.account_of(key)
     }
 
     /// The stored conversation that `messages` continue, if any, with its owner.
@@ -100,7 +110,7 @@ impl Relay {
         }
         let key = Fingerprint::of(scope, &messages[..split]);
         match self.store.take_conversation(key.as_str()).await {
-            Ok(Some(record)) => match self.owner_of(&record.account_id).await {
+            Ok(Some(record)) => match self.owner_key(&record.account_id).await {
                 Some(owner) => Some(Owned {
                     record,
                     key: owner,
@@ -191,6 +201,7 @@ impl Relay {
                     *continued = None;
                     continue;
                 }
+                Err(PoolError::NoAccount) => return Err(RelayError::NoAccount),
                 Err(e) => return Err(e.into()),
             };
             let is_continued = req.continue_history.is_some();

@@ -1,7 +1,9 @@
 //! What each subcommand does: serve, demo, simulate. `main` only parses and dispatches.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
+use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::cli::{DemoArgs, SimulateArgs};
@@ -46,15 +48,13 @@ pub async fn serve(config: Config) -> anyhow_like::Result<()> {
             "CLERK_COOKIE is not set: chat requests will fail with 503 until it is. Run `enginelabs-2api demo` to try the simulator."
         );
     }
+    let grace = shutdown_grace()?;
     let listen = config.listen;
     tracing::info!(config = ?config, "starting");
     let state = AppState::build(config).await.map_err(|e| e.to_string())?;
     let listener = bind(listen).await?;
     tracing::info!(addr = %listener.local_addr().map_err(|e| e.to_string())?, "listening");
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())?;
+    serve_until_shutdown(listener, app(state), grace).await?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -79,6 +79,7 @@ pub async fn demo(mut args: ConfigArgs, demo: DemoArgs) -> anyhow_like::Result<(
     if args.api_master_key.is_none() && args.api_keys.is_none() {
         args.api_master_key = Some("sk-demo".to_string());
     }
+    let grace = shutdown_grace()?;
     let mut config = Config::from_args(&args).map_err(|e| e.to_string())?;
     if args.store.is_none() {
         config.store = StoreChoice::Memory;
@@ -108,10 +109,7 @@ pub async fn demo(mut args: ConfigArgs, demo: DemoArgs) -> anyhow_like::Result<(
         config.default_model
     );
     println!("  Ctrl-C stops it.");
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| e.to_string())?;
+    serve_until_shutdown(listener, app(state), grace).await?;
     // The simulator serves until here.
     let _ = &sim;
     Ok(())
@@ -143,6 +141,74 @@ pub async fn simulate(args: SimulateArgs) -> anyhow_like::Result<()> {
     Ok(())
 }
 
+/// Environment variable: seconds that running requests (streams) may take to finish after
+/// SIGTERM/Ctrl-C before the process exits anyway.
+pub const SHUTDOWN_GRACE_VAR: &str = "SHUTDOWN_GRACE_SECS";
+const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// `SHUTDOWN_GRACE_SECS` (default 30, `0` = cut at once). Read here rather than in the config
+/// struct so that start-up still fails on a bad value with an error naming the setting.
+pub fn shutdown_grace() -> anyhow_like::Result<Duration> {
+    match std::env::var(SHUTDOWN_GRACE_VAR) {
+        Err(std::env::VarError::NotPresent) => Ok(DEFAULT_SHUTDOWN_GRACE),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err(format!("{SHUTDOWN_GRACE_VAR} is not valid UTF-8").into())
+        }
+        Ok(v) => parse_grace(&v).map_err(Into::into),
+    }
+}
+
+fn parse_grace(value: &str) -> Result<Duration, String> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Ok(DEFAULT_SHUTDOWN_GRACE);
+    }
+    v.parse::<u64>().map(Duration::from_secs).map_err(|_| {
+        format!(
+            "{SHUTDOWN_GRACE_VAR}={v:?} is not a whole number of seconds (e.g. 30; 0 stops at once)"
+        )
+    })
+}
+
+/// Serves until SIGTERM/Ctrl-C, then stops accepting and lets running requests finish for up
+/// to `grace`. axum's graceful shutdown alone waits for every connection forever (one long
+/// agent turn would hold the process), so the wait is bounded; whatever still runs when the
+/// grace period ends is cut when the runtime stops, and the exit is still a clean one.
+async fn serve_until_shutdown(
+    listener: TcpListener,
+    router: Router,
+    grace: Duration,
+) -> anyhow_like::Result<()> {
+    let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+        shutdown_signal().await;
+        let _ = signalled_tx.send(());
+    });
+    let server = std::future::IntoFuture::into_future(server);
+    tokio::pin!(server);
+    let deadline = async {
+        // A closed channel means the server ended without a signal: the select took that branch.
+        if signalled_rx.await.is_err() {
+            std::future::pending::<()>().await;
+        }
+        tracing::info!(
+            grace_secs = grace.as_secs(),
+            "waiting for running requests to finish"
+        );
+        tokio::time::sleep(grace).await;
+    };
+    tokio::select! {
+        result = &mut server => result.map_err(|e| e.to_string())?,
+        () = deadline => {
+            tracing::warn!(
+                grace_secs = grace.as_secs(),
+                "the shutdown grace period is over; cutting the requests still running"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Resolves on SIGTERM or Ctrl-C.
 pub async fn shutdown_signal() {
     let ctrl_c = async {
@@ -169,4 +235,19 @@ pub async fn shutdown_signal() {
 /// A boxed error with a readable message: enough for a binary's top level.
 pub mod anyhow_like {
     pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grace_values() {
+        assert_eq!(parse_grace("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_grace(" 0 "), Ok(Duration::ZERO));
+        assert_eq!(parse_grace(""), Ok(DEFAULT_SHUTDOWN_GRACE));
+        let err = parse_grace("10s").expect_err("units are not accepted");
+        assert!(err.contains("SHUTDOWN_GRACE_SECS"), "{err}");
+        assert!(parse_grace("-1").is_err());
+    }
 }

@@ -113,19 +113,26 @@ async fn completed_turns_survive_sigkill() {
     let base = p1.base.clone();
     // Conversations start in a steady stream; the kill lands while some are in flight.
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for i in 0..40 {
-        let (base, tx) = (base.clone(), tx.clone());
+        let (base, tx, done) = (base.clone(), tx.clone(), done.clone());
         tasks.push(tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(i * 15)).await;
             let q = format!("crash conversation {i}");
             if let (200, v) = chat(&base, json!([user(&q)])).await {
                 let _ = tx.send((q, content(&v)));
+                done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             }
         }));
     }
     drop(tx);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Kill once a few turns have completed, while later ones are still in flight.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while done.load(std::sync::atomic::Ordering::SeqCst) < 5 && std::time::Instant::now() < deadline
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     p1.kill().await;
     for t in tasks {
         let _ = t.await;

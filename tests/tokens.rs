@@ -53,7 +53,7 @@ async fn a_burst_after_expiry_mints_once() {
     let h = std::sync::Arc::new(
         start(
             SimConfig {
-                token_ttl: Duration::from_secs(2),
+                token_ttl: Duration::from_secs(6),
                 ..SimConfig::default()
             },
             |_| {},
@@ -64,7 +64,7 @@ async fn a_burst_after_expiry_mints_once() {
         .chat(json!({"model": "GPT5", "messages": [user("warm up")]}))
         .await;
     assert_eq!(status, 200);
-    tokio::time::sleep(Duration::from_millis(2200)).await;
+    tokio::time::sleep(Duration::from_millis(6100)).await;
     let before = h.sim.stats().mints;
     let mut tasks = Vec::new();
     for i in 0..50 {

@@ -45,6 +45,9 @@ pub struct LevelReport {
     pub direct_ttft: Percentiles,
     pub proxy_ttft: Percentiles,
     pub proxy_cpu_ms_per_request: f64,
+    /// The simulator's CPU per request in the same run: it wakes up once per frame like the
+    /// proxy does, so it shows what this machine charges for the wake-ups alone.
+    pub sim_cpu_ms_per_request: f64,
     pub proxy_peak_rss_mb: f64,
     pub wall: Duration,
 }
@@ -103,11 +106,13 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         eprintln!("level C={c}: {requests} requests through the proxy and directly");
         let direct = driver.direct(c, requests).await?;
         let cpu_before = procs.proxy_cpu()?;
+        let sim_before = procs.sim_cpu()?;
         let sampler = procs.rss_sampler();
         let started = std::time::Instant::now();
         let proxied = driver.proxied(c, requests).await?;
         let wall = started.elapsed();
         let cpu = procs.proxy_cpu()?.saturating_sub(cpu_before);
+        let sim_cpu = procs.sim_cpu()?.saturating_sub(sim_before);
         let peak = sampler.stop().await;
         let mut d = direct.ttft;
         let mut p = proxied.ttft;
@@ -118,6 +123,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
             direct_ttft: Percentiles::of(&mut d),
             proxy_ttft: Percentiles::of(&mut p),
             proxy_cpu_ms_per_request: ms(cpu) / requests as f64,
+            sim_cpu_ms_per_request: ms(sim_cpu) / requests as f64,
             proxy_peak_rss_mb: peak as f64 / (1024.0 * 1024.0),
             wall,
         });
@@ -132,11 +138,11 @@ pub fn table(reports: &[LevelReport], args: &BenchArgs) -> String {
         "{}-word streams, {} ms between words, proxy and simulator as separate processes on this machine\n\n",
         args.words, args.frame_delay_ms
     );
-    s.push_str("| C | requests | errors | TTFT direct p50 / p99 (ms) | TTFT via proxy p50 / p99 (ms) | added p50 / p99 (ms) | proxy CPU per request (ms) | proxy peak RSS (MB) |\n");
-    s.push_str("|---|---|---|---|---|---|---|---|\n");
+    s.push_str("| C | requests | errors | TTFT direct p50 / p99 (ms) | TTFT via proxy p50 / p99 (ms) | added p50 / p99 (ms) | proxy CPU per request (ms) | simulator CPU per request (ms) | proxy peak RSS (MB) |\n");
+    s.push_str("|---|---|---|---|---|---|---|---|---|\n");
     for r in reports {
         s.push_str(&format!(
-            "| {} | {} | {} | {:.2} / {:.2} | {:.2} / {:.2} | {} / {} | {:.3} | {:.1} |\n",
+            "| {} | {} | {} | {:.2} / {:.2} | {:.2} / {:.2} | {} / {} | {:.2} | {:.2} | {:.1} |\n",
             r.concurrency,
             r.requests,
             r.errors,
@@ -147,6 +153,7 @@ pub fn table(reports: &[LevelReport], args: &BenchArgs) -> String {
             signed_ms(r.proxy_ttft.p50, r.direct_ttft.p50),
             signed_ms(r.proxy_ttft.p99, r.direct_ttft.p99),
             r.proxy_cpu_ms_per_request,
+            r.sim_cpu_ms_per_request,
             r.proxy_peak_rss_mb,
         ));
     }

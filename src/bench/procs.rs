@@ -114,6 +114,11 @@ impl Children {
         cpu_time(self.proxy_pid())
     }
 
+    /// User + system CPU time of the simulator so far.
+    pub fn sim_cpu(&self) -> Result<Duration> {
+        cpu_time(self.sim_pid())
+    }
+
     /// Samples the proxy's RSS every 20 ms until stopped; returns the largest sample in bytes.
     pub fn rss_sampler(&self) -> RssSampler {
         let pid = self.proxy_pid();

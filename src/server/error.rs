@@ -90,6 +90,7 @@ impl ApiError {
                 Some("method_not_allowed"),
             ),
             ApiError::Relay(RelayError::Pool(e)) => pool_parts(e),
+            ApiError::Relay(RelayError::NoAccount) => pool_parts(&PoolError::NoAccount),
             ApiError::AdminOff => (
                 StatusCode::NOT_FOUND,
                 "invalid_request_error",

@@ -12,6 +12,7 @@
 //! Every middleware layer is listed in [`app`].
 
 pub mod admin;
+pub mod anthropic;
 pub mod auth;
 pub mod error;
 pub mod extract;
@@ -42,8 +43,10 @@ pub fn app(state: AppState) -> Router {
         .route("/v1/models/{id}", get(openai::models::get))
         .route("/models", get(openai::models::list))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_key));
+    let messages = anthropic::routes(state.clone());
     Router::new()
         .merge(v1)
+        .merge(messages)
         .merge(admin::routes(state.clone()))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
@@ -75,7 +78,7 @@ async fn root(State(state): State<AppState>) -> Json<serde_json::Value> {
     Json(serde_json::json!({
         "name": "enginelabs-2api",
         "version": env!("CARGO_PKG_VERSION"),
-        "endpoints": ["/v1/chat/completions", "/v1/models", "/healthz"],
+        "endpoints": ["/v1/chat/completions", "/v1/models", "/v1/messages", "/v1/messages/count_tokens", "/healthz", "/metrics"],
         "upstream_protocol": state.generation_label(),
     }))
 }

@@ -31,6 +31,15 @@ impl Drop for Inner {
     }
 }
 
+/// A weak [`AppState`]: background tasks stop when the application is gone.
+pub struct WeakState(std::sync::Weak<Inner>);
+
+impl WeakState {
+    pub fn upgrade(&self) -> Option<AppState> {
+        self.0.upgrade().map(|inner| AppState { inner })
+    }
+}
+
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -75,7 +84,7 @@ impl AppState {
         let probe = probe::spawn(&pool, Arc::clone(&engine));
         let keys = ApiKeys::new(&config.api_keys);
         let admin = ApiKeys::new(config.admin_key.as_slice());
-        Ok(AppState {
+        let state = AppState {
             inner: Arc::new(Inner {
                 config,
                 keys,
@@ -87,7 +96,14 @@ impl AppState {
                 },
                 probe,
             }),
-        })
+        };
+        crate::cleanup::spawn(&state);
+        Ok(state)
+    }
+
+    /// A handle that does not keep the state alive (for background tasks).
+    pub fn downgrade(&self) -> WeakState {
+        WeakState(Arc::downgrade(&self.inner))
     }
 
     pub fn config(&self) -> &Config {

@@ -58,6 +58,22 @@ pub enum UpstreamError {
 }
 
 impl UpstreamError {
+    /// Every value [`UpstreamError::kind`] can return (metrics declare a series for each).
+    pub const KINDS: &'static [&'static str] = &[
+        "bad_cookie",
+        "cookie_rejected",
+        "cloudflare_challenge",
+        "rate_limited",
+        "quota_exhausted",
+        "unknown_model",
+        "prompt_too_large",
+        "status",
+        "network",
+        "protocol",
+        "stream_closed",
+        "idle_timeout",
+    ];
+
     /// Whether trying the same call again (later, or on another account) may succeed.
     pub fn is_retryable(&self) -> bool {
         match self {

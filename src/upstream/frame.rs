@@ -6,12 +6,11 @@
 //! `state` sent at connect, `history` snapshots, frames replayed from earlier turns, and chunks
 //! that may be deltas or (defensively) cumulative buffers.
 
-use std::collections::HashMap;
-
 use serde_json::Value;
 
 use super::TurnEvent;
 use super::http::log_unknown_once;
+use super::resume::TextLedger;
 
 /// Which stream a chunk of assistant text belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -29,13 +28,17 @@ pub struct TurnTracker {
     prompt: String,
     /// A user echo of someone else's prompt was seen: we are inside a replayed earlier turn.
     foreign: bool,
-    /// `state{inProgress:true}` was seen since arming.
+    /// `state{inProgress:true}` was seen since arming, on the current socket.
     seen_in_progress: bool,
-    /// Some assistant text was emitted.
-    emitted: bool,
+    /// Some assistant text was received since arming, on the current socket (a replay of text
+    /// already delivered counts: it proves the socket is inside our turn).
+    saw_text: bool,
     finished: bool,
-    /// Text received so far per (message id, kind), to spot cumulative buffers.
-    accumulated: HashMap<(String, Kind), String>,
+    /// Text per (message id, kind): cumulative buffers, and what a replay must not repeat.
+    ledger: TextLedger<(String, Kind)>,
+    /// The tracker was armed before its first socket connected: the server replays the turn to
+    /// a new socket (Gen-1), so a dropped socket can be replaced without losing text.
+    replays_on_connect: bool,
 }
 
 impl TurnTracker {
@@ -47,10 +50,33 @@ impl TurnTracker {
             prompt: prompt.trim().to_string(),
             foreign: false,
             seen_in_progress: false,
-            emitted: false,
+            saw_text: false,
             finished: false,
-            accumulated: HashMap::new(),
+            ledger: TextLedger::default(),
+            replays_on_connect: armed,
         }
+    }
+
+    /// Whether a dropped socket can be replaced: only when the turn was triggered before the
+    /// first connect, which works only because the server replays the running turn to a new
+    /// socket (Gen-1). A tracker armed later (Gen-2: connect, then trigger) cannot resume.
+    pub fn can_resume(&self) -> bool {
+        self.replays_on_connect
+    }
+
+    /// A new socket replaces a dropped one: it starts with the idle/in-progress state and
+    /// replays the turn from its start, so the per-socket view starts again while the record
+    /// of delivered text is kept.
+    pub fn reconnected(&mut self) {
+        self.foreign = false;
+        self.seen_in_progress = false;
+        self.saw_text = false;
+        self.ledger.new_socket();
+    }
+
+    /// Whether any assistant text was handed out so far (across sockets).
+    pub fn delivered_any(&self) -> bool {
+        self.ledger.delivered_any()
     }
 
     /// From now on frames may belong to our turn (Gen-2: right before the trigger is sent).
@@ -132,24 +158,12 @@ impl TurnTracker {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
-        let acc = self.accumulated.entry((id, kind)).or_default();
-        let delta = if !acc.is_empty() && chunk.len() > acc.len() && chunk.starts_with(acc.as_str())
-        {
-            // A cumulative buffer: only the new suffix is news.
-            let suffix = chunk[acc.len()..].to_string();
-            *acc = chunk.to_string();
-            suffix
-        } else if chunk == acc && acc.len() > 8 {
-            // The same snapshot sent again.
-            String::new()
-        } else {
-            acc.push_str(chunk);
-            chunk.to_string()
-        };
-        if delta.is_empty() {
-            return;
+        if !chunk.is_empty() {
+            self.saw_text = true;
         }
-        self.emitted = true;
+        let Some(delta) = self.ledger.push(&(id, kind), chunk) else {
+            return;
+        };
         out.push(match kind {
             Kind::Chat => TurnEvent::Content(delta),
             Kind::Thinking => TurnEvent::Reasoning(delta),
@@ -169,7 +183,7 @@ impl TurnTracker {
         }
         // The idle state sent at connect (or a stale cancelled flag) is not our end of turn.
         let ends = in_progress == Some(false) || cancelled;
-        if ends && (self.seen_in_progress || self.emitted) {
+        if ends && (self.seen_in_progress || self.saw_text) {
             self.finished = true;
             return vec![TurnEvent::Finished { cancelled }];
         }

@@ -9,6 +9,7 @@
 //! - [`trigger`]: the REST calls that start a turn, Gen-1 and Gen-2;
 //! - [`frame`]: the WebSocket frame grammar and the turn tracker (deltas, thinking, end of turn);
 //! - [`stream`]: the WebSocket itself (connect, ping, idle timeout, cancellation);
+//! - [`resume`]: reconnecting a dropped Gen-1 stream and delivering the replay exactly once;
 //! - [`client`]: [`EngineClient`], which runs one turn end to end and hands back a [`Turn`].
 //!
 //! Nothing here knows about OpenAI: the server layer turns [`TurnEvent`]s into SSE or JSON.
@@ -23,6 +24,7 @@ pub mod error;
 pub mod frame;
 mod http;
 pub mod jwt;
+pub mod resume;
 pub mod stream;
 pub mod trigger;
 

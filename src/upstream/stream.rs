@@ -1,7 +1,8 @@
 //! The streaming WebSocket (protocol notes §5.1): connect with browser headers, then a task that
 //! feeds every text frame to a [`TurnTracker`] and forwards its events, sends the `ping`
 //! heartbeat, enforces the idle timeout, and closes the socket when the turn ends or when the
-//! consumer goes away.
+//! consumer goes away. A socket that drops mid-turn is replaced when the turn can be resumed
+//! without losing text (Gen-1 replays; see [`super::resume`]), else the turn ends with an error.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,10 +15,11 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::frame::TurnTracker;
+use super::resume::reconnect;
 use super::{TurnEvent, UpstreamConfig, UpstreamError, http};
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
-type Events = mpsc::Receiver<Result<TurnEvent, UpstreamError>>;
+pub(super) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(super) type Events = mpsc::Receiver<Result<TurnEvent, UpstreamError>>;
 
 /// How the socket authenticates itself in its query string.
 #[derive(Debug, Clone, Copy)]
@@ -90,11 +92,18 @@ pub async fn open(
     let ws = connect(cfg, url).await?;
     let armed = Arc::new(AtomicBool::new(tracker.is_armed()));
     let (tx, rx) = mpsc::channel(64);
-    tokio::spawn(read_turn(ws, tracker, Arc::clone(&armed), tx, cfg.clone()));
+    tokio::spawn(read_turn(
+        ws,
+        url.to_string(),
+        tracker,
+        Arc::clone(&armed),
+        tx,
+        cfg.clone(),
+    ));
     Ok(TurnStream { events: rx, armed })
 }
 
-async fn connect(cfg: &UpstreamConfig, url: &str) -> Result<Ws, UpstreamError> {
+pub(super) async fn connect(cfg: &UpstreamConfig, url: &str) -> Result<Ws, UpstreamError> {
     let mut req = url
         .into_client_request()
         .map_err(|e| UpstreamError::Protocol {
@@ -145,64 +154,63 @@ async fn connect(cfg: &UpstreamConfig, url: &str) -> Result<Ws, UpstreamError> {
     }
 }
 
+/// How one socket's reading ended.
+enum Ended {
+    /// The turn finished, or the consumer went away: nothing more to do.
+    Done,
+    /// The socket ended or failed before the turn did (a candidate for a reconnect).
+    Dropped(String),
+    /// A failure a new socket would not fix.
+    Failed(UpstreamError),
+}
+
 /// The reader task: runs until the turn finishes, fails, or the consumer drops its receiver.
+/// When the socket drops mid-turn and the server replays running turns on connect (Gen-1), it
+/// reconnects with backoff and resumes; the tracker skips the text already delivered.
 async fn read_turn(
     mut ws: Ws,
+    url: String,
     mut tracker: TurnTracker,
     armed: Arc<AtomicBool>,
     tx: mpsc::Sender<Result<TurnEvent, UpstreamError>>,
     cfg: UpstreamConfig,
 ) {
-    let start = tokio::time::Instant::now();
-    let mut ping = tokio::time::interval_at(start + cfg.ping_interval, cfg.ping_interval);
-    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let idle = tokio::time::sleep(cfg.idle_timeout);
-    tokio::pin!(idle);
+    // Reconnects in a row without new text, and in total.
+    let (mut fruitless, mut total) = (0usize, 0u32);
     let failure = loop {
-        tokio::select! {
-            () = tx.closed() => {
-                tracing::debug!("turn consumer went away; closing the stream");
-                break None;
+        let (ended, progressed) = read_socket(&mut ws, &mut tracker, &armed, &tx, &cfg).await;
+        let why = match ended {
+            Ended::Done => break None,
+            Ended::Failed(e) => break Some(e),
+            Ended::Dropped(why) => why,
+        };
+        let _ = tokio::time::timeout(cfg.request_timeout, ws.close(None)).await;
+        if !tracker.can_resume() {
+            // Gen-2: a new socket only gets live frames, so what the server sent meanwhile would
+            // be lost. Before our trigger nothing of the turn can be lost yet, but the caller is
+            // about to trigger on a dead socket: it fails the same way.
+            let triggered = tracker.is_armed() || armed.load(Ordering::SeqCst);
+            break Some(UpstreamError::StreamClosed(if triggered {
+                format!("{why}; the stream dropped and Gen-2 cannot resume it without losing text")
+            } else {
+                why
+            }));
+        }
+        if progressed {
+            fruitless = 0;
+        }
+        match reconnect(&cfg, &url, &tx, &mut fruitless, &mut total).await {
+            Ok(Some(next)) => {
+                tracing::info!(reconnects = total, "resuming the turn on a new socket");
+                ws = next;
+                tracker.reconnected();
             }
-            _ = ping.tick() => {
-                if let Err(e) = ws.send(Message::text("ping")).await {
-                    break Some(UpstreamError::StreamClosed(format!("sending ping failed: {e}")));
-                }
-            }
-            () = &mut idle => {
-                break Some(UpstreamError::IdleTimeout(cfg.idle_timeout));
-            }
-            msg = ws.next() => {
-                idle.as_mut().reset(tokio::time::Instant::now() + cfg.idle_timeout);
-                let text = match msg {
-                    None => break Some(UpstreamError::StreamClosed("the socket ended".to_string())),
-                    Some(Err(e)) => break Some(UpstreamError::StreamClosed(e.to_string())),
-                    Some(Ok(Message::Close(frame))) => {
-                        let why = frame.map_or_else(
-                            || "closed by the server".to_string(),
-                            |f| format!("closed by the server: {} {}", f.code, f.reason),
-                        );
-                        break Some(UpstreamError::StreamClosed(why));
-                    }
-                    Some(Ok(Message::Text(t))) => t.to_string(),
-                    Some(Ok(Message::Binary(b))) => String::from_utf8_lossy(&b).into_owned(),
-                    Some(Ok(_)) => continue,
-                };
-                if !tracker.is_armed() && armed.load(Ordering::SeqCst) {
-                    tracker.arm();
-                }
-                let mut gone = false;
-                for event in tracker.feed(&text) {
-                    if tx.send(Ok(event)).await.is_err() {
-                        gone = true;
-                        break;
-                    }
-                }
-                if gone || tracker.is_finished() {
-                    break None;
-                }
-                // Waiting for a slow consumer is not upstream silence.
-                idle.as_mut().reset(tokio::time::Instant::now() + cfg.idle_timeout);
+            // The consumer went away while we were waiting.
+            Ok(None) => return,
+            Err(last) => {
+                break Some(UpstreamError::StreamClosed(format!(
+                    "{why}; resuming failed after {total} reconnect attempt(s): {last}"
+                )));
             }
         }
     };
@@ -212,6 +220,71 @@ async fn read_turn(
         let _ = tx.send(Err(err)).await;
     }
     let _ = tokio::time::timeout(cfg.request_timeout, ws.close(None)).await;
+}
+
+/// Reads one socket until the turn ends, the consumer leaves, or the socket fails. Also says
+/// whether this socket delivered any new event.
+async fn read_socket(
+    ws: &mut Ws,
+    tracker: &mut TurnTracker,
+    armed: &AtomicBool,
+    tx: &mpsc::Sender<Result<TurnEvent, UpstreamError>>,
+    cfg: &UpstreamConfig,
+) -> (Ended, bool) {
+    let start = tokio::time::Instant::now();
+    let mut ping = tokio::time::interval_at(start + cfg.ping_interval, cfg.ping_interval);
+    ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let idle = tokio::time::sleep(cfg.idle_timeout);
+    tokio::pin!(idle);
+    let mut progressed = false;
+    let ended = loop {
+        tokio::select! {
+            () = tx.closed() => {
+                tracing::debug!("turn consumer went away; closing the stream");
+                break Ended::Done;
+            }
+            _ = ping.tick() => {
+                if let Err(e) = ws.send(Message::text("ping")).await {
+                    break Ended::Dropped(format!("sending ping failed: {e}"));
+                }
+            }
+            () = &mut idle => {
+                break Ended::Failed(UpstreamError::IdleTimeout(cfg.idle_timeout));
+            }
+            msg = ws.next() => {
+                idle.as_mut().reset(tokio::time::Instant::now() + cfg.idle_timeout);
+                let text = match msg {
+                    None => break Ended::Dropped("the socket ended".to_string()),
+                    Some(Err(e)) => break Ended::Dropped(e.to_string()),
+                    Some(Ok(Message::Close(frame))) => {
+                        let why = frame.map_or_else(
+                            || "closed by the server".to_string(),
+                            |f| format!("closed by the server: {} {}", f.code, f.reason),
+                        );
+                        break Ended::Dropped(why);
+                    }
+                    Some(Ok(Message::Text(t))) => t.to_string(),
+                    Some(Ok(Message::Binary(b))) => String::from_utf8_lossy(&b).into_owned(),
+                    Some(Ok(_)) => continue,
+                };
+                if !tracker.is_armed() && armed.load(Ordering::SeqCst) {
+                    tracker.arm();
+                }
+                for event in tracker.feed(&text) {
+                    progressed = true;
+                    if tx.send(Ok(event)).await.is_err() {
+                        return (Ended::Done, progressed);
+                    }
+                }
+                if tracker.is_finished() {
+                    break Ended::Done;
+                }
+                // Waiting for a slow consumer is not upstream silence.
+                idle.as_mut().reset(tokio::time::Instant::now() + cfg.idle_timeout);
+            }
+        }
+    };
+    (ended, progressed)
 }
 
 #[cfg(test)]

@@ -60,7 +60,12 @@ pub async fn start(sim_cfg: SimConfig, tweak: impl FnOnce(&mut ConfigArgs)) -> H
     let sim = Simulator::start(sim_cfg).await.expect("simulator starts");
     let mut a = args_for(&sim);
     tweak(&mut a);
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new(StoreLimits::default()));
+    let config = Config::from_args(&a).expect("valid config");
+    let limits = StoreLimits {
+        conversation_ttl: config.conversation_ttl,
+        max_conversations: config.max_conversations,
+    };
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new(limits));
     start_with(sim, a, store).await
 }
 

@@ -89,7 +89,7 @@ async fn collect(
     if !reasoning.is_empty() {
         message["reasoning_content"] = Value::String(reasoning);
     }
-    let completion_tokens = usage::estimate_text(shaper.emitted_chars);
+    let completion_tokens = shaper.completion_tokens();
     Ok(axum::Json(json!({
         "id": meta.id,
         "object": "chat.completion",

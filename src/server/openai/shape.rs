@@ -21,8 +21,9 @@ pub struct Shaper {
     think_closed: bool,
     /// The visible answer as the upstream produced it (no tags): what the client will echo.
     pub answer: String,
-    /// Everything the client received as reasoning or content (for usage estimates).
-    pub emitted_chars: usize,
+    /// Everything the client received as reasoning and as content (for usage).
+    pub emitted_reasoning: String,
+    pub emitted_content: String,
 }
 
 impl Shaper {
@@ -32,7 +33,8 @@ impl Shaper {
             think_open: false,
             think_closed: false,
             answer: String::new(),
-            emitted_chars: 0,
+            emitted_reasoning: String::new(),
+            emitted_content: String::new(),
         }
     }
 
@@ -85,9 +87,18 @@ impl Shaper {
                 }
             }
         };
-        self.emitted_chars += piece.reasoning.as_ref().map_or(0, String::len)
-            + piece.content.as_ref().map_or(0, String::len);
+        self.emitted_reasoning
+            .push_str(piece.reasoning.as_deref().unwrap_or(""));
+        self.emitted_content
+            .push_str(piece.content.as_deref().unwrap_or(""));
         Some(piece)
+    }
+}
+
+impl Shaper {
+    /// Completion tokens of everything the client received.
+    pub fn completion_tokens(&self) -> u64 {
+        super::usage::completion_tokens(&self.emitted_reasoning, &self.emitted_content)
     }
 }
 

@@ -92,7 +92,7 @@ impl StreamState {
         self.pending
             .push_back(self.meta.chunk(json!({}), Some("stop")));
         if self.meta.include_usage {
-            let completion = usage::estimate_text(self.shaper.emitted_chars);
+            let completion = self.shaper.completion_tokens();
             self.pending.push_back(self.meta.usage_chunk(completion));
         }
         self.pending.push_back(Event::default().data("[DONE]"));

@@ -1,20 +1,36 @@
-//! Token counts for `usage`. These are the proxy's estimates (about four characters per token,
-//! never zero for non-empty text), not the upstream's billing, which cto.new does not report.
+//! Token counts for `usage`: the proxy's estimates with the `o200k_base` tokenizer (see
+//! [`crate::tokens`]), not cto.new's billing, which the upstream does not report.
+//!
+//! Prompt tokens are the request's messages with a small per-message overhead; completion
+//! tokens are everything the client received (reasoning and content).
 
 use crate::conversation::Message;
+use crate::tokens;
 
-pub fn estimate_text(chars: usize) -> u64 {
-    (chars as u64).div_ceil(4)
+/// Tokens of the request's messages.
+pub fn estimate_messages(messages: &[Message]) -> u64 {
+    tokens::count_messages(messages)
 }
 
-pub fn estimate_messages(messages: &[Message]) -> u64 {
-    messages
-        .iter()
-        .map(|m| estimate_text(m.text.len()) + 4)
-        .sum::<u64>()
-        + 2
+/// Tokens of the emitted answer: pass the reasoning and the content the client received.
+pub fn completion_tokens(reasoning: &str, content: &str) -> u64 {
+    tokens::count(reasoning) + tokens::count(content)
 }
 
 pub fn usage_json(prompt: u64, completion: u64) -> serde_json::Value {
     serde_json::json!({"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conversation::Role;
+
+    #[test]
+    fn prompt_and_completion_use_the_tokenizer() {
+        let m = [Message::new(Role::User, "hello world")];
+        assert_eq!(estimate_messages(&m), 2 + 4 + 2);
+        assert_eq!(completion_tokens("hello world", "hello world"), 4);
+        assert_eq!(usage_json(8, 4)["total_tokens"], 12);
+    }
 }

@@ -1,0 +1,22 @@
+//! `POST /v1/messages/count_tokens`: the input tokens a Messages body would count, with the
+//! same validation (except that `max_tokens` is optional) and the same tokenizer as `usage`.
+
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
+
+use super::error::{AnthropicError, AnthropicJson};
+use super::request::MessagesRequest;
+use crate::server::AppState;
+use crate::tokens;
+
+pub async fn count_tokens(
+    State(state): State<AppState>,
+    AnthropicJson(body): AnthropicJson,
+) -> Result<Json<Value>, AnthropicError> {
+    let req = MessagesRequest::parse(&body, false)?;
+    state.resolve_model(req.model.as_deref())?;
+    Ok(Json(
+        json!({"input_tokens": tokens::count_messages(&req.messages)}),
+    ))
+}

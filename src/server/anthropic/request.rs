@@ -1,0 +1,388 @@
+//! Parsing and validation of a `POST /v1/messages` (or `count_tokens`) body into the shared
+//! role/text [`Message`]s.
+//!
+//! Every mistake is a 400 naming the field. `system` becomes the first message; `text` blocks
+//! are joined; `tool_use` and `tool_result` blocks become `[Tool]` messages holding their JSON or
+//! text (the upstream agent has no tool channel, but it should see what happened); `thinking`
+//! blocks that clients echo back from our own answers are dropped, so the echoed conversation
+//! fingerprints the same as the one we remembered. Images and documents need an upload flow the
+//! proxy does not have yet, so they are refused clearly rather than dropped silently. Fields we
+//! do not use (`temperature`, `metadata`, `tools`, ...) are accepted and ignored.
+
+use serde_json::Value;
+
+use crate::conversation::{Message, Role};
+use crate::server::error::ApiError;
+
+/// A validated Messages request.
+#[derive(Debug)]
+pub struct MessagesRequest {
+    /// The model as the client named it (checked against the catalogue later).
+    pub model: Option<String>,
+    /// `system` first, then the conversation.
+    pub messages: Vec<Message>,
+    pub stream: bool,
+    pub max_tokens: Option<u64>,
+}
+
+fn bad(msg: impl Into<String>, param: &'static str) -> ApiError {
+    ApiError::bad_request(msg, Some(param))
+}
+
+impl MessagesRequest {
+    /// Parses a body; `max_tokens` is required for `/v1/messages` (as Anthropic requires it)
+    /// and optional for `count_tokens`.
+    pub fn parse(body: &Value, require_max_tokens: bool) -> Result<MessagesRequest, ApiError> {
+        let model = match body.get("model") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) if s.trim().is_empty() => None,
+            Some(Value::String(s)) => Some(s.trim().to_string()),
+            Some(_) => return Err(bad("`model` must be a string.", "model")),
+        };
+        let max_tokens = match body.get("max_tokens") {
+            None | Some(Value::Null) if !require_max_tokens => None,
+            None | Some(Value::Null) => {
+                return Err(bad(
+                    "`max_tokens` is required: a positive integer.",
+                    "max_tokens",
+                ));
+            }
+            Some(v) => match v.as_u64() {
+                Some(n) if n > 0 => Some(n),
+                _ => {
+                    return Err(bad(
+                        format!("`max_tokens` must be a positive integer, not {v}."),
+                        "max_tokens",
+                    ));
+                }
+            },
+        };
+        let stream = match body.get("stream") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => return Err(bad("`stream` must be a boolean.", "stream")),
+        };
+        let mut messages = Vec::new();
+        if let Some(system) = system_text(body.get("system"))? {
+            messages.push(Message::new(Role::System, system));
+        }
+        let raw = match body.get("messages") {
+            None | Some(Value::Null) => {
+                return Err(bad(
+                    "`messages` is required: a non-empty array of messages.",
+                    "messages",
+                ));
+            }
+            Some(Value::Array(a)) if a.is_empty() => {
+                return Err(bad("`messages` must not be empty.", "messages"));
+            }
+            Some(Value::Array(a)) => a,
+            Some(_) => return Err(bad("`messages` must be an array of messages.", "messages")),
+        };
+        for (i, m) in raw.iter().enumerate() {
+            parse_message(i, m, &mut messages)?;
+        }
+        if !messages
+            .iter()
+            .any(|m| m.role != Role::System && !m.text.trim().is_empty())
+        {
+            return Err(bad(
+                "`messages` must contain at least one message with text.",
+                "messages",
+            ));
+        }
+        Ok(MessagesRequest {
+            model,
+            messages,
+            stream,
+            max_tokens,
+        })
+    }
+}
+
+/// `system`: a string or an array of `text` blocks.
+fn system_text(v: Option<&Value>) -> Result<Option<String>, ApiError> {
+    let text = match v {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(blocks)) => {
+            let mut parts = Vec::with_capacity(blocks.len());
+            for (j, b) in blocks.iter().enumerate() {
+                match (
+                    b.get("type").and_then(Value::as_str),
+                    b.get("text").and_then(Value::as_str),
+                ) {
+                    (Some("text"), Some(t)) => parts.push(t),
+                    _ => {
+                        return Err(bad(
+                            format!("`system[{j}]` must be a `text` block with a string `text`."),
+                            "system",
+                        ));
+                    }
+                }
+            }
+            parts.join("\n")
+        }
+        Some(_) => {
+            return Err(bad(
+                "`system` must be a string or an array of text blocks.",
+                "system",
+            ));
+        }
+    };
+    Ok((!text.trim().is_empty()).then_some(text))
+}
+
+/// One message; pushes one message of its role for its text, plus one `[Tool]` message per
+/// tool block, in the order they came.
+fn parse_message(i: usize, m: &Value, out: &mut Vec<Message>) -> Result<(), ApiError> {
+    let obj = m
+        .as_object()
+        .ok_or_else(|| bad(format!("`messages[{i}]` must be an object."), "messages"))?;
+    let role = match obj.get("role").and_then(Value::as_str) {
+        Some("user") => Role::User,
+        Some("assistant") => Role::Assistant,
+        Some(other) => {
+            return Err(bad(
+                format!(
+                    "`messages[{i}].role` is `{other}`; expected `user` or `assistant` (put system prompts in `system`)."
+                ),
+                "messages",
+            ));
+        }
+        None => {
+            return Err(bad(
+                format!("`messages[{i}].role` is required and must be a string."),
+                "messages",
+            ));
+        }
+    };
+    match obj.get("content") {
+        Some(Value::String(s)) => out.push(Message::new(role, s.clone())),
+        Some(Value::Array(blocks)) => {
+            let mut text: Vec<&str> = Vec::new();
+            let mut pushed_text = false;
+            for (j, b) in blocks.iter().enumerate() {
+                match block(i, j, b)? {
+                    Block::Text(t) => text.push(t),
+                    Block::Skip => {}
+                    Block::Tool(t) => {
+                        if !text.is_empty() {
+                            out.push(Message::new(role, text.join("\n")));
+                            text.clear();
+                            pushed_text = true;
+                        }
+                        out.push(Message::new(Role::Tool, t));
+                    }
+                }
+            }
+            // An assistant turn always leaves a message of its role, so that the split between
+            // an earlier answer and the new turn stays where the client put it.
+            if !text.is_empty() || (!pushed_text && role == Role::Assistant) {
+                out.push(Message::new(role, text.join("\n")));
+            }
+        }
+        None | Some(Value::Null) => {
+            return Err(bad(
+                format!("`messages[{i}].content` is required."),
+                "messages",
+            ));
+        }
+        Some(_) => {
+            return Err(bad(
+                format!("`messages[{i}].content` must be a string or an array of content blocks."),
+                "messages",
+            ));
+        }
+    }
+    Ok(())
+}
+
+enum Block<'a> {
+    Text(&'a str),
+    Tool(String),
+    Skip,
+}
+
+fn block<'a>(i: usize, j: usize, b: &'a Value) -> Result<Block<'a>, ApiError> {
+    let at = format!("`messages[{i}].content[{j}]`");
+    let kind = b.get("type").and_then(Value::as_str).ok_or_else(|| {
+        bad(
+            format!("{at} must be a content block with a string `type`."),
+            "messages",
+        )
+    })?;
+    Ok(match kind {
+        "text" => Block::Text(
+            b.get("text")
+                .and_then(Value::as_str)
+                .ok_or_else(|| bad(format!("{at}.text must be a string."), "messages"))?,
+        ),
+        "thinking" | "redacted_thinking" => Block::Skip,
+        "image" => {
+            return Err(bad(
+                format!("{at} is an image; images are not forwarded yet by this proxy."),
+                "messages",
+            ));
+        }
+        "document" => {
+            return Err(bad(
+                format!("{at} is a document; documents are not forwarded yet by this proxy."),
+                "messages",
+            ));
+        }
+        "tool_use" | "server_tool_use" => {
+            let name = b.get("name").and_then(Value::as_str).unwrap_or("tool");
+            let id = b.get("id").and_then(Value::as_str).unwrap_or("");
+            let input = b.get("input").cloned().unwrap_or(Value::Null);
+            Block::Tool(format!("Call of `{name}` (id {id}) with input {input}"))
+        }
+        "tool_result" => {
+            let id = b.get("tool_use_id").and_then(Value::as_str).unwrap_or("");
+            let failed = b.get("is_error").and_then(Value::as_bool).unwrap_or(false);
+            let content = tool_result_text(&at, b.get("content"))?;
+            let label = if failed { "Error" } else { "Result" };
+            Block::Tool(format!("{label} of tool call {id}:\n{content}"))
+        }
+        other => {
+            return Err(bad(
+                format!(
+                    "{at}.type is `{other}`; expected `text`, `tool_use`, `tool_result` or `thinking`."
+                ),
+                "messages",
+            ));
+        }
+    })
+}
+
+/// A tool result's content: a string, or `text` blocks (anything else is shown as JSON).
+fn tool_result_text(at: &str, content: Option<&Value>) -> Result<String, ApiError> {
+    Ok(match content {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(parts)) => {
+            let mut out = Vec::with_capacity(parts.len());
+            for p in parts {
+                match p.get("type").and_then(Value::as_str) {
+                    Some("text") => out.push(
+                        p.get("text")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_string(),
+                    ),
+                    Some("image") => {
+                        return Err(bad(
+                            format!(
+                                "{at} holds an image; images are not forwarded yet by this proxy."
+                            ),
+                            "messages",
+                        ));
+                    }
+                    _ => out.push(p.to_string()),
+                }
+            }
+            out.join("\n")
+        }
+        Some(other) => other.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn texts(r: &MessagesRequest) -> Vec<(Role, &str)> {
+        r.messages
+            .iter()
+            .map(|m| (m.role, m.text.as_str()))
+            .collect()
+    }
+
+    #[test]
+    fn system_goes_first_and_blocks_are_joined() {
+        let r = MessagesRequest::parse(
+            &json!({"model":"m","max_tokens":10,"stream":true,"temperature":0.2,"metadata":{"user_id":"u"},
+                "system":[{"type":"text","text":"be brief"},{"type":"text","text":"be kind","cache_control":{"type":"ephemeral"}}],
+                "messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]},
+                            {"role":"assistant","content":[{"type":"thinking","thinking":"t","signature":""},{"type":"text","text":"c"}]},
+                            {"role":"user","content":"d"}]}),
+            true,
+        )
+        .expect("valid");
+        assert!(r.stream);
+        assert_eq!(r.max_tokens, Some(10));
+        assert_eq!(
+            texts(&r),
+            [
+                (Role::System, "be brief\nbe kind"),
+                (Role::User, "a\nb"),
+                (Role::Assistant, "c"),
+                (Role::User, "d")
+            ]
+        );
+    }
+
+    #[test]
+    fn tool_blocks_become_tool_messages() {
+        let r = MessagesRequest::parse(
+            &json!({"max_tokens":5,"messages":[
+                {"role":"user","content":"weather?"},
+                {"role":"assistant","content":[{"type":"text","text":"checking"},{"type":"tool_use","id":"t1","name":"get_weather","input":{"city":"Paris"}}]},
+                {"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":[{"type":"text","text":"sunny"}]},{"type":"text","text":"so?"}]}]}),
+            true,
+        )
+        .expect("valid");
+        assert_eq!(
+            texts(&r),
+            [
+                (Role::User, "weather?"),
+                (Role::Assistant, "checking"),
+                (
+                    Role::Tool,
+                    "Call of `get_weather` (id t1) with input {\"city\":\"Paris\"}"
+                ),
+                (Role::Tool, "Result of tool call t1:\nsunny"),
+                (Role::User, "so?")
+            ]
+        );
+    }
+
+    #[test]
+    fn max_tokens_is_required_and_positive_for_messages_only() {
+        let msgs = json!([{"role":"user","content":"x"}]);
+        for mt in [json!(null), json!(0), json!(-3), json!(1.5), json!("10")] {
+            let e = MessagesRequest::parse(&json!({"max_tokens": mt, "messages": msgs}), true)
+                .expect_err("rejected");
+            assert_eq!(e.to_json()["error"]["param"], "max_tokens", "{mt}");
+        }
+        assert!(MessagesRequest::parse(&json!({"messages": msgs}), false).is_ok());
+        assert!(MessagesRequest::parse(&json!({"messages": msgs}), true).is_err());
+    }
+
+    #[test]
+    fn rejects_bad_shapes_and_images() {
+        for body in [
+            json!({"max_tokens":1}),
+            json!({"max_tokens":1,"messages":[]}),
+            json!({"max_tokens":1,"messages":[{"role":"system","content":"x"}]}),
+            json!({"max_tokens":1,"messages":[{"role":"user","content":5}]}),
+            json!({"max_tokens":1,"messages":[{"role":"user"}]}),
+            json!({"max_tokens":1,"system":5,"messages":[{"role":"user","content":"x"}]}),
+            json!({"max_tokens":1,"system":"only","messages":[{"role":"user","content":""}]}),
+            json!({"max_tokens":1,"model":5,"messages":[{"role":"user","content":"x"}]}),
+            json!({"max_tokens":1,"stream":"yes","messages":[{"role":"user","content":"x"}]}),
+            json!({"max_tokens":1,"messages":[{"role":"user","content":[{"type":"video"}]}]}),
+        ] {
+            let e = MessagesRequest::parse(&body, true).expect_err("must be rejected");
+            assert_eq!(e.status(), axum::http::StatusCode::BAD_REQUEST, "{body}");
+        }
+        let img = json!({"max_tokens":1,"messages":[{"role":"user","content":[
+            {"type":"image","source":{"type":"base64","media_type":"image/png","data":"AA=="}}]}]});
+        let e = MessagesRequest::parse(&img, true).expect_err("image refused");
+        assert!(
+            e.to_string().contains("images are not forwarded yet"),
+            "{e}"
+        );
+    }
+}

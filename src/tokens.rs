@@ -1,0 +1,77 @@
+//! Token counts: the proxy's own estimates with the `o200k_base` tokenizer (the one of OpenAI's
+//! current models), used for `usage` on both API surfaces and for `/v1/messages/count_tokens`.
+//!
+//! cto.new reports no usage and bills by its own rules, so these numbers are what a client would
+//! pay at an OpenAI-like tokenizer, not what the upstream charged. They are stable: the same text
+//! always gives the same count. The tokenizer tables ship inside `tiktoken-rs` (no download);
+//! building them costs tens of milliseconds (a second in a debug build), so it is done once per
+//! process, at start-up ([`warm_up`], called when the router is built) or else on first use.
+
+use crate::conversation::Message;
+
+/// Tokens a chat format adds around each message (role markers, separators).
+pub const PER_MESSAGE: u64 = 4;
+/// Tokens that prime the assistant's reply.
+pub const PER_REQUEST: u64 = 2;
+
+/// Builds the tokenizer if it is not built yet; call it at start-up so that requests never
+/// wait for it.
+pub fn warm_up() {
+    tiktoken_rs::o200k_base_singleton();
+}
+
+/// Tokens of `text`. Special-token strings such as `<|endoftext|>` count as ordinary text: a
+/// client's text must never be read as control tokens.
+pub fn count(text: &str) -> u64 {
+    if text.is_empty() {
+        return 0;
+    }
+    tiktoken_rs::o200k_base_singleton()
+        .encode_ordinary(text)
+        .len() as u64
+}
+
+/// Tokens of a conversation: each message's text plus [`PER_MESSAGE`], plus [`PER_REQUEST`].
+pub fn count_messages(messages: &[Message]) -> u64 {
+    messages
+        .iter()
+        .map(|m| count(&m.text) + PER_MESSAGE)
+        .sum::<u64>()
+        + PER_REQUEST
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conversation::Role;
+
+    #[test]
+    fn known_counts_for_fixed_strings() {
+        assert_eq!(count(""), 0);
+        assert_eq!(count("hello world"), 2);
+        assert_eq!(count("The quick brown fox jumps over the lazy dog."), 10);
+    }
+
+    #[test]
+    fn special_token_text_is_ordinary_text() {
+        assert!(count("<|endoftext|>") > 1);
+    }
+
+    #[test]
+    fn messages_add_overhead_per_message() {
+        let m = [
+            Message::new(Role::System, "hello world"),
+            Message::new(Role::User, "hello world"),
+        ];
+        assert_eq!(count_messages(&m), 2 * (2 + PER_MESSAGE) + PER_REQUEST);
+        assert_eq!(count_messages(&[]), PER_REQUEST);
+    }
+
+    #[test]
+    fn longer_text_has_more_tokens() {
+        let short = count("a short sentence");
+        let long = count("a short sentence, and then a much longer continuation of it");
+        assert!(long > short && short > 0);
+        assert_eq!(count("a short sentence"), short);
+    }
+}
