@@ -10,6 +10,9 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::pool::PoolConfig;
+use crate::pool::settings::{account_sources, pool_config};
+use crate::pool::sources::AccountSource;
 use crate::upstream::{ProtocolChoice, UpstreamConfig};
 
 /// The raw settings as clap reads them (flags and environment).
@@ -25,6 +28,46 @@ pub struct ConfigArgs {
     /// `__client` value.
     #[arg(long, env = "CLERK_COOKIE", hide_env_values = true)]
     pub clerk_cookie: Option<String>,
+    /// More cto.new accounts: one cookie per line, or cookies separated by `|||`. Labels are
+    /// `cookie-1`, `cookie-2`, ... in the order given.
+    #[arg(long, env = "CLERK_COOKIES", hide_env_values = true)]
+    pub clerk_cookies: Option<String>,
+    /// A file of accounts: one per line as `label = cookie` or a bare cookie, or `[[account]]`
+    /// blocks with `label = "..."` and `cookie = "..."`. `#` starts a comment.
+    #[arg(long, env = "ACCOUNTS_FILE")]
+    pub accounts_file: Option<PathBuf>,
+    /// Key of the admin API (`/admin/api`), sent as `Authorization: Bearer <key>`. Distinct from
+    /// the client keys; without it the admin API is off.
+    #[arg(long, env = "ADMIN_KEY", hide_env_values = true)]
+    pub admin_key: Option<String>,
+    /// Turns one account runs at once. Default: what `/billing` says (`taskConcurrencyLimit`),
+    /// else 2. Setting it overrides `/billing`.
+    #[arg(long, env = "ACCOUNT_CONCURRENCY")]
+    pub account_concurrency: Option<String>,
+    /// How long a request waits for a free account slot before answering 429, in seconds.
+    #[arg(long, env = "QUEUE_TIMEOUT_SECS", default_value = "30")]
+    pub queue_timeout_secs: String,
+    /// Most requests waiting for a slot; beyond it requests get 429 at once.
+    #[arg(long, env = "MAX_QUEUE", default_value = "1000")]
+    pub max_queue: String,
+    /// How long a rate-limited account rests when the upstream gives no Retry-After.
+    #[arg(long, env = "ACCOUNT_COOLDOWN", default_value = "60s")]
+    pub account_cooldown: String,
+    /// How often an account whose cookie was rejected is tried again.
+    #[arg(long, env = "DEAD_RECHECK_INTERVAL", default_value = "10m")]
+    pub dead_recheck_interval: String,
+    /// How often each account's quota (`/billing`) is read.
+    #[arg(long, env = "QUOTA_CHECK_INTERVAL", default_value = "5m")]
+    pub quota_check_interval: String,
+    /// Attempts to start a turn (retries with backoff on network errors, 5xx and 429).
+    #[arg(long, env = "RETRY_ATTEMPTS", default_value = "3")]
+    pub retry_attempts: String,
+    /// Consecutive failures that open an account's circuit breaker (it then gets no traffic).
+    #[arg(long, env = "BREAKER_FAILURES", default_value = "5")]
+    pub breaker_failures: String,
+    /// How long an open breaker keeps an account out before letting one trial request through.
+    #[arg(long, env = "BREAKER_OPEN", default_value = "30s")]
+    pub breaker_open: String,
     /// Address to listen on.
     #[arg(long, env = "HOST", default_value = "0.0.0.0")]
     pub host: String,
@@ -121,6 +164,10 @@ pub struct Config {
     pub listen: SocketAddr,
     pub api_keys: Vec<String>,
     pub clerk_cookie: Option<String>,
+    /// Every configured account (CLERK_COOKIE, CLERK_COOKIES, ACCOUNTS_FILE), deduplicated.
+    pub accounts: Vec<AccountSource>,
+    pub admin_key: Option<String>,
+    pub pool: PoolConfig,
     pub upstream: UpstreamConfig,
     pub models: Vec<String>,
     pub default_model: String,
@@ -145,6 +192,9 @@ impl std::fmt::Debug for Config {
                 "clerk_cookie",
                 &self.clerk_cookie.as_ref().map(|_| "<redacted>"),
             )
+            .field("accounts", &self.accounts)
+            .field("admin_key", &self.admin_key.as_ref().map(|_| "<redacted>"))
+            .field("pool", &self.pool)
             .field("clerk_base_url", &self.upstream.clerk_base_url)
             .field("engine_base_url", &self.upstream.engine_base_url)
             .field("protocol", &self.upstream.protocol)
@@ -168,7 +218,7 @@ pub struct ConfigError {
     pub message: String,
 }
 
-fn bad(setting: &'static str, message: impl Into<String>) -> ConfigError {
+pub(crate) fn bad(setting: &'static str, message: impl Into<String>) -> ConfigError {
     ConfigError {
         setting,
         message: message.into(),
@@ -335,10 +385,29 @@ impl Config {
             }
         };
 
+        let accounts = account_sources(a, clerk_cookie.as_deref())?;
+        let admin_key = a
+            .admin_key
+            .as_ref()
+            .map(|k| k.trim().to_string())
+            .filter(|k| !k.is_empty());
+        if let Some(k) = &admin_key
+            && api_keys.iter().any(|c| c == k)
+        {
+            return Err(bad(
+                "ADMIN_KEY",
+                "must differ from every client key (API_MASTER_KEY, API_KEYS)",
+            ));
+        }
+        let pool = pool_config(a, &upstream)?;
+
         Ok(Config {
             listen: SocketAddr::new(host, port),
             api_keys,
             clerk_cookie,
+            accounts,
+            admin_key,
+            pool,
             upstream,
             models,
             default_model,
@@ -362,7 +431,10 @@ impl Config {
     }
 }
 
-fn parse_num<T: std::str::FromStr>(setting: &'static str, value: &str) -> Result<T, ConfigError> {
+pub(crate) fn parse_num<T: std::str::FromStr>(
+    setting: &'static str,
+    value: &str,
+) -> Result<T, ConfigError> {
     value.trim().parse().map_err(|_| {
         bad(
             setting,

@@ -6,6 +6,7 @@
 //! - [`config`]: one `Config` from flags, environment and `.env`, validated at start-up;
 //! - [`upstream`]: the cto.new client (Clerk session and JWT, trigger calls, WebSocket stream);
 //! - [`conversation`]: fingerprints and prompts that keep a conversation in one upstream history;
+//! - [`pool`]: the cto.new accounts: scheduling, health, failover, the admin operations;
 //! - [`store`]: where conversation mappings and rotated cookies live (memory, redb, Redis);
 //! - [`server`]: the HTTP surface (`/v1/chat/completions`, `/v1/models`), errors, auth;
 //! - [`simulator`]: our own cto.new (Clerk + EngineLabs + WebSocket, with fault injection) that
@@ -13,13 +14,13 @@
 //!   misreading of the protocol notes shows up as a failing test rather than agreement;
 //! - [`bench`]: the load tool behind `enginelabs-2api bench`.
 
-pub mod accounts;
 pub mod bench;
 pub mod cleanup;
 pub mod cli;
 pub mod config;
 pub mod conversation;
 pub mod metrics;
+pub mod pool;
 pub mod relay;
 pub mod run;
 pub mod server;

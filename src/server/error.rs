@@ -12,6 +12,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::pool::PoolError;
+use crate::pool::manage::ManageError;
 use crate::relay::RelayError;
 use crate::upstream::UpstreamError;
 
@@ -37,6 +39,14 @@ pub enum ApiError {
     MethodNotAllowed(String),
     #[error(transparent)]
     Relay(#[from] RelayError),
+    #[error(
+        "The admin API is off. Set ADMIN_KEY and send it as `Authorization: Bearer <ADMIN_KEY>`."
+    )]
+    AdminOff,
+    #[error("Incorrect or missing admin key. Send ADMIN_KEY as `Authorization: Bearer <key>`.")]
+    AdminUnauthorized,
+    #[error(transparent)]
+    Manage(#[from] ManageError),
 }
 
 impl ApiError {
@@ -79,11 +89,43 @@ impl ApiError {
                 "invalid_request_error",
                 Some("method_not_allowed"),
             ),
-            ApiError::Relay(RelayError::NoAccount) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "upstream_error",
-                Some("no_account"),
+            ApiError::Relay(RelayError::Pool(e)) => pool_parts(e),
+            ApiError::Relay(RelayError::NoAccount) => pool_parts(&PoolError::NoAccount),
+            ApiError::AdminOff => (
+                StatusCode::NOT_FOUND,
+                "invalid_request_error",
+                Some("admin_disabled"),
             ),
+            ApiError::AdminUnauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_request_error",
+                Some("invalid_admin_key"),
+            ),
+            ApiError::Manage(e) => match e {
+                ManageError::NotFound(_) => (
+                    StatusCode::NOT_FOUND,
+                    "invalid_request_error",
+                    Some("account_not_found"),
+                ),
+                ManageError::Rejected(u) => match u {
+                    UpstreamError::BadCookie(_) | UpstreamError::CookieRejected { .. } => (
+                        StatusCode::BAD_REQUEST,
+                        "invalid_request_error",
+                        Some("cookie_rejected"),
+                    ),
+                    other => upstream_parts(other),
+                },
+                ManageError::Duplicate(_) => (
+                    StatusCode::CONFLICT,
+                    "invalid_request_error",
+                    Some("account_exists"),
+                ),
+                ManageError::Store(_) => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    Some("store_error"),
+                ),
+            },
             ApiError::Relay(RelayError::Upstream(e)) => upstream_parts(e),
         }
     }
@@ -95,6 +137,7 @@ impl ApiError {
                 UpstreamError::RateLimited { retry_after, .. }
                 | UpstreamError::QuotaExhausted { retry_after, .. },
             )) => Some(retry_after.unwrap_or(Duration::from_secs(30))),
+            ApiError::Relay(RelayError::Pool(e)) => e.retry_after(),
             _ => None,
         }
     }
@@ -113,6 +156,26 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         self.parts().0
     }
+}
+
+/// No account could take the request: nothing configured or all dead (503: an operator must
+/// act), or all resting / queue full (429 with Retry-After: the client may try again).
+fn pool_parts(e: &PoolError) -> (StatusCode, &'static str, Option<&'static str>) {
+    let (status, code) = match e {
+        PoolError::NoAccount => (StatusCode::SERVICE_UNAVAILABLE, "no_account"),
+        // The same code as a single rejected cookie: the fix is the same (fresh cookies).
+        PoolError::AllDead { .. } => (StatusCode::SERVICE_UNAVAILABLE, "cookie_rejected"),
+        PoolError::OwnerUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "account_unavailable"),
+        PoolError::AllCooling { .. } => (StatusCode::TOO_MANY_REQUESTS, "accounts_cooling"),
+        PoolError::QueueFull { .. } => (StatusCode::TOO_MANY_REQUESTS, "queue_full"),
+        PoolError::QueueTimeout { .. } => (StatusCode::TOO_MANY_REQUESTS, "queue_timeout"),
+    };
+    let kind = if status == StatusCode::TOO_MANY_REQUESTS {
+        "rate_limit_error"
+    } else {
+        "upstream_error"
+    };
+    (status, kind, Some(code))
 }
 
 fn upstream_parts(e: &UpstreamError) -> (StatusCode, &'static str, Option<&'static str>) {

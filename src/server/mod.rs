@@ -3,6 +3,7 @@
 //! # Layout
 //! - [`state`]: [`AppState`], built once from the config;
 //! - [`openai`]: `/v1/chat/completions`, `/v1/models`;
+//! - [`admin`]: `/admin/api`, the account pool at run time (behind ADMIN_KEY);
 //! - [`auth`]: client API keys (constant-time);
 //! - [`error`]: [`error::ApiError`], the one mapping of every error to the wire;
 //! - [`extract`]: the JSON body extractor that rejects with that same error;
@@ -10,6 +11,7 @@
 //!
 //! Every middleware layer is listed in [`app`].
 
+pub mod admin;
 pub mod anthropic;
 pub mod auth;
 pub mod error;
@@ -45,6 +47,7 @@ pub fn app(state: AppState) -> Router {
     Router::new()
         .merge(v1)
         .merge(messages)
+        .merge(admin::routes(state.clone()))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/", get(root))

@@ -1,9 +1,10 @@
-//! The application state: config, keys, the relay (upstream client, store, accounts).
+//! The application state: config, client and admin keys, the relay (upstream client, store,
+//! account pool) and the pool's background probe (stopped when the state is dropped).
 
 use std::sync::Arc;
 
-use crate::accounts::Accounts;
 use crate::config::{Config, StoreChoice};
+use crate::pool::{Pool, probe};
 use crate::relay::Relay;
 use crate::server::auth::ApiKeys;
 use crate::server::error::ApiError;
@@ -19,7 +20,15 @@ pub struct AppState {
 struct Inner {
     config: Config,
     keys: ApiKeys,
+    admin: ApiKeys,
     relay: Relay,
+    probe: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.probe.abort();
+    }
 }
 
 /// A weak [`AppState`]: background tasks stop when the application is gone.
@@ -36,8 +45,8 @@ impl WeakState {
 pub enum StartError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("CLERK_COOKIE: {0}")]
-    Cookie(UpstreamError),
+    #[error("account `{label}` (CLERK_COOKIE / CLERK_COOKIES / ACCOUNTS_FILE): {error}")]
+    Cookie { label: String, error: UpstreamError },
     #[error("could not build the HTTP client: {0}")]
     Client(UpstreamError),
 }
@@ -65,25 +74,27 @@ impl AppState {
 
     /// Like [`AppState::build`] with a store the caller opened (tests share one between apps).
     pub async fn with_store(config: Config, store: Arc<dyn Store>) -> Result<AppState, StartError> {
-        let engine = EngineClient::new(config.upstream.clone()).map_err(StartError::Client)?;
-        let mut accounts = Accounts::default();
-        if let Some(cookie) = &config.clerk_cookie {
-            accounts.push(
-                Accounts::load("default", cookie, &store)
-                    .await
-                    .map_err(StartError::Cookie)?,
-            );
-        }
+        let engine =
+            Arc::new(EngineClient::new(config.upstream.clone()).map_err(StartError::Client)?);
+        let pool = Pool::new(config.pool.clone());
+        pool.load_configured(&config.accounts, &store)
+            .await
+            .map_err(|(label, error)| StartError::Cookie { label, error })?;
+        pool.load_admin_added(&store).await;
+        let probe = probe::spawn(&pool, Arc::clone(&engine));
         let keys = ApiKeys::new(&config.api_keys);
+        let admin = ApiKeys::new(config.admin_key.as_slice());
         let state = AppState {
             inner: Arc::new(Inner {
                 config,
                 keys,
+                admin,
                 relay: Relay {
                     engine,
                     store,
-                    accounts,
+                    pool,
                 },
+                probe,
             }),
         };
         crate::cleanup::spawn(&state);
@@ -101,6 +112,15 @@ impl AppState {
 
     pub fn keys(&self) -> &ApiKeys {
         &self.inner.keys
+    }
+
+    /// The admin key (empty when ADMIN_KEY is unset: the admin API is off).
+    pub fn admin_keys(&self) -> &ApiKeys {
+        &self.inner.admin
+    }
+
+    pub fn pool(&self) -> &Arc<Pool> {
+        &self.inner.relay.pool
     }
 
     pub fn relay(&self) -> &Relay {

@@ -1,0 +1,366 @@
+//! Putting accounts into the pool and taking them out: loading the configured ones (with the
+//! rotated cookie the store remembers), the ones added through the admin API, and the admin
+//! operations (add, remove, disable, enable, re-check now).
+//!
+//! Clerk rotates `__client`; every rotation is written to the store under the account's seed
+//! hash, so a restart finds the latest cookie instead of the stale pasted one. Accounts added
+//! through the admin API are stored under an `adm-` seed so they are loaded again at start.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::account_state::{Health, Quota};
+use super::entry::{AccountView, Entry, Origin};
+use super::retry::classify;
+use super::sources::AccountSource;
+use super::{Pool, account_id_for_user, apply_failure, lock, seed_hash};
+use crate::store::{AccountRecord, Store, now_ms};
+use crate::upstream::{Account, EngineClient, UpstreamError};
+
+/// Seed prefix of accounts added through the admin API.
+const ADMIN_SEED: &str = "adm-";
+
+/// Why an admin operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ManageError {
+    #[error("no account with id `{0}` (GET /admin/api/accounts lists them)")]
+    NotFound(String),
+    #[error("the cookie was not accepted: {0}")]
+    Rejected(UpstreamError),
+    #[error("this cookie's account ({0}) is already in the pool")]
+    Duplicate(String),
+    #[error("could not store the account: {0}")]
+    Store(String),
+}
+
+impl Pool {
+    /// Adds the configured accounts (no upstream call: identities are discovered on first use).
+    /// A cookie that cannot be parsed fails the start, naming its label.
+    pub async fn load_configured(
+        &self,
+        sources: &[AccountSource],
+        store: &Arc<dyn Store>,
+    ) -> Result<(), (String, UpstreamError)> {
+        for s in sources {
+            let seed = seed_hash(&s.cookie);
+            let remembered = match store.get_account(&seed).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not read the remembered cookie; using the configured one");
+                    None
+                }
+            };
+            let (account, hint) = match remembered {
+                Some(rec) => {
+                    tracing::info!(label = %s.label, "using the latest rotated cookie remembered by the store");
+                    let a = Account::with_session(&s.label, &rec.client_cookie, rec.session_id)
+                        .map_err(|e| (s.label.clone(), e))?;
+                    (a, rec.account_id)
+                }
+                None => (
+                    Account::new(&s.label, &s.cookie).map_err(|e| (s.label.clone(), e))?,
+                    None,
+                ),
+            };
+            self.insert(seed, Origin::Config, account, hint, store);
+        }
+        Ok(())
+    }
+
+    /// Adds the accounts an admin added in an earlier run.
+    pub async fn load_admin_added(&self, store: &Arc<dyn Store>) {
+        let records = match store.list_accounts().await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not list the stored accounts");
+                return;
+            }
+        };
+        for rec in records
+            .into_iter()
+            .filter(|r| r.seed_hash.starts_with(ADMIN_SEED))
+        {
+            let label = rec.label.clone().unwrap_or_else(|| "admin".to_string());
+            match Account::with_session(&label, &rec.client_cookie, rec.session_id) {
+                Ok(a) => {
+                    self.insert(rec.seed_hash, Origin::Admin, a, rec.account_id, store);
+                }
+                Err(e) => tracing::warn!(label, error = %e, "skipping a stored account"),
+            }
+        }
+    }
+
+    fn insert(
+        &self,
+        seed: String,
+        origin: Origin,
+        account: Account,
+        hint: Option<String>,
+        store: &Arc<dyn Store>,
+    ) -> String {
+        let account = Arc::new(account);
+        spawn_persister(seed.clone(), &account, Arc::clone(store));
+        let mut e = Entry::new(self.next_key(), seed, origin, account);
+        e.id_hint = hint;
+        let id = e.id();
+        lock(&self.inner).entries.push(e);
+        self.publish();
+        self.notify.notify_waiters();
+        id
+    }
+
+    /// Validates a cookie at once (discovery and a JWT mint), then adds and stores it.
+    pub async fn add(
+        &self,
+        engine: &EngineClient,
+        store: &Arc<dyn Store>,
+        label: &str,
+        cookie: &str,
+    ) -> Result<AccountView, ManageError> {
+        let account = Account::new(label, cookie).map_err(ManageError::Rejected)?;
+        let seed = format!("{ADMIN_SEED}{}", seed_hash(cookie));
+        let configured = seed_hash(cookie);
+        if let Some(id) = self.id_with_seed(&[&seed, &configured]) {
+            return Err(ManageError::Duplicate(id));
+        }
+        let identity = engine
+            .ensure_ready(&account)
+            .await
+            .map_err(ManageError::Rejected)?;
+        let id = account_id_for_user(&identity.user_id);
+        if self.key_of(&id).is_some() {
+            return Err(ManageError::Duplicate(id));
+        }
+        let record = AccountRecord {
+            seed_hash: seed.clone(),
+            account_id: Some(id.clone()),
+            label: Some(label.to_string()),
+            client_cookie: account.current_client_cookie(),
+            session_id: Some(identity.session_id.clone()),
+            updated_ms: now_ms(),
+        };
+        store
+            .put_account(&record)
+            .await
+            .map_err(|e| ManageError::Store(e.to_string()))?;
+        self.insert(seed, Origin::Admin, account, Some(id.clone()), store);
+        self.view(&id)
+    }
+
+    /// Takes an account out (in-flight turns finish). An admin-added one is forgotten by the
+    /// store too; a configured one comes back at the next start unless removed from the config.
+    pub async fn remove(&self, store: &dyn Store, id: &str) -> Result<AccountView, ManageError> {
+        let removed = {
+            let mut g = lock(&self.inner);
+            let i = g
+                .entries
+                .iter()
+                .position(|e| e.answers_to(id))
+                .ok_or_else(|| ManageError::NotFound(id.to_string()))?;
+            let e = g.entries.remove(i);
+            (
+                e.view(Instant::now(), self.cfg.concurrency),
+                e.origin,
+                e.seed,
+            )
+        };
+        self.publish();
+        if removed.1 == Origin::Admin
+            && let Err(e) = store.remove_account(&removed.2).await
+        {
+            return Err(ManageError::Store(e.to_string()));
+        }
+        Ok(removed.0)
+    }
+
+    /// Disables (no new turns) or enables an account.
+    pub fn set_disabled(&self, id: &str, disabled: bool) -> Result<AccountView, ManageError> {
+        let key = self
+            .key_of(id)
+            .ok_or_else(|| ManageError::NotFound(id.to_string()))?;
+        self.update(key, |e, _| {
+            if disabled {
+                e.health = Health::Disabled;
+            } else if e.health == Health::Disabled {
+                e.health = Health::Active;
+                e.breaker.on_success();
+            }
+        });
+        self.view(id)
+    }
+
+    /// Checks the cookie now (fresh JWT) and reads the quota; a dead account that works again
+    /// becomes active.
+    pub async fn check(&self, engine: &EngineClient, id: &str) -> Result<AccountView, ManageError> {
+        let key = self
+            .key_of(id)
+            .ok_or_else(|| ManageError::NotFound(id.to_string()))?;
+        let account = self
+            .account_of(key)
+            .ok_or_else(|| ManageError::NotFound(id.to_string()))?;
+        self.probe(engine, key, &account, true).await;
+        self.view(&self.id_of(key).unwrap_or_else(|| id.to_string()))
+    }
+
+    /// Reads `/billing` (after minting a fresh JWT when `fresh`, to test the cookie itself),
+    /// recording what it shows.
+    pub(crate) async fn probe(
+        &self,
+        engine: &EngineClient,
+        key: u64,
+        account: &Account,
+        fresh: bool,
+    ) {
+        if fresh {
+            account.invalidate_jwt();
+        }
+        let result = match engine.ensure_ready(account).await {
+            Ok(_) => engine
+                .billing(account)
+                .await
+                .map(|v| Quota::from_billing(&v)),
+            Err(e) => Err(e),
+        };
+        let cfg = &self.cfg;
+        self.update(key, |e, now| match result {
+            Ok(q) => {
+                if matches!(e.health, Health::Dead { .. }) {
+                    tracing::info!(account = %e.account.label(), "the cookie works again");
+                    e.health = Health::Active;
+                    e.breaker.on_success();
+                }
+                e.recheck_due = None;
+                e.quota_due = Some(now + cfg.quota_check);
+                apply_quota(e, q, now, cfg.quota_check);
+            }
+            Err(err) => {
+                let verdict = classify(&err);
+                apply_failure(e, &verdict, &err, now, cfg);
+                if matches!(e.health, Health::Dead { .. }) {
+                    e.recheck_due = Some(now + cfg.dead_recheck);
+                }
+            }
+        });
+    }
+
+    pub fn snapshot(&self) -> Vec<AccountView> {
+        let now = Instant::now();
+        lock(&self.inner)
+            .entries
+            .iter()
+            .map(|e| e.view(now, self.cfg.concurrency))
+            .collect()
+    }
+
+    pub fn view(&self, id: &str) -> Result<AccountView, ManageError> {
+        let now = Instant::now();
+        lock(&self.inner)
+            .entries
+            .iter()
+            .find(|e| e.answers_to(id))
+            .map(|e| e.view(now, self.cfg.concurrency))
+            .ok_or_else(|| ManageError::NotFound(id.to_string()))
+    }
+
+    pub(crate) fn account_of(&self, key: u64) -> Option<Arc<Account>> {
+        let g = lock(&self.inner);
+        g.entries
+            .iter()
+            .find(|e| e.key == key)
+            .map(|e| Arc::clone(&e.account))
+    }
+
+    /// The id of an entry added with one of these seeds (the same cookie pasted again).
+    fn id_with_seed(&self, seeds: &[&str]) -> Option<String> {
+        let g = lock(&self.inner);
+        let found = g.entries.iter().find(|e| seeds.contains(&e.seed.as_str()));
+        found.map(Entry::id)
+    }
+
+    fn id_of(&self, key: u64) -> Option<String> {
+        lock(&self.inner)
+            .entries
+            .iter()
+            .find(|e| e.key == key)
+            .map(Entry::id)
+    }
+}
+
+/// An exhausted quota rests the account until the next quota check.
+pub(crate) fn apply_quota(e: &mut Entry, q: Quota, now: Instant, recheck: std::time::Duration) {
+    e.billing_limit = q.concurrency_limit;
+    if q.exhausted && e.health.is_usable(now) {
+        e.health = Health::Cooling {
+            until: now + recheck,
+            reason: "the account's credits are used up (/billing)".to_string(),
+        };
+    } else if !q.exhausted
+        && matches!(&e.health, Health::Cooling { reason, .. } if reason.contains("/billing"))
+    {
+        e.health = Health::Active;
+    }
+    e.quota = Some(q);
+}
+
+/// Writes the account's cookie to the store whenever Clerk rotates it.
+fn spawn_persister(seed: String, account: &Arc<Account>, store: Arc<dyn Store>) {
+    let mut rx = account.subscribe_cookie();
+    let weak = Arc::downgrade(account);
+    tokio::spawn(async move {
+        while rx.changed().await.is_ok() {
+            let cookie = rx.borrow_and_update().clone();
+            let Some(account) = weak.upgrade() else { break };
+            let identity = account.identity();
+            let record = AccountRecord {
+                seed_hash: seed.clone(),
+                account_id: identity.as_ref().map(|i| account_id_for_user(&i.user_id)),
+                label: Some(account.label().to_string()),
+                client_cookie: cookie,
+                session_id: identity.map(|i| i.session_id),
+                updated_ms: now_ms(),
+            };
+            drop(account);
+            // An admin-added account removed while a turn still held it must stay removed.
+            if seed.starts_with(ADMIN_SEED) && matches!(store.get_account(&seed).await, Ok(None)) {
+                break;
+            }
+            if let Err(e) = store.put_account(&record).await {
+                tracing::warn!(error = %e, "could not persist the rotated cookie");
+            } else {
+                tracing::debug!("persisted the rotated cookie");
+            }
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn exhausted_quota_rests_the_account_until_it_is_back() {
+        let account = Arc::new(Account::new("q", "__client=q").expect("account"));
+        let mut e = Entry::new(1, "seed".into(), Origin::Config, account);
+        let now = Instant::now();
+        let week = Duration::from_secs(300);
+        let full = Quota {
+            exhausted: true,
+            concurrency_limit: Some(3),
+            ..Quota::default()
+        };
+        apply_quota(&mut e, full, now, week);
+        assert_eq!(e.health.name(now), "cooling");
+        assert_eq!(e.limit(None), 3, "the limit comes from /billing");
+        assert_eq!(e.limit(Some(1)), 1, "unless ACCOUNT_CONCURRENCY is set");
+        apply_quota(&mut e, Quota::default(), now, week);
+        assert_eq!(e.health, Health::Active, "credits back: active again");
+        e.health = Health::Disabled;
+        let full = Quota {
+            exhausted: true,
+            ..Quota::default()
+        };
+        apply_quota(&mut e, full, now, week);
+        assert_eq!(e.health, Health::Disabled, "the admin's choice stands");
+    }
+}

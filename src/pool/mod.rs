@@ -1,0 +1,350 @@
+//! The pool of cto.new accounts: which account runs each turn, how healthy each one is, and
+//! what happens when one fails.
+//!
+//! # Layout
+//! - [`sources`]: `CLERK_COOKIE`, `CLERK_COOKIES`, `ACCOUNTS_FILE` parsing;
+//! - [`settings`]: the pool's settings as the config validates them;
+//! - [`entry`]: one account as the pool holds it, and its cookie-free admin view;
+//! - [`account_state`]: health (active, cooling, dead, disabled) and quota from `/billing`;
+//! - [`breaker`]: the per-account circuit breaker;
+//! - [`retry`]: which failures are retried or failed over, and the backoff between attempts;
+//! - [`schedule`]: least-busy pick, stickiness, the bounded wait queue, the slot [`Lease`];
+//! - [`manage`]: add, remove, disable, enable, re-check (behind the admin API);
+//! - [`probe`]: the background task that re-probes dead accounts and reads quotas.
+//!
+//! All pool state sits behind one std `Mutex`; no critical section awaits. Upstream calls
+//! happen outside it, on `Arc<Account>` handles taken out under it.
+
+pub mod account_state;
+pub mod breaker;
+pub mod entry;
+pub mod manage;
+pub mod probe;
+pub mod retry;
+pub mod schedule;
+pub mod settings;
+pub mod sources;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+use tokio::sync::Notify;
+
+pub use breaker::BreakerConfig;
+pub use retry::{Backoff, Verdict};
+pub use schedule::{Lease, Want};
+
+use crate::conversation::fingerprint::hex;
+use crate::upstream::UpstreamError;
+use account_state::{Health, secs_until};
+use entry::Entry;
+
+/// Scheduling, health and retry settings (see `config.rs` for their names and defaults).
+#[derive(Debug, Clone)]
+pub struct PoolConfig {
+    /// Turns per account at once; `None`: `/billing`'s `taskConcurrencyLimit`, else 2.
+    pub concurrency: Option<usize>,
+    pub queue_timeout: Duration,
+    pub max_queue: usize,
+    /// Rest of a rate-limited account when the upstream gives no Retry-After.
+    pub cooldown: Duration,
+    pub dead_recheck: Duration,
+    pub quota_check: Duration,
+    /// Attempts to start one turn on transient failures.
+    pub attempts: u32,
+    /// Retries stop once this much time went by since the request started.
+    pub deadline: Duration,
+    pub backoff: Backoff,
+    pub breaker: BreakerConfig,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        PoolConfig {
+            concurrency: None,
+            queue_timeout: Duration::from_secs(30),
+            max_queue: 1000,
+            cooldown: Duration::from_secs(60),
+            dead_recheck: Duration::from_secs(600),
+            quota_check: Duration::from_secs(300),
+            attempts: 3,
+            deadline: Duration::from_secs(30),
+            backoff: Backoff::default(),
+            breaker: BreakerConfig {
+                failures: 5,
+                open_for: Duration::from_secs(30),
+            },
+        }
+    }
+}
+
+/// Why no account could take a request.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PoolError {
+    #[error(
+        "no cto.new account is configured: set CLERK_COOKIE (or CLERK_COOKIES / ACCOUNTS_FILE) to the cookie of a logged-in cto.new browser session, add one through the admin API, or run `enginelabs-2api demo` to try the simulator"
+    )]
+    NoAccount,
+    #[error("{}", all_dead_message(dead, *disabled))]
+    AllDead { dead: Vec<String>, disabled: usize },
+    #[error(
+        "every cto.new account is rate limited or out of credits; the first one is back in {} s",
+        retry_after.as_secs()
+    )]
+    AllCooling { retry_after: Duration },
+    #[error(
+        "too many requests are waiting for a free cto.new account (MAX_QUEUE); try again later"
+    )]
+    QueueFull { retry_after: Duration },
+    #[error(
+        "no cto.new account became free within {} s (QUEUE_TIMEOUT_SECS); try again later",
+        waited.as_secs()
+    )]
+    QueueTimeout {
+        waited: Duration,
+        retry_after: Duration,
+    },
+    /// The account owning a conversation cannot serve it (the relay restarts it elsewhere).
+    #[error("the cto.new account of this conversation is not available")]
+    OwnerUnavailable,
+}
+
+/// Names the accounts whose cookies must be refreshed (and says how), or that all are disabled.
+fn all_dead_message(dead: &[String], disabled: usize) -> String {
+    let disabled_note = match disabled {
+        0 => String::new(),
+        n => format!(
+            "; {n} account(s) are disabled by the admin (POST /admin/api/accounts/{{id}}/enable)"
+        ),
+    };
+    if dead.is_empty() {
+        return format!("every cto.new account is disabled{disabled_note}");
+    }
+    format!(
+        "every cto.new account is unusable: the cookies of {} were rejected by Clerk and must be refreshed (sign in to cto.new in a browser and paste a fresh cookie){disabled_note}",
+        dead.join(", ")
+    )
+}
+
+impl PoolError {
+    /// Retry-After for the answers that are worth retrying later.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            PoolError::AllCooling { retry_after }
+            | PoolError::QueueFull { retry_after }
+            | PoolError::QueueTimeout { retry_after, .. } => Some(*retry_after),
+            _ => None,
+        }
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) entries: Vec<Entry>,
+    pub(crate) waiting: usize,
+    pub(crate) picks: u64,
+}
+
+/// The accounts in use. Shared as `Arc<Pool>`: leases hold one to give their slot back.
+pub struct Pool {
+    pub(crate) inner: Mutex<Inner>,
+    pub(crate) notify: Notify,
+    pub cfg: PoolConfig,
+    next_key: AtomicU64,
+}
+
+/// Locks a std mutex, recovering from poisoning (the state is plain values).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Hash of a pasted cookie: the store key of its account (never the cookie itself).
+pub fn seed_hash(pasted_cookie: &str) -> String {
+    hex(&Sha256::digest(format!("el2a-seed:{}", pasted_cookie.trim()).as_bytes())[..16])
+}
+
+/// Stable account id derived from the Clerk user id; stored conversations name their owner
+/// by it, so its format must not change.
+pub fn account_id_for_user(user_id: &str) -> String {
+    format!("acct_{}", hex(&Sha256::digest(user_id.as_bytes())[..6]))
+}
+
+impl Pool {
+    pub fn new(cfg: PoolConfig) -> Arc<Pool> {
+        let pool = Arc::new(Pool {
+            inner: Mutex::new(Inner {
+                entries: Vec::new(),
+                waiting: 0,
+                picks: 0,
+            }),
+            notify: Notify::new(),
+            cfg,
+            next_key: AtomicU64::new(1),
+        });
+        pool.publish();
+        pool
+    }
+
+    pub(crate) fn next_key(&self) -> u64 {
+        self.next_key.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn len(&self) -> usize {
+        lock(&self.inner).entries.len()
+    }
+
+    /// Requests waiting for a slot right now.
+    pub fn waiting(&self) -> usize {
+        lock(&self.inner).waiting
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The pool key of the account with this id (the owner of a continued conversation).
+    pub fn key_of(&self, account_id: &str) -> Option<u64> {
+        lock(&self.inner)
+            .entries
+            .iter()
+            .find(|e| e.answers_to(account_id))
+            .map(|e| e.key)
+    }
+
+    /// Accounts whose identity is not discovered yet (their id is not final).
+    pub fn undiscovered(&self) -> Vec<Arc<crate::upstream::Account>> {
+        lock(&self.inner)
+            .entries
+            .iter()
+            .filter(|e| {
+                e.account.identity().is_none()
+                    && matches!(e.health.name(Instant::now()), "active" | "cooling")
+            })
+            .map(|e| Arc::clone(&e.account))
+            .collect()
+    }
+
+    /// The turn started: the account works.
+    pub fn record_success(&self, lease: &mut Lease, model: &str) {
+        lease.settled = true;
+        self.update(lease.key, |e, now| {
+            e.health.settle(now);
+            if let Health::Dead { .. } = e.health {
+                e.health = Health::Active;
+            }
+            e.breaker.on_success();
+            e.last_success_ms = Some(crate::store::now_ms());
+            e.last_model = Some(model.to_string());
+            if e.quota_due.is_none() {
+                e.quota_due = Some(now);
+            }
+        });
+    }
+
+    /// The turn could not start: mark the account as the failure says, and tell the caller
+    /// what to do next.
+    pub fn record_failure(&self, lease: &mut Lease, err: &UpstreamError) -> Verdict {
+        lease.settled = true;
+        let verdict = retry::classify(err);
+        let cfg = &self.cfg;
+        self.update(lease.key, |e, now| {
+            apply_failure(e, &verdict, err, now, cfg)
+        });
+        verdict
+    }
+
+    /// Runs `f` on the entry with `key` (if still there), then refreshes the gauges.
+    pub(crate) fn update(&self, key: u64, f: impl FnOnce(&mut Entry, Instant)) {
+        {
+            let mut g = lock(&self.inner);
+            if let Some(e) = g.entries.iter_mut().find(|e| e.key == key) {
+                f(e, Instant::now());
+            }
+        }
+        self.publish();
+        self.notify.notify_waiters();
+    }
+
+    /// Sets `el2a_accounts{state}`.
+    pub(crate) fn publish(&self) {
+        let now = Instant::now();
+        let mut counts = [0usize; 4];
+        for e in &lock(&self.inner).entries {
+            let i = match e.health.name(now) {
+                "active" => 0,
+                "cooling" => 1,
+                "dead" => 2,
+                _ => 3,
+            };
+            counts[i] += 1;
+        }
+        for (state, n) in ["active", "cooling", "dead", "disabled"].iter().zip(counts) {
+            metrics::gauge!(crate::metrics::ACCOUNTS, "state" => *state).set(n as f64);
+        }
+    }
+}
+
+/// How one failure changes an entry.
+pub(crate) fn apply_failure(
+    e: &mut Entry,
+    verdict: &Verdict,
+    err: &UpstreamError,
+    now: Instant,
+    cfg: &PoolConfig,
+) {
+    if e.health == Health::Disabled {
+        // The admin's word stands; only note what happened.
+        e.breaker.on_abandon();
+        if *verdict != Verdict::Fatal {
+            e.last_error = Some(err.to_string());
+        }
+        return;
+    }
+    match verdict {
+        Verdict::Fatal => {
+            e.breaker.on_abandon();
+            return;
+        }
+        Verdict::Dead => {
+            e.health = Health::Dead {
+                reason: err.to_string(),
+            };
+            e.recheck_due = Some(now + cfg.dead_recheck);
+        }
+        Verdict::Cool(after) => {
+            // Out of credits with no hint: they come back at the quota reset, which the
+            // quota check notices; a short cooldown would only hit the limit again.
+            let out_of_credits = matches!(err, UpstreamError::QuotaExhausted { .. });
+            let rest = match after {
+                Some(d) => *d,
+                None if out_of_credits => cfg.quota_check,
+                None => cfg.cooldown,
+            };
+            if out_of_credits {
+                e.quota_due = Some(now + cfg.quota_check);
+            }
+            let until = now + rest;
+            tracing::info!(account = %e.account.label(), secs = secs_until(now, until), "account cooling down");
+            e.health = Health::Cooling {
+                until,
+                reason: err.to_string(),
+            };
+        }
+        Verdict::Transient => e.breaker.on_failure(now, &cfg.breaker),
+    }
+    e.last_error = Some(err.to_string());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_keep_their_format() {
+        let id = account_id_for_user("user_abc");
+        assert!(id.starts_with("acct_") && id.len() == 17, "{id}");
+        assert_eq!(id, account_id_for_user("user_abc"));
+        assert_eq!(seed_hash(" x "), seed_hash("x"));
+    }
+}

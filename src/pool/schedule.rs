@@ -1,0 +1,222 @@
+//! Which account runs a turn: the least busy usable account with a free slot (preferring one
+//! already on the requested model), or the owner of a continued conversation; a bounded wait
+//! when every slot is busy; and the [`Lease`] that holds the slot until the turn is over.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::account_state::secs_until;
+use super::entry::Entry;
+use super::{Pool, PoolError, lock};
+use crate::upstream::Account;
+
+/// What a request needs from the pool.
+#[derive(Debug, Clone, Copy)]
+pub struct Want<'a> {
+    /// The account that owns the conversation's upstream history (its pool key).
+    pub owner: Option<u64>,
+    pub model: &'a str,
+    /// When every account is dead, try one of them anyway (an idle one, the least recently
+    /// tried): with no alternative, a request re-testing the cookie is how a restored cookie
+    /// is noticed without waiting for the periodic re-probe. The relay allows it once per
+    /// request, so a dead pool costs one Clerk call per request, not one per account.
+    pub last_resort: bool,
+}
+
+/// The outcome of one look at the pool.
+#[derive(Debug)]
+pub(super) enum Choice {
+    Picked(usize),
+    /// Some account could serve but all its slots are taken: wait.
+    Busy,
+    Refused(PoolError),
+}
+
+/// Picks an entry (pure: no locking, no time source of its own).
+pub(super) fn choose(
+    entries: &mut [Entry],
+    want: &Want<'_>,
+    configured: Option<usize>,
+    now: Instant,
+) -> Choice {
+    for e in entries.iter_mut() {
+        e.health.settle(now);
+    }
+    let serves = |e: &Entry| e.health.is_usable(now) && e.breaker.allows(now);
+    if let Some(owner) = want.owner {
+        return match entries.iter().position(|e| e.key == owner) {
+            Some(i) if serves(&entries[i]) => {
+                if entries[i].in_flight < entries[i].limit(configured) {
+                    Choice::Picked(i)
+                } else {
+                    Choice::Busy
+                }
+            }
+            _ => Choice::Refused(PoolError::OwnerUnavailable),
+        };
+    }
+    let best = entries
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| serves(e) && e.in_flight < e.limit(configured))
+        .min_by_key(|(_, e)| {
+            (
+                e.in_flight * 1000 / e.limit(configured),
+                // On another model: would need a switch (an unused account is neutral).
+                e.last_model.as_deref().is_some_and(|m| m != want.model),
+                e.last_pick,
+            )
+        });
+    match best {
+        Some((i, _)) => Choice::Picked(i),
+        None if entries.iter().any(serves) => Choice::Busy,
+        None => match nothing_serves(entries, now) {
+            err @ PoolError::AllDead { .. } if want.last_resort => entries
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| e.health.name(now) == "dead" && e.in_flight == 0)
+                .min_by_key(|(_, e)| e.last_pick)
+                .map_or(Choice::Refused(err), |(i, _)| Choice::Picked(i)),
+            err => Choice::Refused(err),
+        },
+    }
+}
+
+/// Why no account can serve: all dead (name them), or resting (say until when).
+fn nothing_serves(entries: &[Entry], now: Instant) -> PoolError {
+    if entries.is_empty() {
+        return PoolError::NoAccount;
+    }
+    let soonest = entries
+        .iter()
+        .filter_map(|e| {
+            // A healthy account kept out by its breaker: open until a time, or half-open
+            // with its one trial running (it answers soon).
+            e.health.cooling_until().or_else(|| {
+                e.health.is_usable(now).then(|| {
+                    e.breaker
+                        .open_until()
+                        .unwrap_or(now + Duration::from_secs(1))
+                })
+            })
+        })
+        .min();
+    if let Some(until) = soonest {
+        return PoolError::AllCooling {
+            retry_after: Duration::from_secs(secs_until(now, until)),
+        };
+    }
+    let dead: Vec<String> = entries
+        .iter()
+        .filter(|e| e.health.name(now) == "dead")
+        .map(|e| e.account.label().to_string())
+        .collect();
+    PoolError::AllDead {
+        disabled: entries.len() - dead.len(),
+        dead,
+    }
+}
+
+/// A slot on one account, held for the whole turn: dropping it (turn finished, failed or
+/// abandoned by the client) frees the slot and wakes the queue.
+pub struct Lease {
+    pub(super) pool: Arc<Pool>,
+    pub(super) key: u64,
+    pub account: Arc<Account>,
+    /// Whether the attempt's outcome was recorded (else a half-open trial is given back).
+    pub(super) settled: bool,
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        {
+            let mut g = lock(&self.pool.inner);
+            if let Some(e) = g.entries.iter_mut().find(|e| e.key == self.key) {
+                e.in_flight = e.in_flight.saturating_sub(1);
+                if !self.settled {
+                    e.breaker.on_abandon();
+                }
+            }
+        }
+        self.pool.notify.notify_waiters();
+    }
+}
+
+/// Counts a request in the wait queue while it waits (also when the client goes away).
+struct Waiting<'a>(&'a Pool);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        let mut g = lock(&self.0.inner);
+        g.waiting = g.waiting.saturating_sub(1);
+        metrics::gauge!(crate::metrics::QUEUE_DEPTH).set(g.waiting as f64);
+    }
+}
+
+/// How often a waiting request looks again even without a wake-up (cooling ends silently).
+const RECHECK: Duration = Duration::from_millis(250);
+
+impl Pool {
+    /// A slot for `want`, waiting up to `QUEUE_TIMEOUT_SECS` when every slot is busy.
+    pub async fn acquire(self: &Arc<Self>, want: Want<'_>) -> Result<Lease, PoolError> {
+        let deadline = Instant::now() + self.cfg.queue_timeout;
+        let mut waiting: Option<Waiting<'_>> = None;
+        loop {
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            let now = Instant::now();
+            {
+                let mut g = lock(&self.inner);
+                g.picks += 1;
+                let pick = g.picks;
+                match choose(&mut g.entries, &want, self.cfg.concurrency, now) {
+                    Choice::Picked(i) => {
+                        let e = &mut g.entries[i];
+                        e.in_flight += 1;
+                        e.peak_in_flight = e.peak_in_flight.max(e.in_flight);
+                        e.last_pick = pick;
+                        e.breaker.on_pick(now);
+                        let lease = Lease {
+                            pool: Arc::clone(self),
+                            key: e.key,
+                            account: Arc::clone(&e.account),
+                            settled: false,
+                        };
+                        drop(g);
+                        drop(waiting);
+                        return Ok(lease);
+                    }
+                    Choice::Refused(err) => return Err(err),
+                    Choice::Busy if waiting.is_none() => {
+                        if g.waiting >= self.cfg.max_queue {
+                            return Err(PoolError::QueueFull {
+                                retry_after: retry_hint(self.cfg.queue_timeout),
+                            });
+                        }
+                        g.waiting += 1;
+                        metrics::gauge!(crate::metrics::QUEUE_DEPTH).set(g.waiting as f64);
+                        waiting = Some(Waiting(self));
+                    }
+                    Choice::Busy => {}
+                }
+            }
+            let left = deadline.saturating_duration_since(now);
+            if left.is_zero() {
+                return Err(PoolError::QueueTimeout {
+                    waited: self.cfg.queue_timeout,
+                    retry_after: retry_hint(self.cfg.queue_timeout),
+                });
+            }
+            let _ = tokio::time::timeout(left.min(RECHECK), notified).await;
+        }
+    }
+}
+
+fn retry_hint(queue_timeout: Duration) -> Duration {
+    queue_timeout.clamp(Duration::from_secs(1), Duration::from_secs(30))
+}
+
+#[cfg(test)]
+#[path = "schedule_tests.rs"]
+mod tests;

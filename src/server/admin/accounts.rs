@@ -1,0 +1,95 @@
+//! `/admin/api/accounts`: what the pool holds and the operations on it. Answers carry the
+//! cookie-free [`AccountView`]; no cookie value is ever sent back.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use serde_json::{Value, json};
+
+use crate::pool::entry::AccountView;
+use crate::server::AppState;
+use crate::server::error::ApiError;
+use crate::server::extract::JsonBody;
+
+/// `GET /admin/api/accounts`.
+pub async fn list(State(state): State<AppState>) -> Json<Value> {
+    let pool = state.pool();
+    Json(json!({"object": "list", "data": pool.snapshot(), "queued": pool.waiting()}))
+}
+
+/// `GET /admin/api/accounts/{id}`.
+pub async fn one(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<AccountView>, ApiError> {
+    Ok(Json(state.pool().view(&id)?))
+}
+
+/// `POST /admin/api/accounts` `{"cookie": "...", "label": "..."}`: validated at once
+/// (discovery and a JWT mint); answers the discovered user id or why the cookie is no good.
+pub async fn add(
+    State(state): State<AppState>,
+    JsonBody(body): JsonBody,
+) -> Result<Json<AccountView>, ApiError> {
+    let cookie = body
+        .get("cookie")
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "`cookie` is required: the cookie of a logged-in cto.new browser session",
+                Some("cookie"),
+            )
+        })?;
+    let label = match body.get("label") {
+        None | Some(Value::Null) => format!("admin-{}", state.pool().len() + 1),
+        Some(Value::String(l)) if !l.trim().is_empty() => l.trim().to_string(),
+        Some(_) => {
+            return Err(ApiError::bad_request(
+                "`label` must be a non-empty string",
+                Some("label"),
+            ));
+        }
+    };
+    let relay = state.relay();
+    let view = state
+        .pool()
+        .add(&relay.engine, &relay.store, &label, cookie)
+        .await?;
+    tracing::info!(label = %view.label, id = %view.id, "account added through the admin API");
+    Ok(Json(view))
+}
+
+/// `DELETE /admin/api/accounts/{id}`.
+pub async fn remove(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let view = state.pool().remove(state.store(), &id).await?;
+    tracing::info!(label = %view.label, id = %view.id, "account removed through the admin API");
+    Ok(Json(json!({"deleted": true, "account": view})))
+}
+
+/// `POST /admin/api/accounts/{id}/disable`.
+pub async fn disable(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<AccountView>, ApiError> {
+    Ok(Json(state.pool().set_disabled(&id, true)?))
+}
+
+/// `POST /admin/api/accounts/{id}/enable`.
+pub async fn enable(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<AccountView>, ApiError> {
+    Ok(Json(state.pool().set_disabled(&id, false)?))
+}
+
+/// `POST /admin/api/accounts/{id}/check`: tests the cookie now and reads the quota.
+pub async fn check(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+) -> Result<Json<AccountView>, ApiError> {
+    Ok(Json(state.pool().check(&state.relay().engine, &id).await?))
+}

@@ -1,0 +1,367 @@
+//! The admin API (`/admin/api/accounts`): its key, adding (validated at once), listing without
+//! cookies, disabling, enabling, removing, and persistence of added accounts.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{Harness, KEY, start_with, user};
+use enginelabs_2api::config::Config;
+use enginelabs_2api::server::AppState;
+use enginelabs_2api::simulator::{SimConfig, Simulator};
+use enginelabs_2api::store::{Store, StoreLimits, memory::MemoryStore};
+use serde_json::{Value, json};
+
+const ADMIN: &str = "adm-secret-42";
+
+async fn harness(admin: Option<&str>) -> (Harness, Arc<dyn Store>) {
+    let sim = Simulator::start(SimConfig::default()).await.expect("sim");
+    let mut a = common::args_for(&sim);
+    a.admin_key = admin.map(str::to_string);
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new(StoreLimits::default()));
+    (start_with(sim, a, Arc::clone(&store)).await, store)
+}
+
+async fn call(
+    h: &Harness,
+    method: reqwest::Method,
+    path: &str,
+    key: Option<&str>,
+    body: Option<Value>,
+) -> (u16, String) {
+    let mut req = h.http.request(method, format!("{}{path}", h.base));
+    if let Some(k) = key {
+        req = req.bearer_auth(k);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.expect("send");
+    (resp.status().as_u16(), resp.text().await.expect("body"))
+}
+
+fn json_of(text: &str) -> Value {
+    serde_json::from_str(text).expect("json")
+}
+
+#[tokio::test]
+async fn without_admin_key_the_api_is_off_and_says_how_to_enable_it() {
+    let (h, _) = harness(None).await;
+    let (s, body) = call(
+        &h,
+        reqwest::Method::GET,
+        "/admin/api/accounts",
+        Some(KEY),
+        None,
+    )
+    .await;
+    assert_eq!(s, 404, "{body}");
+    assert!(body.contains("ADMIN_KEY"), "{body}");
+}
+
+#[tokio::test]
+async fn wrong_missing_or_client_keys_are_refused() {
+    let (h, _) = harness(Some(ADMIN)).await;
+    for key in [None, Some("nope"), Some(KEY)] {
+        let (s, body) = call(&h, reqwest::Method::GET, "/admin/api/accounts", key, None).await;
+        assert_eq!(s, 401, "{key:?}: {body}");
+        assert_eq!(json_of(&body)["error"]["code"], "invalid_admin_key");
+    }
+    let (s, _) = call(
+        &h,
+        reqwest::Method::GET,
+        "/admin/api/accounts",
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    // The admin key does not open the client API either.
+    let resp = h
+        .http
+        .post(format!("{}/v1/chat/completions", h.base))
+        .bearer_auth(ADMIN)
+        .json(&json!({"messages": [user("hi")]}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status().as_u16(), 401);
+}
+
+#[tokio::test]
+async fn add_list_disable_enable_remove() {
+    let (h, store) = harness(Some(ADMIN)).await;
+    let first = h.sim.account();
+    let second = h.sim.add_account();
+    let secret = second
+        .cookie
+        .split("__client=")
+        .nth(1)
+        .and_then(|r| r.split(';').next())
+        .expect("client value")
+        .to_string();
+
+    let (s, body) = call(
+        &h,
+        reqwest::Method::POST,
+        "/admin/api/accounts",
+        Some(ADMIN),
+        Some(json!({"cookie": second.cookie, "label": "second"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let added = json_of(&body);
+    assert_eq!(added["user_id"], second.user_id.as_str());
+    assert_eq!(added["label"], "second");
+    assert_eq!(added["origin"], "admin");
+    let id = added["id"].as_str().expect("id").to_string();
+    assert!(id.starts_with("acct_"), "{id}");
+    assert!(
+        !body.contains(&secret),
+        "the answer never carries the cookie"
+    );
+
+    // Adding the same account again is a conflict.
+    let (s, body) = call(
+        &h,
+        reqwest::Method::POST,
+        "/admin/api/accounts",
+        Some(ADMIN),
+        Some(json!({"cookie": second.cookie})),
+    )
+    .await;
+    assert_eq!(s, 409, "{body}");
+    // So is the cookie of the configured account, even before it was ever used.
+    let (s, body) = call(
+        &h,
+        reqwest::Method::POST,
+        "/admin/api/accounts",
+        Some(ADMIN),
+        Some(json!({"cookie": first.cookie})),
+    )
+    .await;
+    assert_eq!(s, 409, "{body}");
+
+    // Use both accounts, then check that no cookie value (pasted or rotated) is listed.
+    for i in 0..4 {
+        let (s, v) = h
+            .chat(json!({"messages": [user(&format!("admin q{i}"))]}))
+            .await;
+        assert_eq!(s, 200, "{v}");
+    }
+    let (s, list) = call(
+        &h,
+        reqwest::Method::GET,
+        "/admin/api/accounts",
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200);
+    let mut cookies = vec![secret.clone()];
+    for u in [&first.user_id, &second.user_id] {
+        let current = h.sim.account_of(u).expect("sim account").cookie;
+        cookies.push(
+            current
+                .split("__client=")
+                .nth(1)
+                .expect("value")
+                .to_string(),
+        );
+    }
+    for c in &cookies {
+        assert!(!list.contains(c.as_str()), "cookie value leaked in {list}");
+    }
+    let data = json_of(&list)["data"].as_array().expect("data").clone();
+    assert_eq!(data.len(), 2);
+    assert!(
+        data.iter()
+            .all(|a| a["limit"].is_number() && a["state"] == "active")
+    );
+
+    // Disable the configured account: new conversations land on the added one.
+    let default_id = data
+        .iter()
+        .find(|a| a["label"] == "default")
+        .and_then(|a| a["id"].as_str())
+        .expect("default id")
+        .to_string();
+    let (s, body) = call(
+        &h,
+        reqwest::Method::POST,
+        &format!("/admin/api/accounts/{default_id}/disable"),
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(json_of(&body)["state"], "disabled");
+    let before = h.sim.stats().triggers.len();
+    for i in 0..3 {
+        let (s, v) = h
+            .chat(json!({"messages": [user(&format!("disabled q{i}"))]}))
+            .await;
+        assert_eq!(s, 200, "{v}");
+    }
+    let triggers = h.sim.stats().triggers;
+    assert!(
+        triggers[before..]
+            .iter()
+            .all(|t| t.user_id == second.user_id)
+    );
+    let (s, body) = call(
+        &h,
+        reqwest::Method::POST,
+        &format!("/admin/api/accounts/{default_id}/enable"),
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(json_of(&body)["state"], "active");
+
+    // The added account is in the store; a second proxy on the same store loads it.
+    let stored = store.list_accounts().await.expect("list");
+    assert!(stored.iter().any(|r| r.label.as_deref() == Some("second")));
+    let mut a = common::args_for(&h.sim);
+    a.clerk_cookie = None;
+    let other = AppState::with_store(Config::from_args(&a).expect("config"), Arc::clone(&store))
+        .await
+        .expect("state");
+    let labels: Vec<String> = other
+        .pool()
+        .snapshot()
+        .into_iter()
+        .map(|v| v.label)
+        .collect();
+    assert_eq!(
+        labels,
+        ["second"],
+        "the admin-added account is loaded at start"
+    );
+
+    // Remove it: gone from the list and from the store.
+    let (s, body) = call(
+        &h,
+        reqwest::Method::DELETE,
+        &format!("/admin/api/accounts/{id}"),
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let (_, list) = call(
+        &h,
+        reqwest::Method::GET,
+        "/admin/api/accounts",
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(json_of(&list)["data"].as_array().expect("data").len(), 1);
+    assert!(
+        !store
+            .list_accounts()
+            .await
+            .expect("list")
+            .iter()
+            .any(|r| r.label.as_deref() == Some("second"))
+    );
+    let (s, _) = call(
+        &h,
+        reqwest::Method::DELETE,
+        &format!("/admin/api/accounts/{id}"),
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(s, 404);
+}
+
+#[tokio::test]
+async fn bad_cookies_are_refused_with_the_reason() {
+    let (h, _) = harness(Some(ADMIN)).await;
+    let (s, body) = call(
+        &h,
+        reqwest::Method::POST,
+        "/admin/api/accounts",
+        Some(ADMIN),
+        Some(json!({"cookie": "__client=not-a-real-session", "label": "bad"})),
+    )
+    .await;
+    assert_eq!(s, 400, "{body}");
+    let v = json_of(&body);
+    assert_eq!(v["error"]["code"], "cookie_rejected", "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("rejected"),
+        "{v}"
+    );
+    let (s, body) = call(
+        &h,
+        reqwest::Method::POST,
+        "/admin/api/accounts",
+        Some(ADMIN),
+        Some(json!({"cookie": "session=abc"})),
+    )
+    .await;
+    assert_eq!(s, 400, "{body}");
+    assert!(body.contains("__client"), "{body}");
+    let (s, body) = call(
+        &h,
+        reqwest::Method::POST,
+        "/admin/api/accounts",
+        Some(ADMIN),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(s, 400, "{body}");
+    let (_, list) = call(
+        &h,
+        reqwest::Method::GET,
+        "/admin/api/accounts",
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(json_of(&list)["data"].as_array().expect("data").len(), 1);
+}
+
+#[tokio::test]
+async fn accounts_file_labels_show_in_the_list() {
+    let sim = Simulator::start(SimConfig::default()).await.expect("sim");
+    let b = sim.add_account();
+    let dir = std::env::temp_dir().join(format!("el2a-accounts-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let path = dir.join("accounts.txt");
+    let text = format!(
+        "# two accounts\nalpha = {}\n[[account]]\nlabel = \"beta\"\ncookie = \"{}\"\n",
+        sim.account().cookie,
+        b.cookie
+    );
+    std::fs::write(&path, text).expect("write");
+    let mut a = common::args_for(&sim);
+    a.clerk_cookie = None;
+    a.accounts_file = Some(path.clone());
+    a.admin_key = Some(ADMIN.into());
+    let h = start_with(sim, a, Arc::new(MemoryStore::new(StoreLimits::default()))).await;
+    let (_, list) = call(
+        &h,
+        reqwest::Method::GET,
+        "/admin/api/accounts",
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    let mut labels: Vec<String> = json_of(&list)["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|v| v["label"].as_str().expect("label").to_string())
+        .collect();
+    labels.sort();
+    assert_eq!(labels, ["alpha", "beta"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
