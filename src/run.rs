@@ -43,9 +43,9 @@ pub async fn serve(config: Config) -> anyhow_like::Result<()> {
             "NO API KEY IS SET: anyone who can reach this port can use your cto.new account. Set API_MASTER_KEY (or API_KEYS)."
         );
     }
-    if config.clerk_cookie.is_none() {
+    if config.accounts.is_empty() {
         tracing::warn!(
-            "CLERK_COOKIE is not set: chat requests will fail with 503 until it is. Run `enginelabs-2api demo` to try the simulator."
+            "no cto.new account is configured (CLERK_COOKIE, CLERK_COOKIES or ACCOUNTS_FILE): chat requests fail with 503 until one is added (also possible at runtime through the admin API). Run `enginelabs-2api demo` to try the simulator."
         );
     }
     let grace = shutdown_grace()?;

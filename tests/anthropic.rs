@@ -407,6 +407,8 @@ async fn upstream_failures_before_and_after_the_first_byte() {
         .expect("send");
     assert!(resp.headers().get("retry-after").is_some());
     expect_error(resp, 429, "rate_limit_error").await;
+    // The only account now rests for the upstream's Retry-After (1 s).
+    tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
 
     h.sim.set_faults(Faults {
         ws_drop_after: Some(5),
