@@ -99,7 +99,7 @@ async fn non_streamed_answer_has_anthropics_shape_and_the_exact_text() {
     );
     assert_eq!(v["type"], "message");
     assert_eq!(v["role"], "assistant");
-    assert_eq!(v["model"], "GPT5");
+    assert_eq!(v["model"], "gpt_5");
     assert_eq!(v["content"], json!([{"type": "text", "text": text}]));
     assert_eq!(v["stop_reason"], "end_turn");
     assert_eq!(v["stop_sequence"], Value::Null);
@@ -120,7 +120,7 @@ async fn bearer_auth_and_lowercase_model_work_too() {
         .expect("send");
     assert_eq!(resp.status().as_u16(), 200);
     let v: Value = resp.json().await.expect("json");
-    assert_eq!(v["model"], "GPT5");
+    assert_eq!(v["model"], "gpt_5");
 }
 
 #[tokio::test]
@@ -146,7 +146,7 @@ async fn streamed_answer_is_the_exact_event_sequence() {
     let start = &evs[0].1["message"];
     assert_eq!(start["content"], json!([]));
     assert_eq!(start["role"], "assistant");
-    assert_eq!(start["model"], "GPT5");
+    assert_eq!(start["model"], "gpt_5");
     assert_eq!(start["stop_reason"], Value::Null);
     let input = tokens::count_messages(&[Message::new(Role::User, "stream it")]);
     assert_eq!(start["usage"]["input_tokens"], input);

@@ -20,6 +20,7 @@ struct Inner {
     config: Config,
     keys: ApiKeys,
     relay: Relay,
+    catalog: crate::catalog::ModelCatalog,
 }
 
 /// A weak [`AppState`]: background tasks stop when the application is gone.
@@ -75,6 +76,7 @@ impl AppState {
             );
         }
         let keys = ApiKeys::new(&config.api_keys);
+        let catalog = crate::catalog::ModelCatalog::new(&config);
         let state = AppState {
             inner: Arc::new(Inner {
                 config,
@@ -84,9 +86,11 @@ impl AppState {
                     store,
                     accounts,
                 },
+                catalog,
             }),
         };
         crate::cleanup::spawn(&state);
+        crate::catalog::start(&state).await;
         Ok(state)
     }
 
@@ -119,17 +123,18 @@ impl AppState {
         }
     }
 
-    /// The catalogue name for what the client asked (case-insensitive), or the default model.
+    /// The model catalogue (live adapter list or configured `MODELS`).
+    pub fn catalog(&self) -> &crate::catalog::ModelCatalog {
+        &self.inner.catalog
+    }
+
+    /// The canonical catalogue name (adapter key when the live list is known) for what the
+    /// client asked, by any of its names or an alias, or the default model.
     pub fn resolve_model(&self, requested: Option<&str>) -> Result<String, ApiError> {
-        let cfg = self.config();
-        match requested {
-            None => Ok(cfg.default_model.clone()),
-            Some(name) => cfg
-                .models
-                .iter()
-                .find(|m| m.eq_ignore_ascii_case(name))
-                .cloned()
-                .ok_or_else(|| ApiError::ModelNotFound(name.to_string())),
-        }
+        self.catalog()
+            .snapshot()
+            .resolve(requested)
+            .map(|m| m.id.clone())
+            .map_err(ApiError::ModelNotFound)
     }
 }

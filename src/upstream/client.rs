@@ -258,13 +258,33 @@ impl EngineClient {
         ))
     }
 
-    /// The adapter list, cached for [`ADAPTER_TTL`]. A successful fetch settles `auto` on Gen-2.
+    /// The adapter list (`GET /chat/adapters`), cached for [`ADAPTER_TTL`]. A successful
+    /// fetch settles `auto` on Gen-2. The model catalogue reads it through this.
+    pub async fn adapters_for(
+        &self,
+        account: &Account,
+    ) -> Result<Arc<Vec<Adapter>>, UpstreamError> {
+        self.adapters(account).await
+    }
+
+    /// Fetches the adapter list now, whatever the cache holds, and caches it.
+    pub async fn refresh_adapters(
+        &self,
+        account: &Account,
+    ) -> Result<Arc<Vec<Adapter>>, UpstreamError> {
+        self.fetch_adapters(account).await
+    }
+
     async fn adapters(&self, account: &Account) -> Result<Arc<Vec<Adapter>>, UpstreamError> {
         if let Some((at, list)) = self.cached_adapters()
             && at.elapsed() < ADAPTER_TTL
         {
             return Ok(list);
         }
+        self.fetch_adapters(account).await
+    }
+
+    async fn fetch_adapters(&self, account: &Account) -> Result<Arc<Vec<Adapter>>, UpstreamError> {
         let list = Arc::new(
             self.authed(account, |e| async move { e.engine().adapters().await })
                 .await?,

@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 pub use clerk::{Account, Identity};
 pub use client::EngineClient;
 pub use error::UpstreamError;
+pub use trigger::Adapter;
 
 /// Which protocol generation to speak (`UPSTREAM_PROTOCOL`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
