@@ -11,6 +11,9 @@
 //! is what the relay, the conversation scope and the upstream see. Disabled adapters, and
 //! paid ones unless `INCLUDE_PAID_MODELS`, are neither listed nor resolved.
 //!
+//! [`prepare_images`] decides whether a request's images may go to its model (the adapter's
+//! `supportsImages`, Gen-2 only) and loads them within the limits.
+//!
 //! Lookups are synchronous: handlers read an `Arc` snapshot behind a `RwLock` held only for
 //! the clone, and the refresh task swaps in a new snapshot.
 
@@ -19,8 +22,10 @@ use std::time::Duration;
 
 use crate::config::{Config, ConfigArgs, ConfigError, parse_duration};
 use crate::server::AppState;
+use crate::server::error::ApiError;
+use crate::upstream::images::{self, ImageData, ImageSource};
 use crate::upstream::trigger::Adapter;
-use crate::upstream::{ProtocolChoice, UpstreamError};
+use crate::upstream::{Generation, ProtocolChoice, UpstreamError};
 
 /// The catalogue's settings (part of [`Config`]).
 #[derive(Debug, Clone, PartialEq)]
@@ -332,6 +337,50 @@ impl ModelCatalog {
             self.set_probe(AccountProbe::Dead(e.to_string()));
         }
     }
+}
+
+/// Checks and loads a request's images for `model` (a canonical name): a 400 saying why when
+/// the protocol generation or the model cannot take images, or an image breaks the limits
+/// (count, media type, `MAX_IMAGE_BYTES`). All of this happens before any upload.
+pub async fn prepare_images(
+    state: &AppState,
+    model: &str,
+    sources: Vec<ImageSource>,
+) -> Result<Vec<ImageData>, ApiError> {
+    if sources.is_empty() {
+        return Ok(Vec::new());
+    }
+    let refuse = |msg: String| ApiError::bad_request(msg, Some("messages"));
+    let catalog = state.catalog().snapshot();
+    if state.relay().engine.generation() == Some(Generation::Gen1) || !catalog.is_live() {
+        return Err(refuse(
+            "images need cto.new's Gen-2 protocol (its image upload and live model list); this proxy is speaking Gen-1 or has no model list from cto.new".into(),
+        ));
+    }
+    if catalog.find(model).and_then(|m| m.supports_images) != Some(true) {
+        let with_images: Vec<&str> = catalog
+            .models()
+            .iter()
+            .filter(|m| m.supports_images == Some(true))
+            .map(|m| m.id.as_str())
+            .take(3)
+            .collect();
+        return Err(refuse(format!(
+            "model `{model}` does not accept images; models that do: {}",
+            if with_images.is_empty() {
+                "none on offer".to_string()
+            } else {
+                with_images.join(", ")
+            }
+        )));
+    }
+    images::load(
+        sources,
+        state.config().catalog.max_image_bytes,
+        state.relay().engine.http(),
+    )
+    .await
+    .map_err(|e| refuse(e.to_string()))
 }
 
 /// Loads the catalogue once (bounded by the request timeout, at most 10 s, so a slow upstream

@@ -7,6 +7,7 @@ use crate::accounts::{Accounts, account_id_of};
 use crate::conversation::message::split_point;
 use crate::conversation::{Fingerprint, Message, Role, Scope, prompt};
 use crate::store::{ConversationRecord, Store, now_ms};
+use crate::upstream::images::ImageData;
 use crate::upstream::{Account, EngineClient, HistoryRef, Turn, TurnRequest, UpstreamError};
 
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +76,16 @@ impl Relay {
 
     /// Starts the turn for `messages` (already validated: non-empty).
     pub async fn start(&self, scope: Scope, messages: Vec<Message>) -> Result<Running, RelayError> {
+        self.start_with_images(scope, messages, Vec::new()).await
+    }
+
+    /// [`Relay::start`] with the new turn's images (checked and loaded by the caller).
+    pub async fn start_with_images(
+        &self,
+        scope: Scope,
+        messages: Vec<Message>,
+        images: Vec<ImageData>,
+    ) -> Result<Running, RelayError> {
         let split = split_point(&messages);
         let mut continued = None;
         if split > 0 && split < messages.len() {
@@ -99,6 +110,7 @@ impl Relay {
                     model: scope.model.clone(),
                     prompt: prompt::new_turn(&messages[split..]),
                     continue_history: Some(rec.history),
+                    images,
                 };
                 (account, req, rec.turns)
             }
@@ -108,6 +120,7 @@ impl Relay {
                     model: scope.model.clone(),
                     prompt: prompt::full_transcript(&messages),
                     continue_history: None,
+                    images,
                 };
                 (account, req, 0)
             }

@@ -7,6 +7,7 @@
 //! - [`account`]: one login: rotating cookie, identity, cached JWT, locks;
 //! - [`clerk`]: session discovery (`GET /v1/client`) and single-flight JWT minting;
 //! - [`trigger`]: the REST calls that start a turn, Gen-1 and Gen-2;
+//! - [`images`]: images of a turn (limits, `data:`/`https:` loading, Gen-2 presign + PUT upload);
 //! - [`frame`]: the WebSocket frame grammar and the turn tracker (deltas, thinking, end of turn);
 //! - [`stream`]: the WebSocket itself (connect, ping, idle timeout, cancellation);
 //! - [`client`]: [`EngineClient`], which runs one turn end to end and hands back a [`Turn`].
@@ -22,6 +23,7 @@ pub mod cookie;
 pub mod error;
 pub mod frame;
 mod http;
+pub mod images;
 pub mod jwt;
 pub mod stream;
 pub mod trigger;
@@ -143,6 +145,8 @@ pub struct TurnRequest {
     pub prompt: String,
     /// `Some` to continue an existing upstream history, `None` for a new one.
     pub continue_history: Option<HistoryRef>,
+    /// Images of the new turn, uploaded before the trigger (Gen-2 and image models only).
+    pub images: Vec<images::ImageData>,
 }
 
 /// What a running turn yields, in order. A stream always ends with `Finished` or an error.
