@@ -106,7 +106,7 @@ pub(crate) fn message(status: StatusCode, msg: &str) -> Response {
 }
 
 /// What a route that does not exist (Gen-2 switched off) answers.
-fn not_found_route() -> Response {
+pub(crate) fn not_found_route() -> Response {
     (
         StatusCode::NOT_FOUND,
         axum::Json(
@@ -118,7 +118,7 @@ fn not_found_route() -> Response {
 
 /// The user of a valid `Authorization: Bearer <jwt>`, or the 401 to answer (counted).
 /// The rejection is boxed: a `Response` is large and the happy path should stay small.
-fn authorize(st: &SimState, headers: &HeaderMap) -> Result<String, Box<Response>> {
+pub(crate) fn authorize(st: &SimState, headers: &HeaderMap) -> Result<String, Box<Response>> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -134,7 +134,7 @@ fn authorize(st: &SimState, headers: &HeaderMap) -> Result<String, Box<Response>
     })
 }
 
-fn parse_body(body: &Bytes) -> Result<Value, Box<Response>> {
+pub(crate) fn parse_body(body: &Bytes) -> Result<Value, Box<Response>> {
     serde_json::from_slice::<Value>(body)
         .ok()
         .filter(Value::is_object)
@@ -370,6 +370,29 @@ pub(crate) async fn trigger(
         acc.daily_usage += find_model(&model).map_or(1, |m| m.usage_multiplier);
         ("gen2", model, prompt, hist)
     };
+    let image_urls: Vec<String> = match body.get("imageUrls") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(urls)) => urls
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        Some(_) => return message(StatusCode::BAD_REQUEST, "imageUrls must be an array"),
+    };
+    if !image_urls.is_empty() {
+        if generation == "gen1" || !find_model(&model).is_some_and(|m| m.supports_images) {
+            return message(
+                StatusCode::BAD_REQUEST,
+                "This model does not support images",
+            );
+        }
+        if image_urls
+            .iter()
+            .any(|u| super::images::uploaded(&st, u).is_none())
+        {
+            return message(StatusCode::BAD_REQUEST, "Unknown image URL");
+        }
+    }
     let turn = start_turn(&st, &hist, prompt.clone(), &faults);
     lock(&st.stats).triggers.push(TriggerRecord {
         generation,
@@ -378,6 +401,7 @@ pub(crate) async fn trigger(
         model,
         prompt,
         turn,
+        image_urls,
     });
     if generation == "gen1" {
         axum::Json(json!({})).into_response()
