@@ -243,6 +243,8 @@ pub enum AccountProbe {
 pub struct ModelCatalog {
     current: RwLock<Arc<Catalog>>,
     probe: Mutex<AccountProbe>,
+    /// Set once the first load was tried (whatever its outcome).
+    loaded: tokio::sync::OnceCell<()>,
 }
 
 impl ModelCatalog {
@@ -250,7 +252,29 @@ impl ModelCatalog {
         ModelCatalog {
             current: RwLock::new(Arc::new(Catalog::configured(config))),
             probe: Mutex::new(AccountProbe::Untried),
+            loaded: tokio::sync::OnceCell::new(),
         }
+    }
+
+    /// Makes sure the first load was tried: the first request waits for it (bounded by the
+    /// request timeout, at most 10 s), later ones return at once. A failed first load leaves
+    /// the configured `MODELS` in place until a background refresh works.
+    pub async fn ensure_loaded(&self, state: &AppState) {
+        self.loaded
+            .get_or_init(|| async {
+                if state.relay().accounts.is_empty() {
+                    return;
+                }
+                let bound = state
+                    .config()
+                    .upstream
+                    .request_timeout
+                    .min(Duration::from_secs(10));
+                if tokio::time::timeout(bound, self.refresh(state)).await.is_err() {
+                    tracing::warn!("the model list did not arrive in time; serving the configured MODELS for now");
+                }
+            })
+            .await;
     }
 
     /// The current snapshot (cheap: an `Arc` clone).
@@ -383,26 +407,12 @@ pub async fn prepare_images(
     .map_err(|e| refuse(e.to_string()))
 }
 
-/// Loads the catalogue once (bounded by the request timeout, at most 10 s, so a slow upstream
-/// does not hold up start-up for long), then refreshes it every `MODEL_REFRESH` in the
-/// background until the state is gone. Loading before serving keeps answers' model names
-/// stable from the first request on.
-pub async fn start(state: &AppState) {
+/// Refreshes the catalogue every `MODEL_REFRESH` in the background until the state is gone.
+/// The first load happens on first use ([`ModelCatalog::ensure_loaded`]), not at start, so
+/// start-up makes no upstream call and a cookie revoked before the first request is seen by it.
+pub fn spawn(state: &AppState) {
     if state.relay().accounts.is_empty() {
         return;
-    }
-    let bound = state
-        .config()
-        .upstream
-        .request_timeout
-        .min(Duration::from_secs(10));
-    if tokio::time::timeout(bound, state.catalog().refresh(state))
-        .await
-        .is_err()
-    {
-        tracing::warn!(
-            "the model list did not arrive in time; serving the configured MODELS for now"
-        );
     }
     let weak = state.downgrade();
     let every = state.config().catalog.refresh;

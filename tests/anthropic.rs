@@ -369,13 +369,13 @@ async fn errors_have_anthropics_shape() {
         .expect("send");
     expect_error(resp, 400, "invalid_request_error").await;
     let resp = messages_req(&h, "/v1/messages")
-        .json(&json!({"model": "GPT5", "max_tokens": 5, "messages": [{"role": "user", "content": [
+        .json(&json!({"model": "glm_5_1", "max_tokens": 5, "messages": [{"role": "user", "content": [
             {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AA=="}}]}]}))
         .send()
         .await
         .expect("send");
     let msg = expect_error(resp, 400, "invalid_request_error").await;
-    assert!(msg.contains("images are not forwarded yet"), "{msg}");
+    assert!(msg.contains("does not accept images"), "{msg}");
     let resp = messages_req(&h, "/v1/messages")
         .header("content-type", "application/json")
         .body(format!(

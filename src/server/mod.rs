@@ -93,6 +93,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
     if accounts == 0 {
         return not_ready("no cto.new account is configured (set CLERK_COOKIE)".into());
     }
+    state.catalog().ensure_loaded(&state).await;
     if let AccountProbe::Dead(why) = state.catalog().probe() {
         return not_ready(why);
     }

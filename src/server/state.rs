@@ -90,7 +90,7 @@ impl AppState {
             }),
         };
         crate::cleanup::spawn(&state);
-        crate::catalog::start(&state).await;
+        crate::catalog::spawn(&state);
         Ok(state)
     }
 
@@ -126,6 +126,13 @@ impl AppState {
     /// The model catalogue (live adapter list or configured `MODELS`).
     pub fn catalog(&self) -> &crate::catalog::ModelCatalog {
         &self.inner.catalog
+    }
+
+    /// [`AppState::resolve_model`] once the catalogue's first load was tried (request handlers
+    /// use this, so the first request already sees the live model list).
+    pub async fn model_for(&self, requested: Option<&str>) -> Result<String, ApiError> {
+        self.catalog().ensure_loaded(self).await;
+        self.resolve_model(requested)
     }
 
     /// The canonical catalogue name (adapter key when the live list is known) for what the

@@ -27,7 +27,7 @@ pub async fn completions(
 ) -> Result<Response, ApiError> {
     let received = std::time::Instant::now();
     let req = ChatRequest::parse(&body)?;
-    let model = state.resolve_model(req.model.as_deref())?;
+    let model = state.model_for(req.model.as_deref()).await?;
     let images = crate::catalog::prepare_images(&state, &model, req.images).await?;
     let prompt_tokens = usage::estimate_messages(&req.messages);
     let scope = Scope {

@@ -25,6 +25,7 @@ fn model_json(m: &CatalogModel) -> Value {
 }
 
 pub async fn list(State(state): State<AppState>) -> Json<Value> {
+    state.catalog().ensure_loaded(&state).await;
     let catalog = state.catalog().snapshot();
     let data: Vec<Value> = catalog.models().iter().map(model_json).collect();
     Json(json!({"object": "list", "data": data}))
@@ -34,6 +35,7 @@ pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
+    state.catalog().ensure_loaded(&state).await;
     let catalog = state.catalog().snapshot();
     let model = catalog
         .find(&id)
