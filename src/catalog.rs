@@ -1,7 +1,7 @@
 //! The model catalogue: which models `/v1/models` offers and what a client's model name means.
 //!
-//! The live list comes from `GET /chat/adapters` (Gen-2, protocol notes §4.6), fetched at start
-//! when an account exists and again every `MODEL_REFRESH`. Until that works (Gen-1, no
+//! The live list comes from `GET /chat/adapters` (Gen-2, protocol notes §4.6), fetched on first
+//! use (the first request waits for it, bounded) and again every `MODEL_REFRESH`. Until that works (Gen-1, no
 //! account, the call failing) the configured `MODELS` are the catalogue; a live list that
 //! could not be refreshed is kept rather than replaced by the configured one, as it is still
 //! the better guess.

@@ -204,6 +204,31 @@ mod tests {
     }
 
     #[test]
+    fn images_of_the_new_turn_are_carried_beside_the_text() {
+        let part = |url: &str| json!({"type":"image_url","image_url":{"url":url}});
+        let r = ChatRequest::parse(&json!({"messages":[
+            {"role":"user","content":[{"type":"text","text":"old"},part("data:image/png;base64,AA==")]},
+            {"role":"assistant","content":"seen"},
+            {"role":"user","content":[{"type":"text","text":"new"},part("https://x/a.png"),
+                {"type":"image_url","image_url":"data:image/gif;base64,R0lG"}]}]}))
+        .expect("valid");
+        assert_eq!(
+            r.images,
+            [
+                ImageSource::Url("https://x/a.png".into()),
+                ImageSource::Base64 {
+                    media_type: "image/gif".into(),
+                    data: "R0lG".into()
+                }
+            ]
+        );
+        assert_eq!(r.messages[2].text, "new");
+        let from_assistant = json!({"messages":[{"role":"user","content":"x"},
+            {"role":"assistant","content":[part("data:image/png;base64,AA==")]}]});
+        assert!(ChatRequest::parse(&from_assistant).is_err());
+    }
+
+    #[test]
     fn rejects_bad_shapes_naming_the_field() {
         for body in [
             json!({"model":"m"}),
