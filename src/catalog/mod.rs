@@ -1,106 +1,37 @@
 //! The model catalogue: which models `/v1/models` offers and what a client's model name means.
 //!
-//! The live list comes from `GET /chat/adapters` (Gen-2, protocol notes §4.6), fetched on first
-//! use (the first request waits for it, bounded) and again every `MODEL_REFRESH`. Until that works (Gen-1, no
-//! account, the call failing) the configured `MODELS` are the catalogue; a live list that
-//! could not be refreshed is kept rather than replaced by the configured one, as it is still
-//! the better guess.
+//! The live list comes from `GET /chat/adapters` (Gen-2, protocol notes §4.6), fetched on
+//! first use (the first request waits for it, bounded) and again every `MODEL_REFRESH`. Until
+//! that works (Gen-1, no account, the call failing) the configured `MODELS` are the catalogue;
+//! a live list that could not be refreshed is kept rather than replaced by the configured one,
+//! as it is still the better guess.
 //!
 //! A client may name a model by any of its three upstream names (`gpt_5_4`, `GPT5_4`,
 //! `gpt-5.4`, any case) or by a `MODEL_ALIASES` alias; the canonical name (the adapter `key`)
 //! is what the relay, the conversation scope and the upstream see. Disabled adapters, and
 //! paid ones unless `INCLUDE_PAID_MODELS`, are neither listed nor resolved.
 //!
-//! [`prepare_images`] decides whether a request's images may go to its model (the adapter's
-//! `supportsImages`, Gen-2 only) and loads them within the limits.
-//!
 //! Lookups are synchronous: handlers read an `Arc` snapshot behind a `RwLock` held only for
 //! the clone, and the refresh task swaps in a new snapshot.
+//!
+//! # Layout
+//! - this file: [`Catalog`] (one snapshot), [`ModelCatalog`] (the shared, refreshed one);
+//! - `settings`: [`CatalogSettings`] from the raw config;
+//! - `images`: [`prepare_images`], the image checks that need the catalogue.
+
+mod images;
+mod settings;
 
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
-use crate::config::{Config, ConfigArgs, ConfigError, parse_duration};
+pub use images::prepare_images;
+pub use settings::CatalogSettings;
+
+use crate::config::Config;
 use crate::server::AppState;
-use crate::server::error::ApiError;
-use crate::upstream::images::{self, ImageData, ImageSource};
 use crate::upstream::trigger::Adapter;
-use crate::upstream::{Generation, ProtocolChoice, UpstreamError};
-
-/// The catalogue's settings (part of [`Config`]).
-#[derive(Debug, Clone, PartialEq)]
-pub struct CatalogSettings {
-    /// `(alias, target)` pairs, as configured (matched case-insensitively).
-    pub aliases: Vec<(String, String)>,
-    /// Offer adapters with `minimumTier` > 0 too.
-    pub include_paid: bool,
-    /// Interval of the background refresh.
-    pub refresh: Duration,
-    /// Largest image accepted per request item, decoded.
-    pub max_image_bytes: usize,
-}
-
-fn bad(setting: &'static str, message: impl Into<String>) -> ConfigError {
-    ConfigError {
-        setting,
-        message: message.into(),
-    }
-}
-
-impl CatalogSettings {
-    pub fn from_args(a: &ConfigArgs) -> Result<Self, ConfigError> {
-        let mut aliases: Vec<(String, String)> = Vec::new();
-        for item in a.model_aliases.split(',').map(str::trim) {
-            if item.is_empty() {
-                continue;
-            }
-            let Some((alias, target)) = item
-                .split_once('=')
-                .map(|(l, r)| (l.trim(), r.trim()))
-                .filter(|(l, r)| !l.is_empty() && !r.is_empty())
-            else {
-                return Err(bad(
-                    "MODEL_ALIASES",
-                    format!("`{item}` is not `alias=model` (e.g. gpt-4o=gpt_5_4)"),
-                ));
-            };
-            if aliases.iter().any(|(a, _)| a.eq_ignore_ascii_case(alias)) {
-                return Err(bad("MODEL_ALIASES", format!("`{alias}` is given twice")));
-            }
-            if alias.eq_ignore_ascii_case(target) {
-                return Err(bad("MODEL_ALIASES", format!("`{alias}` names itself")));
-            }
-            aliases.push((alias.to_string(), target.to_string()));
-        }
-        let include_paid = match a.include_paid_models.trim().to_ascii_lowercase().as_str() {
-            "true" | "1" | "yes" | "on" => true,
-            "false" | "0" | "no" | "off" | "" => false,
-            other => {
-                return Err(bad(
-                    "INCLUDE_PAID_MODELS",
-                    format!("`{other}` is not true or false"),
-                ));
-            }
-        };
-        let refresh = parse_duration("MODEL_REFRESH", &a.model_refresh)?;
-        if refresh < Duration::from_secs(1) {
-            return Err(bad("MODEL_REFRESH", "must be at least 1s"));
-        }
-        let max_image_bytes: usize = a
-            .max_image_bytes
-            .trim()
-            .parse()
-            .ok()
-            .filter(|n| *n > 0)
-            .ok_or_else(|| bad("MAX_IMAGE_BYTES", "must be a positive number of bytes"))?;
-        Ok(CatalogSettings {
-            aliases,
-            include_paid,
-            refresh,
-            max_image_bytes,
-        })
-    }
-}
+use crate::upstream::{ProtocolChoice, UpstreamError};
 
 /// One model on offer.
 #[derive(Debug, Clone, PartialEq)]
@@ -363,50 +294,6 @@ impl ModelCatalog {
     }
 }
 
-/// Checks and loads a request's images for `model` (a canonical name): a 400 saying why when
-/// the protocol generation or the model cannot take images, or an image breaks the limits
-/// (count, media type, `MAX_IMAGE_BYTES`). All of this happens before any upload.
-pub async fn prepare_images(
-    state: &AppState,
-    model: &str,
-    sources: Vec<ImageSource>,
-) -> Result<Vec<ImageData>, ApiError> {
-    if sources.is_empty() {
-        return Ok(Vec::new());
-    }
-    let refuse = |msg: String| ApiError::bad_request(msg, Some("messages"));
-    let catalog = state.catalog().snapshot();
-    if state.relay().engine.generation() == Some(Generation::Gen1) || !catalog.is_live() {
-        return Err(refuse(
-            "images need cto.new's Gen-2 protocol (its image upload and live model list); this proxy is speaking Gen-1 or has no model list from cto.new".into(),
-        ));
-    }
-    if catalog.find(model).and_then(|m| m.supports_images) != Some(true) {
-        let with_images: Vec<&str> = catalog
-            .models()
-            .iter()
-            .filter(|m| m.supports_images == Some(true))
-            .map(|m| m.id.as_str())
-            .take(3)
-            .collect();
-        return Err(refuse(format!(
-            "model `{model}` does not accept images; models that do: {}",
-            if with_images.is_empty() {
-                "none on offer".to_string()
-            } else {
-                with_images.join(", ")
-            }
-        )));
-    }
-    images::load(
-        sources,
-        state.config().catalog.max_image_bytes,
-        state.relay().engine.http(),
-    )
-    .await
-    .map_err(|e| refuse(e.to_string()))
-}
-
 /// Refreshes the catalogue every `MODEL_REFRESH` in the background until the state is gone.
 /// The first load happens on first use ([`ModelCatalog::ensure_loaded`]), not at start, so
 /// start-up makes no upstream call and a cookie revoked before the first request is seen by it.
@@ -428,6 +315,7 @@ pub fn spawn(state: &AppState) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{ConfigArgs, ConfigError};
     use clap::Parser;
 
     #[derive(Parser)]
@@ -453,24 +341,6 @@ mod tests {
             supports_images: Some(true),
             ..Adapter::default()
         }
-    }
-
-    #[test]
-    fn aliases_are_validated() {
-        for bad in ["x", "=y", "x=", "a=b,A=c", "a=a"] {
-            let e = config(&["--model-aliases", bad]).expect_err(bad);
-            assert_eq!(e.setting, "MODEL_ALIASES", "{bad}");
-        }
-        let c = config(&["--model-aliases", " gpt-4o = gpt_5_4 ,, x=y"]).expect("valid");
-        assert_eq!(
-            c.catalog.aliases,
-            [
-                ("gpt-4o".into(), "gpt_5_4".into()),
-                ("x".into(), "y".into())
-            ]
-        );
-        assert!(config(&["--include-paid-models", "maybe"]).is_err());
-        assert!(config(&["--max-image-bytes", "0"]).is_err());
     }
 
     #[test]
