@@ -133,3 +133,70 @@ async fn limits_are_enforced_before_any_upload() {
     let (status, v) = h.chat(openai_body("gpt_5_4", &[image_bytes(1000)])).await;
     assert_eq!(status, 200, "{v}");
 }
+
+#[tokio::test]
+async fn images_of_a_follow_up_turn_go_into_the_same_history() {
+    let h = start(SimConfig::default(), |_| {}).await;
+    let (status, first) = h
+        .chat(json!({"model": "gpt_5_4", "messages": [common::user("hello")]}))
+        .await;
+    assert_eq!(status, 200, "{first}");
+    let answer = first["choices"][0]["message"]["content"]
+        .as_str()
+        .expect("answer")
+        .to_string();
+    let img = image_bytes(64);
+    let body = json!({"model": "gpt_5_4", "messages": [
+        common::user("hello"),
+        common::assistant(&answer),
+        {"role": "user", "content": [{"type": "text", "text": "and this?"},
+            {"type": "image_url", "image_url": {"url": format!("data:image/png;base64,{}", STANDARD.encode(&img))}}]}]});
+    let (status, v) = h.chat(body).await;
+    assert_eq!(status, 200, "{v}");
+    let t = h.sim.stats().triggers;
+    assert_eq!(t.len(), 2);
+    assert_eq!(t[1].chat_history_id, t[0].chat_history_id, "continued");
+    assert!(t[0].image_urls.is_empty());
+    assert_eq!(t[1].image_urls.len(), 1);
+    assert_eq!(h.sim.uploaded(&t[1].image_urls[0]), Some(img));
+}
+
+/// The client refuses on its own too (a caller that skipped the catalogue's checks).
+#[tokio::test]
+async fn the_upstream_client_refuses_images_it_cannot_send() {
+    use enginelabs_2api::upstream::images::ImageData;
+    use enginelabs_2api::upstream::{
+        Account, EngineClient, ProtocolChoice, TurnRequest, UpstreamConfig, UpstreamError,
+    };
+    for (gen2, protocol, model) in [
+        (true, ProtocolChoice::Gen2, "glm_5_1"),
+        (false, ProtocolChoice::Gen1, "GPT5"),
+    ] {
+        let sim = enginelabs_2api::simulator::Simulator::start(SimConfig {
+            gen2,
+            ..SimConfig::default()
+        })
+        .await
+        .expect("sim");
+        let mut cfg = UpstreamConfig::with_urls(&sim.url(), &sim.url());
+        cfg.protocol = protocol;
+        let client = EngineClient::new(cfg).expect("client");
+        let account = std::sync::Arc::new(Account::new("t", &sim.account().cookie).expect("acc"));
+        let req = TurnRequest {
+            model: model.into(),
+            prompt: "look".into(),
+            continue_history: None,
+            images: vec![ImageData {
+                media_type: "image/png".into(),
+                bytes: image_bytes(8).into(),
+            }],
+        };
+        match client.start_turn(&account, req).await {
+            Err(UpstreamError::ImagesRefused(msg)) => assert!(!msg.is_empty()),
+            Err(other) => panic!("{model}: unexpected error {other}"),
+            Ok(_) => panic!("{model}: images were accepted"),
+        }
+        let stats = sim.stats();
+        assert_eq!((stats.presigns, stats.triggers.len()), (0, 0), "{model}");
+    }
+}
