@@ -93,6 +93,18 @@ pub struct ConfigArgs {
     /// Model used when a request names none (default: the first of MODELS).
     #[arg(long, env = "DEFAULT_MODEL")]
     pub default_model: Option<String>,
+    /// Extra model names, `alias=model` pairs, comma-separated (e.g. gpt-4o=gpt_5_4).
+    #[arg(long, env = "MODEL_ALIASES", default_value = "")]
+    pub model_aliases: String,
+    /// Also offer adapters that need a paid tier (`minimumTier` > 0).
+    #[arg(long, env = "INCLUDE_PAID_MODELS", default_value = "false")]
+    pub include_paid_models: String,
+    /// How often the live model list (`GET /chat/adapters`) is fetched again.
+    #[arg(long, env = "MODEL_REFRESH", default_value = "10m")]
+    pub model_refresh: String,
+    /// Largest image accepted in a request, in bytes (decoded).
+    #[arg(long, env = "MAX_IMAGE_BYTES", default_value = "5242880")]
+    pub max_image_bytes: String,
     /// Deadline in seconds for each upstream HTTP call and the WebSocket handshake.
     #[arg(long, env = "REQUEST_TIMEOUT_SECS", default_value = "30")]
     pub request_timeout_secs: String,
@@ -171,6 +183,8 @@ pub struct Config {
     pub upstream: UpstreamConfig,
     pub models: Vec<String>,
     pub default_model: String,
+    /// Aliases, paid models, refresh interval and image limit (see [`crate::catalog`]).
+    pub catalog: crate::catalog::CatalogSettings,
     pub reasoning: ReasoningMode,
     pub max_body_bytes: usize,
     pub store: StoreChoice,
@@ -200,6 +214,7 @@ impl std::fmt::Debug for Config {
             .field("protocol", &self.upstream.protocol)
             .field("models", &self.models)
             .field("default_model", &self.default_model)
+            .field("catalog", &self.catalog)
             .field("reasoning", &self.reasoning)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("store", &self.store_label())
@@ -411,6 +426,7 @@ impl Config {
             upstream,
             models,
             default_model,
+            catalog: crate::catalog::CatalogSettings::from_args(a)?,
             reasoning,
             max_body_bytes,
             store,

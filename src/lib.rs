@@ -3,6 +3,7 @@
 //! An OpenAI-compatible API in front of the cto.new (EngineLabs) web agent.
 //!
 //! # Layout
+//! - [`catalog`]: the model catalogue (live `GET /chat/adapters`, configured `MODELS`, aliases);
 //! - [`config`]: one `Config` from flags, environment and `.env`, validated at start-up;
 //! - [`upstream`]: the cto.new client (Clerk session and JWT, trigger calls, WebSocket stream);
 //! - [`conversation`]: fingerprints and prompts that keep a conversation in one upstream history;
@@ -15,6 +16,7 @@
 //! - [`bench`]: the load tool behind `enginelabs-2api bench`.
 
 pub mod bench;
+pub mod catalog;
 pub mod cleanup;
 pub mod cli;
 pub mod config;

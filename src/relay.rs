@@ -8,6 +8,7 @@ use crate::conversation::message::split_point;
 use crate::conversation::{Fingerprint, Message, Role, Scope, prompt};
 use crate::pool::{Lease, Pool, PoolError, Verdict, Want, account_id_for_user};
 use crate::store::{ConversationRecord, Store, now_ms};
+use crate::upstream::images::ImageData;
 use crate::upstream::{Account, EngineClient, HistoryRef, Turn, TurnRequest, UpstreamError};
 
 #[derive(Debug, thiserror::Error)]
@@ -139,9 +140,21 @@ impl Relay {
     /// the whole transcript), transient failures are retried with backoff within the deadline,
     /// and failures that cannot succeed anywhere are answered at once.
     pub async fn start(&self, scope: Scope, messages: Vec<Message>) -> Result<Running, RelayError> {
+        self.start_with_images(scope, messages, Vec::new()).await
+    }
+
+    /// [`Relay::start`] with the new turn's images (checked and loaded by the caller).
+    pub async fn start_with_images(
+        &self,
+        scope: Scope,
+        messages: Vec<Message>,
+        images: Vec<ImageData>,
+    ) -> Result<Running, RelayError> {
         let split = split_point(&messages);
         let mut continued = self.find_continued(&scope, &messages, split).await;
-        let result = self.attempts(scope, messages, split, &mut continued).await;
+        let result = self
+            .attempts(scope, messages, images, split, &mut continued)
+            .await;
         if result.is_err()
             && let Some(c) = continued
         {
@@ -161,6 +174,7 @@ impl Relay {
         &self,
         scope: Scope,
         messages: Vec<Message>,
+        images: Vec<ImageData>,
         split: usize,
         continued: &mut Option<Owned>,
     ) -> Result<Running, RelayError> {
@@ -174,6 +188,7 @@ impl Relay {
                         model: scope.model.clone(),
                         prompt: prompt::new_turn(&messages[split..]),
                         continue_history: Some(c.record.history.clone()),
+                        images: images.clone(),
                     },
                     c.record.turns,
                 ),
@@ -183,6 +198,7 @@ impl Relay {
                         model: scope.model.clone(),
                         prompt: prompt::full_transcript(&messages),
                         continue_history: None,
+                        images: images.clone(),
                     },
                     0,
                 ),

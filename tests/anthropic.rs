@@ -99,7 +99,7 @@ async fn non_streamed_answer_has_anthropics_shape_and_the_exact_text() {
     );
     assert_eq!(v["type"], "message");
     assert_eq!(v["role"], "assistant");
-    assert_eq!(v["model"], "GPT5");
+    assert_eq!(v["model"], "gpt_5");
     assert_eq!(v["content"], json!([{"type": "text", "text": text}]));
     assert_eq!(v["stop_reason"], "end_turn");
     assert_eq!(v["stop_sequence"], Value::Null);
@@ -120,7 +120,7 @@ async fn bearer_auth_and_lowercase_model_work_too() {
         .expect("send");
     assert_eq!(resp.status().as_u16(), 200);
     let v: Value = resp.json().await.expect("json");
-    assert_eq!(v["model"], "GPT5");
+    assert_eq!(v["model"], "gpt_5");
 }
 
 #[tokio::test]
@@ -146,7 +146,7 @@ async fn streamed_answer_is_the_exact_event_sequence() {
     let start = &evs[0].1["message"];
     assert_eq!(start["content"], json!([]));
     assert_eq!(start["role"], "assistant");
-    assert_eq!(start["model"], "GPT5");
+    assert_eq!(start["model"], "gpt_5");
     assert_eq!(start["stop_reason"], Value::Null);
     let input = tokens::count_messages(&[Message::new(Role::User, "stream it")]);
     assert_eq!(start["usage"]["input_tokens"], input);
@@ -369,13 +369,13 @@ async fn errors_have_anthropics_shape() {
         .expect("send");
     expect_error(resp, 400, "invalid_request_error").await;
     let resp = messages_req(&h, "/v1/messages")
-        .json(&json!({"model": "GPT5", "max_tokens": 5, "messages": [{"role": "user", "content": [
+        .json(&json!({"model": "glm_5_1", "max_tokens": 5, "messages": [{"role": "user", "content": [
             {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": "AA=="}}]}]}))
         .send()
         .await
         .expect("send");
     let msg = expect_error(resp, 400, "invalid_request_error").await;
-    assert!(msg.contains("images are not forwarded yet"), "{msg}");
+    assert!(msg.contains("does not accept images"), "{msg}");
     let resp = messages_req(&h, "/v1/messages")
         .header("content-type", "application/json")
         .body(format!(

@@ -39,6 +39,7 @@ fn request(model: &str, prompt: &str) -> TurnRequest {
         model: model.to_string(),
         prompt: prompt.to_string(),
         continue_history: None,
+        images: Vec::new(),
     }
 }
 

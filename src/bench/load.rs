@@ -188,6 +188,7 @@ async fn direct_one(
         model: MODEL.to_string(),
         prompt: prompt.to_string(),
         continue_history: None,
+        images: Vec::new(),
     };
     let mut turn = engine
         .start_turn(account, req)

@@ -212,6 +212,19 @@ impl Pool {
             .map(|e| e.key)
     }
 
+    /// An account to ask account-independent questions (the model list): the first usable one,
+    /// else the first configured one.
+    pub fn any_account(&self) -> Option<Arc<crate::upstream::Account>> {
+        let inner = lock(&self.inner);
+        let now = Instant::now();
+        inner
+            .entries
+            .iter()
+            .find(|e| e.health.is_usable(now))
+            .or_else(|| inner.entries.first())
+            .map(|e| Arc::clone(&e.account))
+    }
+
     /// Accounts whose identity is not discovered yet (their id is not final).
     pub fn undiscovered(&self) -> Vec<Arc<crate::upstream::Account>> {
         lock(&self.inner)

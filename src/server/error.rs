@@ -188,6 +188,13 @@ fn upstream_parts(e: &UpstreamError) -> (StatusCode, &'static str, Option<&'stat
                 Some("model_not_found"),
             );
         }
+        U::ImagesRefused(_) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                Some("images_not_supported"),
+            );
+        }
         U::PromptTooLarge(_) => {
             return (
                 StatusCode::PAYLOAD_TOO_LARGE,

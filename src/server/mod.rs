@@ -9,6 +9,9 @@
 //! - [`extract`]: the JSON body extractor that rejects with that same error;
 //! - [`request_id`]: `x-request-id` on every response and in every log line of the request.
 //!
+//! Outside `/v1`: `/healthz` (the process answers), `/readyz` (an account is configured and not
+//! known to be dead), `/metrics`, `/`.
+//!
 //! Every middleware layer is listed in [`app`].
 
 pub mod admin;
@@ -49,6 +52,7 @@ pub fn app(state: AppState) -> Router {
         .merge(messages)
         .merge(admin::routes(state.clone()))
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .route("/", get(root))
         .route_layer(middleware::from_fn(track::layer))
@@ -74,11 +78,50 @@ async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok"}))
 }
 
+/// Ready when an account is configured and the last look at it did not find it dead (its
+/// session was discovered, or nothing was tried yet). 503 with the reason otherwise, so a load
+/// balancer sends no traffic to a replica that can only answer errors.
+async fn readyz(State(state): State<AppState>) -> Response {
+    use crate::catalog::AccountProbe;
+    let accounts = state.relay().pool.len();
+    let not_ready = |reason: String| {
+        (
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            Json(
+                serde_json::json!({"status": "not_ready", "accounts": accounts, "reason": reason}),
+            ),
+        )
+            .into_response()
+    };
+    if accounts == 0 {
+        return not_ready(
+            "no cto.new account is configured (set CLERK_COOKIE, CLERK_COOKIES or ACCOUNTS_FILE, or add one through the admin API)".into(),
+        );
+    }
+    state.catalog().ensure_loaded(&state).await;
+    if let AccountProbe::Dead(why) = state.catalog().probe() {
+        return not_ready(why);
+    }
+    // The pool's own view: at least one account must be able to take a request.
+    let views = state.relay().pool.snapshot();
+    if !views.iter().any(|v| v.state == "active") {
+        let states: Vec<String> = views
+            .iter()
+            .map(|v| format!("{}: {}", v.label, v.state))
+            .collect();
+        return not_ready(format!(
+            "no account is usable right now ({})",
+            states.join(", ")
+        ));
+    }
+    Json(serde_json::json!({"status": "ready", "accounts": accounts})).into_response()
+}
+
 async fn root(State(state): State<AppState>) -> Json<serde_json::Value> {
     Json(serde_json::json!({
         "name": "enginelabs-2api",
         "version": env!("CARGO_PKG_VERSION"),
-        "endpoints": ["/v1/chat/completions", "/v1/models", "/v1/messages", "/v1/messages/count_tokens", "/healthz", "/metrics"],
+        "endpoints": ["/v1/chat/completions", "/v1/models", "/v1/messages", "/v1/messages/count_tokens", "/healthz", "/readyz", "/metrics"],
         "upstream_protocol": state.generation_label(),
     }))
 }
@@ -107,6 +150,7 @@ async fn fallback(method: Method, uri: axum::http::Uri) -> ApiError {
         "/v1/models",
         "/models",
         "/healthz",
+        "/readyz",
         "/metrics",
         "/",
     ];

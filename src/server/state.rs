@@ -23,6 +23,7 @@ struct Inner {
     admin: ApiKeys,
     relay: Relay,
     probe: tokio::task::JoinHandle<()>,
+    catalog: crate::catalog::ModelCatalog,
 }
 
 impl Drop for Inner {
@@ -84,6 +85,7 @@ impl AppState {
         let probe = probe::spawn(&pool, Arc::clone(&engine));
         let keys = ApiKeys::new(&config.api_keys);
         let admin = ApiKeys::new(config.admin_key.as_slice());
+        let catalog = crate::catalog::ModelCatalog::new(&config);
         let state = AppState {
             inner: Arc::new(Inner {
                 config,
@@ -95,9 +97,11 @@ impl AppState {
                     pool,
                 },
                 probe,
+                catalog,
             }),
         };
         crate::cleanup::spawn(&state);
+        crate::catalog::spawn(&state);
         Ok(state)
     }
 
@@ -139,17 +143,25 @@ impl AppState {
         }
     }
 
-    /// The catalogue name for what the client asked (case-insensitive), or the default model.
+    /// The model catalogue (live adapter list or configured `MODELS`).
+    pub fn catalog(&self) -> &crate::catalog::ModelCatalog {
+        &self.inner.catalog
+    }
+
+    /// [`AppState::resolve_model`] once the catalogue's first load was tried (request handlers
+    /// use this, so the first request already sees the live model list).
+    pub async fn model_for(&self, requested: Option<&str>) -> Result<String, ApiError> {
+        self.catalog().ensure_loaded(self).await;
+        self.resolve_model(requested)
+    }
+
+    /// The canonical catalogue name (adapter key when the live list is known) for what the
+    /// client asked, by any of its names or an alias, or the default model.
     pub fn resolve_model(&self, requested: Option<&str>) -> Result<String, ApiError> {
-        let cfg = self.config();
-        match requested {
-            None => Ok(cfg.default_model.clone()),
-            Some(name) => cfg
-                .models
-                .iter()
-                .find(|m| m.eq_ignore_ascii_case(name))
-                .cloned()
-                .ok_or_else(|| ApiError::ModelNotFound(name.to_string())),
-        }
+        self.catalog()
+            .snapshot()
+            .resolve(requested)
+            .map(|m| m.id.clone())
+            .map_err(ApiError::ModelNotFound)
     }
 }

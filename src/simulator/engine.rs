@@ -25,6 +25,10 @@ pub(crate) struct Model {
     pub provider: &'static str,
     pub usage_multiplier: u64,
     pub supports_images: bool,
+    /// 0 = free; above that, a paid tier.
+    pub minimum_tier: u64,
+    /// A disabled adapter is listed but cannot be selected.
+    pub enabled: bool,
 }
 
 pub(crate) const CATALOGUE: &[Model] = &[
@@ -35,6 +39,8 @@ pub(crate) const CATALOGUE: &[Model] = &[
         provider: "openai",
         usage_multiplier: 3,
         supports_images: true,
+        minimum_tier: 0,
+        enabled: true,
     },
     Model {
         key: "gpt_5",
@@ -43,6 +49,8 @@ pub(crate) const CATALOGUE: &[Model] = &[
         provider: "openai",
         usage_multiplier: 3,
         supports_images: true,
+        minimum_tier: 0,
+        enabled: true,
     },
     Model {
         key: "claude_sonnet_4_5",
@@ -51,6 +59,8 @@ pub(crate) const CATALOGUE: &[Model] = &[
         provider: "anthropic",
         usage_multiplier: 4,
         supports_images: true,
+        minimum_tier: 0,
+        enabled: true,
     },
     Model {
         key: "glm_5_1",
@@ -59,6 +69,28 @@ pub(crate) const CATALOGUE: &[Model] = &[
         provider: "openrouter",
         usage_multiplier: 2,
         supports_images: false,
+        minimum_tier: 0,
+        enabled: true,
+    },
+    Model {
+        key: "claude_opus_4_6",
+        model: "claude-opus-4.6",
+        engine_agent_key: "ClaudeOpus4_6",
+        provider: "anthropic",
+        usage_multiplier: 8,
+        supports_images: true,
+        minimum_tier: 1,
+        enabled: true,
+    },
+    Model {
+        key: "old_model",
+        model: "old-model-1",
+        engine_agent_key: "OldModel",
+        provider: "openai",
+        usage_multiplier: 1,
+        supports_images: false,
+        minimum_tier: 0,
+        enabled: false,
     },
 ];
 
@@ -74,7 +106,7 @@ pub(crate) fn message(status: StatusCode, msg: &str) -> Response {
 }
 
 /// What a route that does not exist (Gen-2 switched off) answers.
-fn not_found_route() -> Response {
+pub(crate) fn not_found_route() -> Response {
     (
         StatusCode::NOT_FOUND,
         axum::Json(
@@ -86,7 +118,7 @@ fn not_found_route() -> Response {
 
 /// The user of a valid `Authorization: Bearer <jwt>`, or the 401 to answer (counted).
 /// The rejection is boxed: a `Response` is large and the happy path should stay small.
-fn authorize(st: &SimState, headers: &HeaderMap) -> Result<String, Box<Response>> {
+pub(crate) fn authorize(st: &SimState, headers: &HeaderMap) -> Result<String, Box<Response>> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -102,7 +134,7 @@ fn authorize(st: &SimState, headers: &HeaderMap) -> Result<String, Box<Response>
     })
 }
 
-fn parse_body(body: &Bytes) -> Result<Value, Box<Response>> {
+pub(crate) fn parse_body(body: &Bytes) -> Result<Value, Box<Response>> {
     serde_json::from_slice::<Value>(body)
         .ok()
         .filter(Value::is_object)
@@ -127,7 +159,7 @@ pub(crate) async fn adapters(State(st): State<Arc<SimState>>, headers: HeaderMap
         .map(|m| {
             json!({
                 "key": m.key, "model": m.model, "engineAgentKey": m.engine_agent_key,
-                "provider": m.provider, "minimumTier": 0, "enabled": true,
+                "provider": m.provider, "minimumTier": m.minimum_tier, "enabled": m.enabled,
                 "usageMultiplier": m.usage_multiplier, "supportsImages": m.supports_images,
             })
         })
@@ -161,6 +193,9 @@ pub(crate) async fn preferred_model(
     let Some(model) = find_model(key) else {
         return message(StatusCode::BAD_REQUEST, "Unknown model");
     };
+    if !model.enabled || model.minimum_tier > 0 {
+        return message(StatusCode::BAD_REQUEST, "Model not available for your plan");
+    }
     if let Some(acc) = lock(&st.inner).accounts.get_mut(&user) {
         acc.preferred_model = Some(model.key.to_owned());
     }
@@ -335,6 +370,29 @@ pub(crate) async fn trigger(
         acc.daily_usage += find_model(&model).map_or(1, |m| m.usage_multiplier);
         ("gen2", model, prompt, hist)
     };
+    let image_urls: Vec<String> = match body.get("imageUrls") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(urls)) => urls
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect(),
+        Some(_) => return message(StatusCode::BAD_REQUEST, "imageUrls must be an array"),
+    };
+    if !image_urls.is_empty() {
+        if generation == "gen1" || !find_model(&model).is_some_and(|m| m.supports_images) {
+            return message(
+                StatusCode::BAD_REQUEST,
+                "This model does not support images",
+            );
+        }
+        if image_urls
+            .iter()
+            .any(|u| super::images::uploaded(&st, u).is_none())
+        {
+            return message(StatusCode::BAD_REQUEST, "Unknown image URL");
+        }
+    }
     let turn = start_turn(&st, &hist, prompt.clone(), &faults);
     lock(&st.stats).triggers.push(TriggerRecord {
         generation,
@@ -343,6 +401,7 @@ pub(crate) async fn trigger(
         model,
         prompt,
         turn,
+        image_urls,
     });
     if generation == "gen1" {
         axum::Json(json!({})).into_response()

@@ -9,6 +9,7 @@
 //! - `jwt`: HS256 session tokens (mint, verify);
 //! - `clerk`: `GET /v1/client`, `POST /v1/client/sessions/{sid}/tokens`;
 //! - `engine`: the EngineLabs REST calls and the model catalogue;
+//! - `images`: the presigned image upload (`/images/presign`, the PUT target, the "CDN");
 //! - `script`: reply texts and the frames of a turn, and the task that streams them;
 //! - `ws`: the `buffer/stream` WebSocket;
 //! - `control`: the `/__sim` control plane and the Cloudflare-challenge fault.
@@ -18,8 +19,9 @@
 //! - EngineLabs: `GET /chat/adapters`, `PATCH /teams/preferred-model`,
 //!   `POST /projects/create-hosted`, `POST /engine-agent/offers` (Gen-2 only),
 //!   `POST /engine-agent/chat`, `GET /billing`, `GET /current-user`,
-//!   `DELETE /engine-agent/chat-histories/{id}`, WebSocket
+//!   `DELETE /engine-agent/chat-histories/{id}`, `POST /images/presign`, WebSocket
 //!   `GET /engine-agent/chat-histories/{id}/buffer/stream`;
+//! - image storage (no JWT: presigned): `PUT /__uploads/{id}`, `GET /cdn/{file}`;
 //! - control: `GET /__sim/stats[?triggers=1]`, `GET|POST /__sim/faults`,
 //!   `GET|POST /__sim/accounts`, `POST /__sim/accounts/{user_id}/{revoke|restore|replace-session}`.
 //!
@@ -30,6 +32,7 @@
 mod clerk;
 mod control;
 mod engine;
+mod images;
 mod jwt;
 mod script;
 mod state;
@@ -132,6 +135,8 @@ pub struct TriggerRecord {
     pub prompt: String,
     /// 1-based turn number within its chat history.
     pub turn: u32,
+    /// Gen-2 `imageUrls` (final URLs of completed uploads).
+    pub image_urls: Vec<String>,
 }
 
 /// Counters for assertions.
@@ -154,6 +159,12 @@ pub struct SimStats {
     pub offers: u64,
     /// Accepted `PATCH /teams/preferred-model` calls.
     pub model_switches: u64,
+    /// Accepted `POST /images/presign` calls.
+    pub presigns: u64,
+    /// Completed image PUTs.
+    pub uploads: u64,
+    /// Image PUTs that carried an `Authorization` header (the JWT must not go to the bucket).
+    pub leaked_auth_on_upload: u64,
 }
 
 /// A running simulator. Dropping it stops the server, its sockets and its turn tasks.
@@ -270,6 +281,11 @@ impl Simulator {
     pub fn stats(&self) -> SimStats {
         lock(&self.state.stats).clone()
     }
+
+    /// The bytes stored behind an image's final URL (`None` until its PUT completed).
+    pub fn uploaded(&self, final_url: &str) -> Option<Vec<u8>> {
+        images::uploaded(&self.state, final_url)
+    }
 }
 
 impl Drop for Simulator {
@@ -302,6 +318,7 @@ fn router(state: Arc<SimState>) -> Router {
         .route("/engine-agent/chat", post(engine::trigger))
         .route("/billing", get(engine::billing))
         .route("/current-user", get(engine::current_user))
+        .route("/images/presign", post(images::presign))
         .route(
             "/engine-agent/chat-histories/{id}",
             delete(engine::delete_history),
@@ -316,6 +333,12 @@ fn router(state: Arc<SimState>) -> Router {
             "/engine-agent/chat-histories/{id}/buffer/stream",
             get(ws::stream),
         )
+        .route(
+            "/__uploads/{id}",
+            axum::routing::put(images::put)
+                .layer(axum::extract::DefaultBodyLimit::max(21 * 1024 * 1024)),
+        )
+        .route("/cdn/{file}", get(images::cdn))
         .route("/__sim/stats", get(control::stats))
         .route(
             "/__sim/faults",

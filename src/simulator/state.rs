@@ -69,6 +69,8 @@ pub(crate) struct Inner {
     pub first_user: String,
     /// By chat history id (Gen-1 client uuid or Gen-2 project id).
     pub histories: HashMap<String, Arc<History>>,
+    /// Presigned image uploads, by upload id.
+    pub uploads: HashMap<String, super::images::Upload>,
 }
 
 /// One simulated Clerk user with its session and `__client` cookie.

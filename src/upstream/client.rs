@@ -138,11 +138,20 @@ impl EngineClient {
         continued: Option<HistoryRef>,
     ) -> Result<Turn, UpstreamError> {
         let adapters = self.adapters(account).await?;
-        let key = adapters
+        let adapter = adapters
             .iter()
             .find(|a| a.answers_to(&req.model))
-            .map(|a| a.key.clone())
             .ok_or_else(|| UpstreamError::UnknownModel(req.model.clone()))?;
+        let key = adapter.key.clone();
+        let image_urls = if req.images.is_empty() {
+            Vec::new()
+        } else if adapter.supports_images != Some(true) {
+            return Err(UpstreamError::ImagesRefused(format!(
+                "model `{key}` does not accept images; pick a model whose adapter supports images"
+            )));
+        } else {
+            self.upload_images(account, &req.images).await?
+        };
 
         let (chat_history_id, workspace_id) = match continued {
             Some(h) => (h.chat_history_id, h.workspace_id),
@@ -176,9 +185,10 @@ impl EngineClient {
         let current_model = self.hold_model(account, &key).await?;
         turn_stream.arm();
         let prompt = req.prompt.as_str();
+        let image_urls = image_urls.as_slice();
         // On failure `turn_stream` is dropped here, which closes the socket.
         self.authed(account, |e| async move {
-            e.engine().chat_gen2(id, prompt).await
+            e.engine().chat_gen2(id, prompt, image_urls).await
         })
         .await?;
         drop(current_model);
@@ -219,6 +229,26 @@ impl EngineClient {
         Ok(tokio::sync::RwLockWriteGuard::downgrade(current))
     }
 
+    /// Presigns, then PUTs each image; returns the final URLs for the trigger.
+    async fn upload_images(
+        &self,
+        account: &Account,
+        images: &[super::images::ImageData],
+    ) -> Result<Vec<String>, UpstreamError> {
+        let slots = self
+            .authed(account, |e| async move { e.engine().presign(images).await })
+            .await?;
+        for (slot, image) in slots.iter().zip(images) {
+            super::images::put(&self.http, &self.cfg, slot, image).await?;
+        }
+        Ok(slots.into_iter().map(|s| s.final_url).collect())
+    }
+
+    /// The shared HTTP client (fetching image URLs reuses its pool and timeouts).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     /// Gen-1: trigger with the model as `adapterName`, then connect (the server replays).
     async fn run_gen1(
         &self,
@@ -227,6 +257,11 @@ impl EngineClient {
         req: &TurnRequest,
         continued: Option<HistoryRef>,
     ) -> Result<Turn, UpstreamError> {
+        if !req.images.is_empty() {
+            return Err(UpstreamError::ImagesRefused(
+                "images need cto.new's Gen-2 protocol; this account speaks Gen-1".into(),
+            ));
+        }
         let chat_history_id = continued
             .map(|h| h.chat_history_id)
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
@@ -258,13 +293,33 @@ impl EngineClient {
         ))
     }
 
-    /// The adapter list, cached for [`ADAPTER_TTL`]. A successful fetch settles `auto` on Gen-2.
+    /// The adapter list (`GET /chat/adapters`), cached for [`ADAPTER_TTL`]. A successful
+    /// fetch settles `auto` on Gen-2. The model catalogue reads it through this.
+    pub async fn adapters_for(
+        &self,
+        account: &Account,
+    ) -> Result<Arc<Vec<Adapter>>, UpstreamError> {
+        self.adapters(account).await
+    }
+
+    /// Fetches the adapter list now, whatever the cache holds, and caches it.
+    pub async fn refresh_adapters(
+        &self,
+        account: &Account,
+    ) -> Result<Arc<Vec<Adapter>>, UpstreamError> {
+        self.fetch_adapters(account).await
+    }
+
     async fn adapters(&self, account: &Account) -> Result<Arc<Vec<Adapter>>, UpstreamError> {
         if let Some((at, list)) = self.cached_adapters()
             && at.elapsed() < ADAPTER_TTL
         {
             return Ok(list);
         }
+        self.fetch_adapters(account).await
+    }
+
+    async fn fetch_adapters(&self, account: &Account) -> Result<Arc<Vec<Adapter>>, UpstreamError> {
         let list = Arc::new(
             self.authed(account, |e| async move { e.engine().adapters().await })
                 .await?,

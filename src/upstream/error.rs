@@ -33,6 +33,9 @@ pub enum UpstreamError {
     /// The model name is unknown upstream.
     #[error("model `{0}` is not offered by cto.new for this account")]
     UnknownModel(String),
+    /// The turn has images the model or protocol generation cannot take.
+    #[error("{0}")]
+    ImagesRefused(String),
     /// The upstream refused the prompt as too large (413).
     #[error("cto.new refused the prompt as too large ({0})")]
     PromptTooLarge(String),
@@ -66,6 +69,7 @@ impl UpstreamError {
         "rate_limited",
         "quota_exhausted",
         "unknown_model",
+        "images_refused",
         "prompt_too_large",
         "status",
         "network",
@@ -95,6 +99,7 @@ impl UpstreamError {
             UpstreamError::RateLimited { .. } => "rate_limited",
             UpstreamError::QuotaExhausted { .. } => "quota_exhausted",
             UpstreamError::UnknownModel(_) => "unknown_model",
+            UpstreamError::ImagesRefused(_) => "images_refused",
             UpstreamError::PromptTooLarge(_) => "prompt_too_large",
             UpstreamError::Status { .. } => "status",
             UpstreamError::Network { .. } => "network",

@@ -7,6 +7,7 @@
 //! - [`account`]: one login: rotating cookie, identity, cached JWT, locks;
 //! - [`clerk`]: session discovery (`GET /v1/client`) and single-flight JWT minting;
 //! - [`trigger`]: the REST calls that start a turn, Gen-1 and Gen-2;
+//! - [`images`]: images of a turn (limits, `data:`/`https:` loading, Gen-2 presign + PUT upload);
 //! - [`frame`]: the WebSocket frame grammar and the turn tracker (deltas, thinking, end of turn);
 //! - [`stream`]: the WebSocket itself (connect, ping, idle timeout, cancellation);
 //! - [`resume`]: reconnecting a dropped Gen-1 stream and delivering the replay exactly once;
@@ -23,6 +24,7 @@ pub mod cookie;
 pub mod error;
 pub mod frame;
 mod http;
+pub mod images;
 pub mod jwt;
 pub mod resume;
 pub mod stream;
@@ -35,6 +37,7 @@ use serde::{Deserialize, Serialize};
 pub use clerk::{Account, Identity};
 pub use client::EngineClient;
 pub use error::UpstreamError;
+pub use trigger::Adapter;
 
 /// Which protocol generation to speak (`UPSTREAM_PROTOCOL`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,6 +147,8 @@ pub struct TurnRequest {
     pub prompt: String,
     /// `Some` to continue an existing upstream history, `None` for a new one.
     pub continue_history: Option<HistoryRef>,
+    /// Images of the new turn, uploaded before the trigger (Gen-2 and image models only).
+    pub images: Vec<images::ImageData>,
 }
 
 /// What a running turn yields, in order. A stream always ends with `Finished` or an error.

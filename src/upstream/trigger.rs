@@ -82,7 +82,7 @@ impl Engine<'_> {
             .timeout(self.cfg.request_timeout)
     }
 
-    async fn call(
+    pub(super) async fn call(
         &self,
         call: &'static str,
         method: reqwest::Method,
@@ -174,21 +174,27 @@ impl Engine<'_> {
         .map(drop)
     }
 
-    /// Gen-2 trigger: the prompt travels base64-encoded so non-ASCII text survives.
+    /// Gen-2 trigger: the prompt travels base64-encoded so non-ASCII text survives;
+    /// `imageUrls` (final URLs of uploaded images) only when there are some.
     pub async fn chat_gen2(
         &self,
         chat_history_id: &str,
         prompt: &str,
+        image_urls: &[String],
     ) -> Result<(), UpstreamError> {
+        let mut body = json!({
+            "prompt": STANDARD.encode(prompt.as_bytes()),
+            "chatHistoryId": chat_history_id,
+            "encoded": true,
+        });
+        if !image_urls.is_empty() {
+            body["imageUrls"] = json!(image_urls);
+        }
         self.call(
             CALL_CHAT,
             reqwest::Method::POST,
             "/engine-agent/chat",
-            Some(json!({
-                "prompt": STANDARD.encode(prompt.as_bytes()),
-                "chatHistoryId": chat_history_id,
-                "encoded": true,
-            })),
+            Some(body),
         )
         .await
         .map(drop)

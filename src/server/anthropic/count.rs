@@ -15,7 +15,7 @@ pub async fn count_tokens(
     AnthropicJson(body): AnthropicJson,
 ) -> Result<Json<Value>, AnthropicError> {
     let req = MessagesRequest::parse(&body, false)?;
-    state.resolve_model(req.model.as_deref())?;
+    state.model_for(req.model.as_deref()).await?;
     Ok(Json(
         json!({"input_tokens": tokens::count_messages(&req.messages)}),
     ))

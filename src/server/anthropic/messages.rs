@@ -60,7 +60,8 @@ pub async fn create(
 ) -> Result<Response, AnthropicError> {
     let received = std::time::Instant::now();
     let req = MessagesRequest::parse(&body, true)?;
-    let model = state.resolve_model(req.model.as_deref())?;
+    let model = state.model_for(req.model.as_deref()).await?;
+    let images = crate::catalog::prepare_images(&state, &model, req.images).await?;
     let meta = MessageMeta::new(&model, tokens::count_messages(&req.messages));
     let scope = Scope {
         client: client.0,
@@ -68,7 +69,7 @@ pub async fn create(
     };
     let mut running = state
         .relay()
-        .start(scope, req.messages)
+        .start_with_images(scope, req.messages, images)
         .await
         .map_err(ApiError::from)?;
     let first = match running.turn.next().await {

@@ -5,14 +5,18 @@
 //! are joined; `tool_use` and `tool_result` blocks become `[Tool]` messages holding their JSON or
 //! text (the upstream agent has no tool channel, but it should see what happened); `thinking`
 //! blocks that clients echo back from our own answers are dropped, so the echoed conversation
-//! fingerprints the same as the one we remembered. Images and documents need an upload flow the
-//! proxy does not have yet, so they are refused clearly rather than dropped silently. Fields we
-//! do not use (`temperature`, `metadata`, `tools`, ...) are accepted and ignored.
+//! fingerprints the same as the one we remembered. `image` blocks of user messages (`source`
+//! base64 or url) are carried beside the text, those of the new turn (after the last assistant
+//! message) going upstream with it; documents, and images inside tool results, are refused
+//! clearly rather than dropped silently. Fields we do not use (`temperature`, `metadata`,
+//! `tools`, ...) are accepted and ignored.
 
 use serde_json::Value;
 
+use crate::conversation::message::split_point;
 use crate::conversation::{Message, Role};
 use crate::server::error::ApiError;
+use crate::upstream::images::ImageSource;
 
 /// A validated Messages request.
 #[derive(Debug)]
@@ -23,6 +27,8 @@ pub struct MessagesRequest {
     pub messages: Vec<Message>,
     pub stream: bool,
     pub max_tokens: Option<u64>,
+    /// Images of the new turn's user messages, in order.
+    pub images: Vec<ImageSource>,
 }
 
 fn bad(msg: impl Into<String>, param: &'static str) -> ApiError {
@@ -79,12 +85,21 @@ impl MessagesRequest {
             Some(Value::Array(a)) => a,
             Some(_) => return Err(bad("`messages` must be an array of messages.", "messages")),
         };
+        // Each image with the index of the message it sits in.
+        let mut images: Vec<(usize, ImageSource)> = Vec::new();
         for (i, m) in raw.iter().enumerate() {
-            parse_message(i, m, &mut messages)?;
+            parse_message(i, m, &mut messages, &mut images)?;
         }
+        let split = split_point(&messages);
+        let images: Vec<ImageSource> = images
+            .into_iter()
+            .filter(|(at, _)| *at >= split)
+            .map(|(_, s)| s)
+            .collect();
         if !messages
             .iter()
             .any(|m| m.role != Role::System && !m.text.trim().is_empty())
+            && images.is_empty()
         {
             return Err(bad(
                 "`messages` must contain at least one message with text.",
@@ -96,6 +111,7 @@ impl MessagesRequest {
             messages,
             stream,
             max_tokens,
+            images,
         })
     }
 }
@@ -135,7 +151,12 @@ fn system_text(v: Option<&Value>) -> Result<Option<String>, ApiError> {
 
 /// One message; pushes one message of its role for its text, plus one `[Tool]` message per
 /// tool block, in the order they came.
-fn parse_message(i: usize, m: &Value, out: &mut Vec<Message>) -> Result<(), ApiError> {
+fn parse_message(
+    i: usize,
+    m: &Value,
+    out: &mut Vec<Message>,
+    images: &mut Vec<(usize, ImageSource)>,
+) -> Result<(), ApiError> {
     let obj = m
         .as_object()
         .ok_or_else(|| bad(format!("`messages[{i}]` must be an object."), "messages"))?;
@@ -166,6 +187,15 @@ fn parse_message(i: usize, m: &Value, out: &mut Vec<Message>) -> Result<(), ApiE
                 match block(i, j, b)? {
                     Block::Text(t) => text.push(t),
                     Block::Skip => {}
+                    Block::Image(_) if role != Role::User => {
+                        return Err(bad(
+                            format!(
+                                "`messages[{i}].content[{j}]` is an image; only user messages may hold images."
+                            ),
+                            "messages",
+                        ));
+                    }
+                    Block::Image(source) => images.push((out.len(), source)),
                     Block::Tool(t) => {
                         if !text.is_empty() {
                             out.push(Message::new(role, text.join("\n")));
@@ -200,6 +230,7 @@ fn parse_message(i: usize, m: &Value, out: &mut Vec<Message>) -> Result<(), ApiE
 
 enum Block<'a> {
     Text(&'a str),
+    Image(ImageSource),
     Tool(String),
     Skip,
 }
@@ -219,12 +250,7 @@ fn block<'a>(i: usize, j: usize, b: &'a Value) -> Result<Block<'a>, ApiError> {
                 .ok_or_else(|| bad(format!("{at}.text must be a string."), "messages"))?,
         ),
         "thinking" | "redacted_thinking" => Block::Skip,
-        "image" => {
-            return Err(bad(
-                format!("{at} is an image; images are not forwarded yet by this proxy."),
-                "messages",
-            ));
-        }
+        "image" => Block::Image(image_source(&at, b.get("source"))?),
         "document" => {
             return Err(bad(
                 format!("{at} is a document; documents are not forwarded yet by this proxy."),
@@ -253,6 +279,30 @@ fn block<'a>(i: usize, j: usize, b: &'a Value) -> Result<Block<'a>, ApiError> {
             ));
         }
     })
+}
+
+/// An image block's `source`: `{type: base64, media_type, data}` or `{type: url, url}`.
+fn image_source(at: &str, source: Option<&Value>) -> Result<ImageSource, ApiError> {
+    let field = |name: &str| source.and_then(|s| s.get(name)).and_then(Value::as_str);
+    match field("type") {
+        Some("base64") => match (field("media_type"), field("data")) {
+            (Some(media_type), Some(data)) => Ok(ImageSource::Base64 {
+                media_type: media_type.to_string(),
+                data: data.to_string(),
+            }),
+            _ => Err(bad(
+                format!("{at}.source needs string `media_type` and `data`."),
+                "messages",
+            )),
+        },
+        Some("url") => field("url")
+            .map(|u| ImageSource::Url(u.to_string()))
+            .ok_or_else(|| bad(format!("{at}.source.url must be a string."), "messages")),
+        _ => Err(bad(
+            format!("{at}.source.type must be `base64` or `url`."),
+            "messages",
+        )),
+    }
 }
 
 /// A tool result's content: a string, or `text` blocks (anything else is shown as JSON).
@@ -378,11 +428,18 @@ mod tests {
             assert_eq!(e.status(), axum::http::StatusCode::BAD_REQUEST, "{body}");
         }
         let img = json!({"max_tokens":1,"messages":[{"role":"user","content":[
+            {"type":"text","text":"what is it?"},
             {"type":"image","source":{"type":"base64","media_type":"image/png","data":"AA=="}}]}]});
-        let e = MessagesRequest::parse(&img, true).expect_err("image refused");
-        assert!(
-            e.to_string().contains("images are not forwarded yet"),
-            "{e}"
+        let r = MessagesRequest::parse(&img, true).expect("image taken");
+        assert_eq!(
+            r.images,
+            [ImageSource::Base64 {
+                media_type: "image/png".into(),
+                data: "AA==".into()
+            }]
         );
+        let bad_source = json!({"max_tokens":1,"messages":[{"role":"user","content":[
+            {"type":"text","text":"x"},{"type":"image","source":{"type":"file"}}]}]});
+        assert!(MessagesRequest::parse(&bad_source, true).is_err());
     }
 }

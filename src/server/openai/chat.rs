@@ -27,13 +27,17 @@ pub async fn completions(
 ) -> Result<Response, ApiError> {
     let received = std::time::Instant::now();
     let req = ChatRequest::parse(&body)?;
-    let model = state.resolve_model(req.model.as_deref())?;
+    let model = state.model_for(req.model.as_deref()).await?;
+    let images = crate::catalog::prepare_images(&state, &model, req.images).await?;
     let prompt_tokens = usage::estimate_messages(&req.messages);
     let scope = Scope {
         client: client.0,
         model: model.clone(),
     };
-    let mut running = state.relay().start(scope, req.messages).await?;
+    let mut running = state
+        .relay()
+        .start_with_images(scope, req.messages, images)
+        .await?;
     let first = match running.turn.next().await {
         Some(Ok(ev)) => ev,
         Some(Err(e)) => return Err(counted(e)),

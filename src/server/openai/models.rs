@@ -1,26 +1,33 @@
-//! `GET /v1/models` and `GET /v1/models/{id}`: the configured catalogue in OpenAI's shape.
+//! `GET /v1/models` and `GET /v1/models/{id}`: the model catalogue in OpenAI's shape.
+//!
+//! Each model is listed once under its canonical name (the adapter key when the live list is
+//! known), owned by its upstream provider; aliases and the other names resolve but are not
+//! listed, so a client's model picker shows no duplicates.
 
 use axum::Json;
 use axum::extract::{Path, State};
 use serde_json::{Value, json};
 
+use crate::catalog::CatalogModel;
 use crate::server::AppState;
 use crate::server::error::ApiError;
 
 /// A fixed creation time: the upstream does not say when a model appeared.
 const CREATED: u64 = 1_760_000_000;
 
-fn model_json(id: &str) -> Value {
-    json!({"id": id, "object": "model", "created": CREATED, "owned_by": "cto.new"})
+fn model_json(m: &CatalogModel) -> Value {
+    json!({
+        "id": m.id,
+        "object": "model",
+        "created": CREATED,
+        "owned_by": m.provider.as_deref().unwrap_or("cto.new"),
+    })
 }
 
 pub async fn list(State(state): State<AppState>) -> Json<Value> {
-    let data: Vec<Value> = state
-        .config()
-        .models
-        .iter()
-        .map(|m| model_json(m))
-        .collect();
+    state.catalog().ensure_loaded(&state).await;
+    let catalog = state.catalog().snapshot();
+    let data: Vec<Value> = catalog.models().iter().map(model_json).collect();
     Json(json!({"object": "list", "data": data}))
 }
 
@@ -28,6 +35,10 @@ pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    let model = state.resolve_model(Some(&id))?;
-    Ok(Json(model_json(&model)))
+    state.catalog().ensure_loaded(&state).await;
+    let catalog = state.catalog().snapshot();
+    let model = catalog
+        .find(&id)
+        .ok_or_else(|| ApiError::ModelNotFound(id.clone()))?;
+    Ok(Json(model_json(model)))
 }

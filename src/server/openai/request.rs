@@ -3,11 +3,17 @@
 //! The body is read as a JSON value and checked field by field, so every mistake gets a 400 that
 //! names the field (`param`). Fields we do not use (temperature, tools, ...) are accepted and
 //! ignored, as the upstream agent has no such knobs.
+//!
+//! `image_url` parts of user messages (a `data:` or `https:` URL) are carried beside the text:
+//! those of the new turn (after the last assistant message) go upstream with it; the checks
+//! that need the model and the limits happen later, before anything is fetched or uploaded.
 
 use serde_json::Value;
 
+use crate::conversation::message::split_point;
 use crate::conversation::{Message, Role};
 use crate::server::error::ApiError;
+use crate::upstream::images::ImageSource;
 
 /// A validated chat request.
 #[derive(Debug)]
@@ -17,6 +23,8 @@ pub struct ChatRequest {
     pub messages: Vec<Message>,
     pub stream: bool,
     pub include_usage: bool,
+    /// Images of the new turn's user messages, in order.
+    pub images: Vec<ImageSource>,
 }
 
 fn bad(msg: impl Into<String>, param: &'static str) -> ApiError {
@@ -64,12 +72,18 @@ impl ChatRequest {
             Some(_) => return Err(bad("`messages` must be an array of messages.", "messages")),
         };
         let mut messages = Vec::with_capacity(raw.len());
+        let mut images_of = Vec::with_capacity(raw.len());
         for (i, m) in raw.iter().enumerate() {
-            messages.push(parse_message(i, m)?);
+            let (message, images) = parse_message(i, m)?;
+            messages.push(message);
+            images_of.push(images);
         }
+        let split = split_point(&messages);
+        let images: Vec<ImageSource> = images_of.into_iter().skip(split).flatten().collect();
         if !messages
             .iter()
             .any(|m| m.role == Role::User && !m.text.trim().is_empty())
+            && images.is_empty()
         {
             return Err(bad(
                 "`messages` must contain at least one user message with text.",
@@ -81,11 +95,12 @@ impl ChatRequest {
             messages,
             stream,
             include_usage,
+            images,
         })
     }
 }
 
-fn parse_message(i: usize, m: &Value) -> Result<Message, ApiError> {
+fn parse_message(i: usize, m: &Value) -> Result<(Message, Vec<ImageSource>), ApiError> {
     let obj = m
         .as_object()
         .ok_or_else(|| bad(format!("`messages[{i}]` must be an object."), "messages"))?;
@@ -101,10 +116,11 @@ fn parse_message(i: usize, m: &Value) -> Result<Message, ApiError> {
             "messages",
         )
     })?;
+    let mut images = Vec::new();
     let text = match obj.get("content") {
         Some(Value::String(s)) => s.clone(),
         None | Some(Value::Null) if role == Role::Assistant => String::new(),
-        Some(Value::Array(parts)) => content_parts(i, parts)?,
+        Some(Value::Array(parts)) => content_parts(i, parts, role, &mut images)?,
         None | Some(Value::Null) => {
             return Err(bad(
                 format!("`messages[{i}].content` is required."),
@@ -118,12 +134,16 @@ fn parse_message(i: usize, m: &Value) -> Result<Message, ApiError> {
             ));
         }
     };
-    Ok(Message { role, text })
+    Ok((Message { role, text }, images))
 }
 
-/// Joins the text parts of an array content. Images need the upload flow (a later issue), so
-/// they are refused clearly rather than silently dropped.
-fn content_parts(i: usize, parts: &[Value]) -> Result<String, ApiError> {
+/// Joins the text parts of an array content; collects the images of a user message.
+fn content_parts(
+    i: usize,
+    parts: &[Value],
+    role: Role,
+    images: &mut Vec<ImageSource>,
+) -> Result<String, ApiError> {
     let mut texts = Vec::with_capacity(parts.len());
     for (j, p) in parts.iter().enumerate() {
         let kind = p.get("type").and_then(Value::as_str).unwrap_or("");
@@ -137,10 +157,23 @@ fn content_parts(i: usize, parts: &[Value]) -> Result<String, ApiError> {
                 })?;
                 texts.push(t);
             }
+            "image_url" | "input_image" | "image" if role == Role::User => {
+                let url = p
+                    .get("image_url")
+                    .and_then(|u| u.get("url").or(Some(u)))
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| {
+                        bad(
+                            format!("`messages[{i}].content[{j}].image_url.url` must be a string."),
+                            "messages",
+                        )
+                    })?;
+                images.push(ImageSource::from_url(url));
+            }
             "image_url" | "input_image" | "image" => {
                 return Err(bad(
                     format!(
-                        "`messages[{i}].content[{j}]` is an image; this proxy does not forward images yet."
+                        "`messages[{i}].content[{j}]` is an image; only user messages may hold images."
                     ),
                     "messages",
                 ));
@@ -168,6 +201,31 @@ mod tests {
         .expect("valid");
         assert!(r.stream && r.include_usage);
         assert_eq!(r.messages[1].text, "a\nb");
+    }
+
+    #[test]
+    fn images_of_the_new_turn_are_carried_beside_the_text() {
+        let part = |url: &str| json!({"type":"image_url","image_url":{"url":url}});
+        let r = ChatRequest::parse(&json!({"messages":[
+            {"role":"user","content":[{"type":"text","text":"old"},part("data:image/png;base64,AA==")]},
+            {"role":"assistant","content":"seen"},
+            {"role":"user","content":[{"type":"text","text":"new"},part("https://x/a.png"),
+                {"type":"image_url","image_url":"data:image/gif;base64,R0lG"}]}]}))
+        .expect("valid");
+        assert_eq!(
+            r.images,
+            [
+                ImageSource::Url("https://x/a.png".into()),
+                ImageSource::Base64 {
+                    media_type: "image/gif".into(),
+                    data: "R0lG".into()
+                }
+            ]
+        );
+        assert_eq!(r.messages[2].text, "new");
+        let from_assistant = json!({"messages":[{"role":"user","content":"x"},
+            {"role":"assistant","content":[part("data:image/png;base64,AA==")]}]});
+        assert!(ChatRequest::parse(&from_assistant).is_err());
     }
 
     #[test]
