@@ -316,3 +316,35 @@ async fn redis_outage_degrades_to_new_conversations_and_recovers() {
     let _ = redis.wait();
     p.kill().await;
 }
+
+#[tokio::test]
+async fn a_corrupt_store_file_stops_the_start_with_a_clear_error() {
+    let dir = TempDir::new("corrupt");
+    let data = dir.0.join("data");
+    std::fs::create_dir_all(&data).expect("data dir");
+    let file = data.join("enginelabs-2api.redb");
+    std::fs::write(&file, vec![0x5a; 64 * 1024]).expect("garbage");
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_enginelabs-2api"))
+        .arg("serve")
+        .env_clear()
+        .env("HOST", "127.0.0.1")
+        .env("PORT", free_port().to_string())
+        .env("DATA_DIR", &data)
+        .env("API_MASTER_KEY", KEY)
+        .output()
+        .await
+        .expect("run the binary");
+    assert!(
+        !out.status.success(),
+        "the proxy must not start on a corrupt store"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&file.display().to_string()),
+        "the error names the file:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("Move the file aside"),
+        "the error says what to do:\n{stderr}"
+    );
+}

@@ -254,24 +254,14 @@ async fn soak_with_random_faults() {
     let plan: Vec<(u64, usize, bool)> = (0..total)
         .map(|i| (i, rng.random_range(0..2), rng.random_bool(0.6)))
         .collect();
-    let outcomes: Vec<(usize, bool, Outcome)> = futures_util::stream::iter(plan)
-        .map(|(i, g, stream)| {
-            let h = Arc::clone(&gens[g]);
-            async move {
-                let prompt = format!("soak {seed} request {i} on gen{}", g + 1);
-                let outcome =
-                    match tokio::time::timeout(REQUEST_TIMEOUT, one_request(&h, &prompt, stream))
-                        .await
-                    {
-                        Ok(o) => o,
-                        Err(_) => Outcome::Bad(format!("hang: {prompt}")),
-                    };
-                (g, stream, outcome)
-            }
-        })
-        .buffer_unordered(CONCURRENCY)
-        .collect()
-        .await;
+    // Two halves: memory after the second must not have grown past the first (no leak per
+    // stream). The first half warms up allocators, pools and caches.
+    let half = plan.len() / 2;
+    let mut outcomes = run_plan(&gens, seed, plan[..half].to_vec()).await;
+    let rss_first = rss_kib();
+    outcomes.extend(run_plan(&gens, seed, plan[half..].to_vec()).await);
+    let rss_second = rss_kib();
+    println!("soak: RSS after the first half {rss_first} KiB, after the second {rss_second} KiB");
 
     stop.store(true, Ordering::SeqCst);
     let mut switches: BTreeMap<&str, u32> = BTreeMap::new();
@@ -320,6 +310,11 @@ async fn soak_with_random_faults() {
         bad.join("\n")
     );
     assert_eq!(outcomes.len() as u64, total);
+    assert!(
+        rss_second <= rss_first + 10 * 1024,
+        "memory grew by {} KiB over the second half of the soak",
+        rss_second.saturating_sub(rss_first)
+    );
     println!("  successes per generation: {ok_per_gen:?}");
     // With the faults gone, each proxy recovers (an account may sit out a cooldown first).
     for (g, h) in gens.iter().enumerate() {
@@ -369,4 +364,42 @@ async fn soak_with_random_faults() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(active, Some(0.0), "SOAK_SEED={seed}: turns still in flight");
+}
+
+/// Runs part of the plan, `CONCURRENCY` requests at a time.
+async fn run_plan(
+    gens: &[Arc<Harness>; 2],
+    seed: u64,
+    plan: Vec<(u64, usize, bool)>,
+) -> Vec<(usize, bool, Outcome)> {
+    futures_util::stream::iter(plan)
+        .map(|(i, g, stream)| {
+            let h = Arc::clone(&gens[g]);
+            async move {
+                let prompt = format!("soak {seed} request {i} on gen{}", g + 1);
+                let outcome =
+                    match tokio::time::timeout(REQUEST_TIMEOUT, one_request(&h, &prompt, stream))
+                        .await
+                    {
+                        Ok(o) => o,
+                        Err(_) => Outcome::Bad(format!("hang: {prompt}")),
+                    };
+                (g, stream, outcome)
+            }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .collect()
+        .await
+}
+
+/// This process's resident memory (simulators and proxies run in it).
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
+        })
+        .unwrap_or(0)
 }
