@@ -502,21 +502,26 @@ pub fn parse_duration(setting: &'static str, value: &str) -> Result<Duration, Co
     Ok(Duration::from_secs(n.saturating_mul(mult)))
 }
 
+/// Settings parsed from these flags (and the environment), for unit tests of any module.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) fn test_args(extra: &[&str]) -> ConfigArgs {
     use clap::Parser;
-
     #[derive(Parser)]
     struct T {
         #[command(flatten)]
         a: ConfigArgs,
     }
+    let mut v = vec!["t"];
+    v.extend_from_slice(extra);
+    T::parse_from(v).a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
 
     fn args(extra: &[&str]) -> ConfigArgs {
-        let mut v = vec!["t"];
-        v.extend_from_slice(extra);
-        T::parse_from(v).a
+        test_args(extra)
     }
 
     #[test]

@@ -315,19 +315,12 @@ pub fn spawn(state: &AppState) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{ConfigArgs, ConfigError};
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct T {
-        #[command(flatten)]
-        a: ConfigArgs,
-    }
+    use crate::config::ConfigError;
 
     fn config(extra: &[&str]) -> Result<Config, ConfigError> {
-        let mut v = vec!["t", "--store", "memory"];
+        let mut v = vec!["--store", "memory"];
         v.extend_from_slice(extra);
-        Config::from_args(&T::parse_from(v).a)
+        Config::from_args(&crate::config::test_args(&v))
     }
 
     fn adapter(key: &str, engine: &str, model: &str, tier: i64, enabled: bool) -> Adapter {

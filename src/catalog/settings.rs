@@ -86,18 +86,11 @@ impl CatalogSettings {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use clap::Parser;
-
-    #[derive(Parser)]
-    struct T {
-        #[command(flatten)]
-        a: ConfigArgs,
-    }
 
     fn config(extra: &[&str]) -> Result<Config, ConfigError> {
-        let mut v = vec!["t", "--store", "memory"];
+        let mut v = vec!["--store", "memory"];
         v.extend_from_slice(extra);
-        Config::from_args(&T::parse_from(v).a)
+        Config::from_args(&crate::config::test_args(&v))
     }
 
     #[test]

@@ -80,20 +80,10 @@ pub(crate) fn pool_config(
 mod tests {
     use std::time::Duration;
 
-    use clap::Parser;
-
-    use crate::config::{Config, ConfigArgs};
-
-    #[derive(Parser)]
-    struct T {
-        #[command(flatten)]
-        a: ConfigArgs,
-    }
+    use crate::config::{Config, ConfigArgs, test_args};
 
     fn args(extra: &[&str]) -> ConfigArgs {
-        let mut v = vec!["t"];
-        v.extend_from_slice(extra);
-        T::parse_from(v).a
+        test_args(extra)
     }
 
     #[test]
