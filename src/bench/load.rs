@@ -37,7 +37,7 @@ impl Driver {
         let cfg = UpstreamConfig::with_urls(&procs.sim_url, &procs.sim_url);
         let engine = Arc::new(EngineClient::new(cfg).map_err(|e| e.to_string())?);
         let account =
-            Arc::new(Account::new("bench-direct", &procs.cookie).map_err(|e| e.to_string())?);
+            Arc::new(Account::new("bench-direct", &procs.direct_cookie).map_err(|e| e.to_string())?);
         Ok(Driver {
             http,
             proxy_url: procs.proxy_url.clone(),

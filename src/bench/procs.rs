@@ -18,6 +18,9 @@ pub struct Children {
     pub sim_url: String,
     pub proxy_url: String,
     pub cookie: String,
+    /// A second simulated account for the direct (no proxy) runs: Clerk rotates a cookie on
+    /// every mint, so two clients sharing one account would sign each other out.
+    pub direct_cookie: String,
     dir: std::path::PathBuf,
 }
 
@@ -72,6 +75,15 @@ impl Children {
         wait_for(&format!("{sim_url}/__sim/stats")).await?;
         let cookie = std::fs::read_to_string(&cookie_file)
             .map_err(|e| format!("no simulator cookie: {e}"))?;
+        let direct: serde_json::Value = reqwest::Client::new()
+            .post(format!("{sim_url}/__sim/accounts"))
+            .send()
+            .await
+            .map_err(|e| format!("cannot add a simulator account: {e}"))?
+            .json()
+            .await
+            .map_err(|e| format!("bad simulator account answer: {e}"))?;
+        let direct_cookie = direct["cookie"].as_str().ok_or("the simulator account has no cookie")?.to_string();
         let proxy = Command::new(&exe)
             .arg("serve")
             .current_dir(&dir)
@@ -97,6 +109,7 @@ impl Children {
             sim_url,
             proxy_url,
             cookie,
+            direct_cookie,
             dir,
         })
     }
