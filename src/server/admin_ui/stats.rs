@@ -74,9 +74,10 @@ pub fn uptime() -> Duration {
     STARTED.elapsed()
 }
 
-/// Whether a route is client traffic (what the overview charts).
+/// Whether a route is client traffic (what the overview charts); the playground's chat counts.
 fn counted_route(route: &str) -> bool {
-    !(route.starts_with("/admin")
+    route == "/admin/api/chat"
+        || !(route.starts_with("/admin")
         || route == "/healthz"
         || route == "/metrics"
         || route == "/"
@@ -207,6 +208,7 @@ mod tests {
         request("/v1/chat/completions", 200);
         request("/v1/chat/completions", 502);
         request("/admin/api/overview", 200);
+        assert!(counted_route("/admin/api/chat") && !counted_route("/admin/api/accounts"));
         request("/healthz", 200);
         ttfb(Duration::from_millis(40));
         let after = window(1);
