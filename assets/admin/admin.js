@@ -131,14 +131,15 @@ function drawChart(points) {
     const eh = h * p.errors / maxReq;
     if (p.errors) c.append(svg("rect", { x: x + 1, y: T + h - eh, width: Math.max(1, bw - 2), height: eh, class: "bar-err" }));
   });
-  for (const [key, cls] of [["ttfb_p50_ms", "line-p50"], ["ttfb_p95_ms", "line-p95"]]) {
+  for (const [key, cls] of [["ttfb_p50_ms", "p50"], ["ttfb_p95_ms", "p95"]]) {
     let d = "";
     points.forEach((p, i) => {
       if (p[key] == null) return;
       const x = L + i * bw + bw / 2, y = T + h - h * p[key] / maxMs;
       d += `${d ? "L" : "M"}${x.toFixed(1)},${y.toFixed(1)} `;
+      c.append(svg("circle", { cx: x, cy: y, r: 3, class: `dot-${cls}` }));
     });
-    if (d) c.append(svg("path", { d, class: cls }));
+    if (d) c.append(svg("path", { d, class: `line-${cls}` }));
   }
 }
 

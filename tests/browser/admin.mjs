@@ -101,11 +101,10 @@ try {
   const html = await page.content();
   check(!html.includes(goodCookie) && !html.includes(goodCookie.replace(/^__client=/, "")), "no cookie value on the page");
   ok("no cookie value in the accounts page");
-  await shot("accounts");
 
   // --- playground: a streamed answer with reasoning apart, then a second turn
   await page.click('nav a[data-tab="playground"]');
-  await page.waitForSelector("#pg-model option");
+  await page.waitForSelector("#pg-model option", { state: "attached" });
   await page.evaluate(() => {
     window.__answerUpdates = 0;
     new MutationObserver(() => { window.__answerUpdates++; })
@@ -148,6 +147,12 @@ try {
   await page.waitForFunction(() => document.querySelector("#ov-ttfb").textContent !== "- / -");
   ok(`overview chart has traffic; TTFB ${await page.textContent("#ov-ttfb")}`);
   await shot("overview");
+
+  // --- accounts again, after traffic: the configured account is discovered and has a model
+  await page.click('nav a[data-tab="accounts"]');
+  await page.waitForFunction(() => [...document.querySelectorAll("#accounts-table td")]
+    .some((td) => td.getAttribute("data-label") === "Model" && td.textContent !== "-"));
+  await shot("accounts");
 
   // --- phone width and dark mode
   await page.setViewportSize({ width: 390, height: 844 });

@@ -49,36 +49,35 @@ impl Sessions {
 
     /// Whether the request carries the cookie of a live session.
     pub fn valid(&self, headers: &HeaderMap) -> bool {
-        match token_of(headers) {
-            Some(t) => self.find(&t).is_some(),
-            None => false,
-        }
+        let (Some(t), Ok(live)) = (token_of(headers), self.live.lock()) else {
+            return false;
+        };
+        find(&live, &t).is_some()
     }
 
     /// Ends the session of the request's cookie, if any.
     pub fn close(&self, headers: &HeaderMap) {
-        let Some(t) = token_of(headers) else { return };
-        if let (Some(i), Ok(mut live)) = (self.find(&t), self.live.lock()) {
-            if i < live.len() {
-                live.remove(i);
-            }
+        let (Some(t), Ok(mut live)) = (token_of(headers), self.live.lock()) else {
+            return;
+        };
+        if let Some(i) = find(&live, &t) {
+            live.remove(i);
         }
     }
+}
 
-    /// Index of the live session with this token; compares every digest (constant time).
-    fn find(&self, token: &str) -> Option<usize> {
-        let d = digest(token);
-        let now = Instant::now();
-        let live = self.live.lock().ok()?;
-        let mut found = None;
-        for (i, (k, exp)) in live.iter().enumerate() {
-            let same = bool::from(k.ct_eq(&d));
-            if same && *exp > now {
-                found = Some(i);
-            }
+/// Index of the live session with this token; compares every digest (constant time).
+fn find(live: &[([u8; 32], Instant)], token: &str) -> Option<usize> {
+    let d = digest(token);
+    let now = Instant::now();
+    let mut found = None;
+    for (i, (k, exp)) in live.iter().enumerate() {
+        let same = bool::from(k.ct_eq(&d));
+        if same && *exp > now {
+            found = Some(i);
         }
-        found
     }
+    found
 }
 
 fn digest(token: &str) -> [u8; 32] {

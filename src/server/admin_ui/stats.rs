@@ -78,10 +78,10 @@ pub fn uptime() -> Duration {
 fn counted_route(route: &str) -> bool {
     route == "/admin/api/chat"
         || !(route.starts_with("/admin")
-        || route == "/healthz"
-        || route == "/metrics"
-        || route == "/"
-        || route == "unmatched")
+            || route == "/healthz"
+            || route == "/metrics"
+            || route == "/"
+            || route == "unmatched")
 }
 
 /// Hook for the request tracker: one answered request. An error is any status of 400 or more.
