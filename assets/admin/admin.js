@@ -154,7 +154,7 @@ function credits(q) {
   if (!q) return "-";
   const used = q.used == null ? "?" : q.used;
   const limit = q.limit == null ? "?" : q.limit;
-  let s = `${used} / ${limit}`;
+  let s = `${used} / ${limit} today`;
   if (q.weekly_limit != null) s += ` (week ${q.weekly_limit})`;
   if (q.exhausted) s += " exhausted (resets with the upstream's daily quota)";
   return s;
@@ -343,7 +343,7 @@ function flatten(obj, prefix, out) {
   for (const [k, v] of Object.entries(obj)) {
     const key = prefix ? `${prefix}.${k}` : k;
     if (v && typeof v === "object" && !Array.isArray(v)) flatten(v, key, out);
-    else out.push([key, Array.isArray(v) ? v.map((x) => (typeof x === "object" ? JSON.stringify(x) : x)).join(", ") : v == null ? "(unset)" : String(v)]);
+    else out.push([key, Array.isArray(v) ? v.map((x) => (x && typeof x === "object" ? Object.entries(x).map(([a, b]) => `${a}=${b}`).join(" ") : x)).join(", ") : v == null ? "(unset)" : String(v)]);
   }
   return out;
 }
