@@ -4,6 +4,7 @@
 //! - [`state`]: [`AppState`], built once from the config;
 //! - [`openai`]: `/v1/chat/completions`, `/v1/models`;
 //! - [`admin`]: `/admin/api`, the account pool at run time (behind ADMIN_KEY);
+//! - [`admin_ui`]: the admin web page at `/admin` (login, overview, accounts, playground);
 //! - [`auth`]: client API keys (constant-time);
 //! - [`error`]: [`error::ApiError`], the one mapping of every error to the wire;
 //! - [`extract`]: the JSON body extractor that rejects with that same error;
@@ -15,6 +16,7 @@
 //! Every middleware layer is listed in [`app`].
 
 pub mod admin;
+pub mod admin_ui;
 pub mod anthropic;
 pub mod auth;
 pub mod error;
@@ -51,6 +53,7 @@ pub fn app(state: AppState) -> Router {
         .merge(v1)
         .merge(messages)
         .merge(admin::routes(state.clone()))
+        .merge(admin_ui::routes(state.clone()))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -60,6 +63,9 @@ pub fn app(state: AppState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn(request_id::layer))
+        .layer(axum::Extension(std::sync::Arc::new(
+            admin_ui::Sessions::new(),
+        )))
         .with_state(state)
 }
 

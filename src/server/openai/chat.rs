@@ -48,6 +48,7 @@ pub async fn completions(
     };
     metrics::histogram!(crate::metrics::TTFB_SECONDS, "stream" => if req.stream { "true" } else { "false" })
         .record(received.elapsed().as_secs_f64());
+    crate::server::admin_ui::stats::ttfb(received.elapsed());
     let meta = ChunkMeta::new(&model, prompt_tokens, req.include_usage);
     if req.stream {
         Ok(sse::respond(state, running, first, meta).into_response())
