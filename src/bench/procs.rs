@@ -97,6 +97,8 @@ impl Children {
             .env("ENGINE_BASE_URL", &sim_url)
             .env("STORE", "memory")
             .env("MODELS", "GPT5")
+            // The proxy's own cost is measured, not cto.new's per-account limit (2 turns).
+            .env("ACCOUNT_CONCURRENCY", "100000")
             .stdout(Stdio::null())
             .kill_on_drop(true)
             .spawn()

@@ -119,7 +119,13 @@ pub(super) async fn connect(cfg: &UpstreamConfig, url: &str) -> Result<Ws, Upstr
             headers.insert(name, v);
         }
     }
-    let connecting = tokio_tungstenite::connect_async(req);
+    // Frames are small and we send only pings: tungstenite's 128 KiB read and write buffers per
+    // socket would dominate the memory of a thousand concurrent streams.
+    let ws_config = tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(8 * 1024)
+        .write_buffer_size(0)
+        .max_message_size(Some(16 << 20));
+    let connecting = tokio_tungstenite::connect_async_with_config(req, Some(ws_config), false);
     match tokio::time::timeout(cfg.request_timeout, connecting).await {
         Err(_) => Err(UpstreamError::Network {
             call: CALL,
