@@ -36,8 +36,9 @@ impl Driver {
             .map_err(|e| e.to_string())?;
         let cfg = UpstreamConfig::with_urls(&procs.sim_url, &procs.sim_url);
         let engine = Arc::new(EngineClient::new(cfg).map_err(|e| e.to_string())?);
-        let account =
-            Arc::new(Account::new("bench-direct", &procs.direct_cookie).map_err(|e| e.to_string())?);
+        let account = Arc::new(
+            Account::new("bench-direct", &procs.direct_cookie).map_err(|e| e.to_string())?,
+        );
         Ok(Driver {
             http,
             proxy_url: procs.proxy_url.clone(),

@@ -83,7 +83,10 @@ impl Children {
             .json()
             .await
             .map_err(|e| format!("bad simulator account answer: {e}"))?;
-        let direct_cookie = direct["cookie"].as_str().ok_or("the simulator account has no cookie")?.to_string();
+        let direct_cookie = direct["cookie"]
+            .as_str()
+            .ok_or("the simulator account has no cookie")?
+            .to_string();
         let proxy = Command::new(&exe)
             .arg("serve")
             .current_dir(&dir)
