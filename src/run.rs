@@ -102,7 +102,10 @@ pub async fn demo(mut args: ConfigArgs, demo: DemoArgs) -> anyhow_like::Result<(
     println!("  simulator:  {}", sim.url());
     println!("  base URL:   {base}");
     println!("  API key:    {key}");
-    println!("  models:     {}", config.models.join(", "));
+    println!(
+        "  models:     GET {base}/models lists the live catalogue (configured fallback: {})",
+        config.models.join(", ")
+    );
     println!("  try it:");
     println!(
         "    curl -N {base}/chat/completions -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\\n      -d '{{\"model\":\"{}\",\"stream\":true,\"messages\":[{{\"role\":\"user\",\"content\":\"Hello!\"}}]}}'",
