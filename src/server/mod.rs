@@ -22,6 +22,7 @@ pub mod auth;
 pub mod error;
 pub mod extract;
 pub mod openai;
+pub mod pump;
 pub mod request_id;
 pub mod state;
 pub mod track;

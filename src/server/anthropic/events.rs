@@ -22,6 +22,7 @@ use super::blocks::{Blocks, Kind, Step};
 use super::messages::{MessageMeta, output_tokens};
 use crate::relay::Running;
 use crate::server::AppState;
+use crate::server::pump::{Shape, pump};
 use crate::upstream::{TurnEvent, UpstreamError};
 
 /// One named event; `data` carries the same `type` as the event name, as Anthropic sends it.
@@ -57,39 +58,34 @@ fn step_event(step: Step) -> Event {
     }
 }
 
-struct StreamState {
-    app: AppState,
-    running: Running,
-    meta: MessageMeta,
+/// The Anthropic shape of a streamed answer: content blocks and message events.
+struct MessageShape {
     blocks: Blocks,
-    pending: VecDeque<Event>,
-    done: bool,
 }
 
-impl StreamState {
-    /// Queues the events of one upstream event; true when the turn finished.
-    fn push_event(&mut self, ev: &TurnEvent) -> bool {
-        let steps = self.blocks.push(ev);
-        self.pending.extend(steps.into_iter().map(step_event));
+impl Shape for MessageShape {
+    fn push_event(&mut self, ev: &TurnEvent, out: &mut VecDeque<Event>) -> bool {
+        out.extend(self.blocks.push(ev).into_iter().map(step_event));
         matches!(ev, TurnEvent::Finished { .. })
     }
 
-    fn finish(&mut self) {
+    fn answer(&self) -> &str {
+        &self.blocks.text
+    }
+
+    fn finish(&mut self, out: &mut VecDeque<Event>) {
         let usage = json!({"output_tokens": output_tokens(&self.blocks)});
-        self.pending.push_back(event(
+        out.push_back(event(
             "message_delta",
             json!({"delta": {"stop_reason": "end_turn", "stop_sequence": null}, "usage": usage}),
         ));
-        self.pending.push_back(event("message_stop", json!({})));
-        self.done = true;
+        out.push_back(event("message_stop", json!({})));
     }
 
-    fn fail(&mut self, e: UpstreamError) {
+    fn fail(&mut self, e: UpstreamError, out: &mut VecDeque<Event>) {
         let err = crate::server::openai::chat::counted(e);
         tracing::warn!(error = %err, "upstream failed mid-stream");
-        self.pending
-            .push_back(event("error", super::error::body(&err)));
-        self.done = true;
+        out.push_back(event("error", super::error::body(&err)));
     }
 }
 
@@ -100,47 +96,9 @@ pub fn respond(
     meta: MessageMeta,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let blocks = Blocks::new(app.config().reasoning);
-    let mut st = StreamState {
-        app,
-        running,
-        meta,
-        blocks,
-        pending: VecDeque::new(),
-        done: false,
-    };
-    let start = st.meta.message(json!([]), None, 1);
-    st.pending
-        .push_back(event("message_start", json!({"message": start})));
-    let stream =
-        futures_util::stream::unfold((st, Some(first)), |(mut st, mut first)| async move {
-            loop {
-                if let Some(ev) = st.pending.pop_front() {
-                    return Some((Ok(ev), (st, first)));
-                }
-                if st.done {
-                    return None;
-                }
-                let next = match first.take() {
-                    Some(ev) => Some(Ok(ev)),
-                    None => st.running.turn.next().await,
-                };
-                match next {
-                    Some(Ok(ev)) => {
-                        if st.push_event(&ev) {
-                            st.running
-                                .completion
-                                .remember(st.app.store(), &st.blocks.text)
-                                .await;
-                            st.finish();
-                        }
-                    }
-                    Some(Err(e)) => st.fail(e),
-                    None => st.fail(UpstreamError::StreamClosed(
-                        "the stream ended before the turn finished".into(),
-                    )),
-                }
-            }
-        });
+    let start = meta.message(json!([]), None, 1);
+    let opening = vec![event("message_start", json!({"message": start}))];
+    let stream = pump(app, running, first, MessageShape { blocks }, opening);
     let ping = Event::default()
         .event("ping")
         .data(json!({"type": "ping"}).to_string());

@@ -5,8 +5,7 @@
 //! An upstream error after the first byte becomes a `data: {"error": ...}` event (what the
 //! `openai` SDKs raise on) followed by `[DONE]`: every stream ends properly.
 //!
-//! The stream owns the upstream [`Turn`](crate::upstream::Turn): when the client disconnects,
-//! axum drops the stream, which drops the turn, which closes the upstream WebSocket.
+//! The loop itself (and the cancellation on disconnect) is [`crate::server::pump`].
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
@@ -20,6 +19,7 @@ use super::shape::Shaper;
 use super::usage;
 use crate::relay::Running;
 use crate::server::AppState;
+use crate::server::pump::{Shape, pump};
 use crate::store::now_ms;
 use crate::upstream::{TurnEvent, UpstreamError};
 
@@ -104,44 +104,40 @@ impl ChunkMeta {
     }
 }
 
-struct StreamState {
-    app: AppState,
-    running: Running,
+/// The OpenAI shape of a streamed answer: `chat.completion.chunk` events ending with `[DONE]`.
+struct ChunkShape {
     meta: ChunkMeta,
     shaper: Shaper,
-    pending: VecDeque<Event>,
-    done: bool,
 }
 
-impl StreamState {
-    fn push_event(&mut self, ev: &TurnEvent) -> bool {
+impl Shape for ChunkShape {
+    fn push_event(&mut self, ev: &TurnEvent, out: &mut VecDeque<Event>) -> bool {
         if let Some(p) = self.shaper.shape(ev) {
-            let chunk = self
-                .meta
-                .text_chunk(p.reasoning.as_deref(), p.content.as_deref());
-            self.pending.push_back(chunk);
+            out.push_back(
+                self.meta
+                    .text_chunk(p.reasoning.as_deref(), p.content.as_deref()),
+            );
         }
         matches!(ev, TurnEvent::Finished { .. })
     }
 
-    fn finish(&mut self) {
-        self.pending
-            .push_back(self.meta.chunk(json!({}), Some("stop")));
-        if self.meta.include_usage {
-            let completion = self.shaper.completion_tokens();
-            self.pending.push_back(self.meta.usage_chunk(completion));
-        }
-        self.pending.push_back(Event::default().data("[DONE]"));
-        self.done = true;
+    fn answer(&self) -> &str {
+        &self.shaper.answer
     }
 
-    fn fail(&mut self, e: UpstreamError) {
+    fn finish(&mut self, out: &mut VecDeque<Event>) {
+        out.push_back(self.meta.chunk(json!({}), Some("stop")));
+        if self.meta.include_usage {
+            out.push_back(self.meta.usage_chunk(self.shaper.completion_tokens()));
+        }
+        out.push_back(Event::default().data("[DONE]"));
+    }
+
+    fn fail(&mut self, e: UpstreamError, out: &mut VecDeque<Event>) {
         let err = super::chat::counted(e);
         tracing::warn!(error = %err, "upstream failed mid-stream");
-        self.pending
-            .push_back(Event::default().data(err.to_json().to_string()));
-        self.pending.push_back(Event::default().data("[DONE]"));
-        self.done = true;
+        out.push_back(Event::default().data(err.to_json().to_string()));
+        out.push_back(Event::default().data("[DONE]"));
     }
 }
 
@@ -161,48 +157,8 @@ pub fn respond(
     meta: ChunkMeta,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let shaper = Shaper::new(app.config().reasoning);
-    let mut st = StreamState {
-        app,
-        running,
-        meta,
-        shaper,
-        pending: VecDeque::new(),
-        done: false,
-    };
-    st.pending.push_back(
-        st.meta
-            .chunk(json!({"role": "assistant", "content": ""}), None),
-    );
-    let stream =
-        futures_util::stream::unfold((st, Some(first)), |(mut st, mut first)| async move {
-            loop {
-                if let Some(ev) = st.pending.pop_front() {
-                    return Some((Ok(ev), (st, first)));
-                }
-                if st.done {
-                    return None;
-                }
-                let next = match first.take() {
-                    Some(ev) => Some(Ok(ev)),
-                    None => st.running.turn.next().await,
-                };
-                match next {
-                    Some(Ok(ev)) => {
-                        if st.push_event(&ev) {
-                            st.running
-                                .completion
-                                .remember(st.app.store(), &st.shaper.answer)
-                                .await;
-                            st.finish();
-                        }
-                    }
-                    Some(Err(e)) => st.fail(e),
-                    None => st.fail(UpstreamError::StreamClosed(
-                        "the stream ended before the turn finished".into(),
-                    )),
-                }
-            }
-        });
+    let opening = vec![meta.chunk(json!({"role": "assistant", "content": ""}), None)];
+    let stream = pump(app, running, first, ChunkShape { meta, shaper }, opening);
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 
