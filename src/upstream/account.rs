@@ -11,7 +11,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use tokio::sync::watch;
 
-use super::http::Reply;
+use super::transport::Reply;
 use super::{UpstreamError, cookie, jwt};
 
 /// What `GET /v1/client` told us about the cookie's signed-in session.

@@ -10,7 +10,8 @@ use serde_json::Value;
 
 pub use super::account::{Account, Identity};
 use super::account::{CachedJwt, lock};
-use super::http::{self, Reply};
+use super::http;
+use super::transport::{Reply, Request, Transport};
 use super::{UpstreamConfig, UpstreamError, cookie, jwt};
 
 /// The query string every FAPI call carries.
@@ -25,23 +26,19 @@ fn fapi_url(cfg: &UpstreamConfig, path: &str, extra: &[(&str, &str)]) -> String 
 }
 
 /// Headers a browser on cto.new sends to Clerk.
-fn browser(
-    cfg: &UpstreamConfig,
-    account: &Account,
-    req: reqwest::RequestBuilder,
-) -> reqwest::RequestBuilder {
+fn browser(cfg: &UpstreamConfig, account: &Account, req: Request) -> Request {
     req.header(
-        reqwest::header::COOKIE,
+        ::http::header::COOKIE,
         format!(
             "{}={}",
             cookie::CLIENT_COOKIE,
             account.current_client_cookie()
         ),
     )
-    .header(reqwest::header::ORIGIN, &cfg.origin)
-    .header(reqwest::header::REFERER, format!("{}/", cfg.origin))
-    .header(reqwest::header::USER_AGENT, &cfg.user_agent)
-    .header(reqwest::header::ACCEPT, "*/*")
+    .header(::http::header::ORIGIN, &cfg.origin)
+    .header(::http::header::REFERER, format!("{}/", cfg.origin))
+    .header(::http::header::USER_AGENT, &cfg.user_agent)
+    .header(::http::header::ACCEPT, "*/*")
 }
 
 /// Clerk's first error code (`errors[0].code`), if the body carries one.
@@ -76,13 +73,13 @@ fn clerk_failure(call: &'static str, reply: &Reply) -> UpstreamError {
 /// `GET /v1/client`: finds the signed-in session, user and org behind the cookie and stores
 /// them on the account.
 pub async fn discover(
-    http_client: &reqwest::Client,
+    http_client: &Transport,
     cfg: &UpstreamConfig,
     account: &Account,
 ) -> Result<Identity, UpstreamError> {
     const CALL: &str = "clerk /v1/client";
-    let req = browser(cfg, account, http_client.get(fapi_url(cfg, "/client", &[])));
-    let reply = http::send(CALL, req).await?;
+    let req = browser(cfg, account, Request::get(fapi_url(cfg, "/client", &[])));
+    let reply = http_client.send(CALL, req).await?;
     account.adopt_cookies(&reply);
     if !reply.is_success() {
         return Err(clerk_failure(CALL, &reply));
@@ -173,7 +170,7 @@ enum Minted {
 /// Returns a JWT for the account: the cached one while it has time left, else one minted now.
 /// Concurrent callers share one mint.
 pub async fn jwt(
-    http_client: &reqwest::Client,
+    http_client: &Transport,
     cfg: &UpstreamConfig,
     account: &Account,
 ) -> Result<String, UpstreamError> {
@@ -245,7 +242,7 @@ pub async fn jwt(
 
 /// Caches a fresh token and fills in the identity from its claims when it is not known yet.
 async fn adopt_token(
-    http_client: &reqwest::Client,
+    http_client: &Transport,
     cfg: &UpstreamConfig,
     account: &Account,
     sid: &str,
@@ -276,7 +273,7 @@ async fn adopt_token(
 }
 
 async fn mint_once(
-    http_client: &reqwest::Client,
+    http_client: &Transport,
     cfg: &UpstreamConfig,
     account: &Account,
     sid: &str,
@@ -296,13 +293,13 @@ async fn mint_once(
         }
         form.finish()
     };
-    let req = browser(cfg, account, http_client.post(fapi_url(cfg, &path, &extra)))
-        .header(
-            reqwest::header::CONTENT_TYPE,
-            "application/x-www-form-urlencoded",
-        )
-        .body(form);
-    let reply = http::send(CALL, req).await?;
+    let req = browser(
+        cfg,
+        account,
+        Request::new(::http::Method::POST, fapi_url(cfg, &path, &extra)),
+    )
+    .body("application/x-www-form-urlencoded", form);
+    let reply = http_client.send(CALL, req).await?;
     account.adopt_cookies(&reply);
     if reply.is_success() {
         let body: Value =

@@ -16,6 +16,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::json;
 
 use super::clerk::{self, Account};
+use super::transport::Transport;
 use super::{UpstreamConfig, UpstreamError};
 
 /// A scripted answer for the next mint.
@@ -98,8 +99,8 @@ async fn start(mock: Arc<Mock>) -> UpstreamConfig {
     UpstreamConfig::with_urls(&url, &url)
 }
 
-fn http_client() -> reqwest::Client {
-    reqwest::Client::new()
+fn http_client() -> Transport {
+    Transport::new(&UpstreamConfig::cto_new()).expect("transport")
 }
 
 #[tokio::test]

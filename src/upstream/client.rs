@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::frame::TurnTracker;
 use super::stream::{self, WsAuth};
+use super::transport::Transport;
 use super::trigger::{self, Adapter, Engine};
 use super::{
     Account, Generation, HistoryRef, Identity, ProtocolChoice, Turn, TurnRequest, UpstreamConfig,
@@ -28,7 +29,7 @@ const GEN_2: u8 = 2;
 /// The cto.new client shared by all requests (one HTTP connection pool).
 pub struct EngineClient {
     cfg: Arc<UpstreamConfig>,
-    http: reqwest::Client,
+    http: Transport,
     /// The generation `auto` settled on (`GEN_*`).
     generation: AtomicU8,
     /// `GET /chat/adapters`, with when it was fetched.
@@ -37,17 +38,7 @@ pub struct EngineClient {
 
 impl EngineClient {
     pub fn new(cfg: UpstreamConfig) -> Result<Self, UpstreamError> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(cfg.request_timeout)
-            .timeout(cfg.request_timeout)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .pool_max_idle_per_host(64)
-            .user_agent(cfg.user_agent.clone())
-            .build()
-            .map_err(|e| UpstreamError::Network {
-                call: "http client",
-                detail: e.to_string(),
-            })?;
+        let http = Transport::new(&cfg)?;
         let generation = match cfg.protocol {
             ProtocolChoice::Auto => GEN_UNKNOWN,
             ProtocolChoice::Gen1 => GEN_1,
@@ -172,8 +163,13 @@ impl EngineClient {
                 workspace_id: workspace_id.as_deref(),
             },
         );
-        let turn_stream =
-            stream::open(&self.cfg, &url, TurnTracker::new(&req.prompt, false)).await?;
+        let turn_stream = stream::open(
+            &self.http,
+            &self.cfg,
+            &url,
+            TurnTracker::new(&req.prompt, false),
+        )
+        .await?;
 
         let id = chat_history_id.as_str();
         if let Err(e) = self
@@ -244,8 +240,8 @@ impl EngineClient {
         Ok(slots.into_iter().map(|s| s.final_url).collect())
     }
 
-    /// The shared HTTP client (fetching image URLs reuses its pool and timeouts).
-    pub fn http(&self) -> &reqwest::Client {
+    /// The shared transport (fetching image URLs reuses its pool and timeouts).
+    pub fn http(&self) -> &Transport {
         &self.http
     }
 
@@ -281,8 +277,13 @@ impl EngineClient {
                 user_id: &identity.user_id,
             },
         );
-        let turn_stream =
-            stream::open(&self.cfg, &url, TurnTracker::new(&req.prompt, true)).await?;
+        let turn_stream = stream::open(
+            &self.http,
+            &self.cfg,
+            &url,
+            TurnTracker::new(&req.prompt, true),
+        )
+        .await?;
         Ok(Turn::from_channel(
             HistoryRef {
                 generation: Generation::Gen1,
@@ -396,7 +397,7 @@ impl EngineClient {
 
 /// A JWT bound to the client, handed to one attempt of an EngineLabs call.
 struct Authed<'a> {
-    http: &'a reqwest::Client,
+    http: &'a Transport,
     cfg: &'a UpstreamConfig,
     jwt: String,
 }

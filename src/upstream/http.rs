@@ -1,47 +1,14 @@
-//! What every REST call to Clerk and EngineLabs shares: sending with one error mapping,
-//! Cloudflare challenge detection, `Retry-After`, and body truncation for error messages.
+//! What every call to Clerk and EngineLabs shares, whichever transport sends it: Cloudflare
+//! challenge detection, `Retry-After`, and body truncation for error messages.
 //!
-//! All calls go through [`send`] so a challenge page is always reported as
-//! [`UpstreamError::CloudflareChallenge`] and never mistaken for a dead cookie.
+//! Both transports run every answer through [`challenge`], so a challenge page is always
+//! reported as [`UpstreamError::CloudflareChallenge`] and never mistaken for a dead cookie.
 
 use std::time::Duration;
 
 use http::HeaderMap;
 
 use super::UpstreamError;
-
-/// A fully read HTTP answer. The body may hold secrets (JWTs): never log it whole.
-pub(crate) struct Reply {
-    pub status: u16,
-    pub headers: HeaderMap,
-    pub body: String,
-}
-
-impl Reply {
-    pub fn is_success(&self) -> bool {
-        (200..300).contains(&self.status)
-    }
-}
-
-/// Sends the request, reads the whole body and turns a Cloudflare challenge into its own error.
-pub(crate) async fn send(
-    call: &'static str,
-    req: reqwest::RequestBuilder,
-) -> Result<Reply, UpstreamError> {
-    let resp = req.send().await.map_err(|e| network(call, &e))?;
-    let host = resp.url().host_str().unwrap_or_default().to_string();
-    let status = resp.status().as_u16();
-    let headers = resp.headers().clone();
-    let body = resp.text().await.map_err(|e| network(call, &e))?;
-    if let Some(err) = challenge(&host, status, &headers, &body) {
-        return Err(err);
-    }
-    Ok(Reply {
-        status,
-        headers,
-        body,
-    })
-}
 
 /// A Cloudflare challenge: the documented `cf-mitigated: challenge` header, or a 403/503 whose
 /// body is an HTML page (challenge pages are HTML; the APIs answer JSON).
@@ -89,28 +56,6 @@ pub(crate) fn truncate(body: &str) -> String {
         Some((cut, _)) => format!("{}...", &body[..cut]),
         None => body.to_string(),
     }
-}
-
-/// A transport failure. The URL is dropped from the message: it is not secret today, but
-/// query strings are where secrets would end up if the protocol changed.
-pub(crate) fn network(call: &'static str, err: &reqwest::Error) -> UpstreamError {
-    let kind = if err.is_timeout() {
-        "timed out"
-    } else if err.is_connect() {
-        "connection failed"
-    } else if err.is_body() || err.is_decode() {
-        "reading the answer failed"
-    } else {
-        "request failed"
-    };
-    let mut detail = kind.to_string();
-    let mut source = std::error::Error::source(err);
-    while let Some(s) = source {
-        detail.push_str(": ");
-        detail.push_str(&s.to_string());
-        source = s.source();
-    }
-    UpstreamError::Network { call, detail }
 }
 
 /// Logs something we did not understand once per process (by `key`), at debug level.

@@ -18,6 +18,7 @@ use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use serde_json::{Value, json};
 
+use super::transport::{Request, Transport};
 use super::trigger::Engine;
 use super::{UpstreamConfig, UpstreamError, http};
 
@@ -111,7 +112,7 @@ fn check_media_type(index: usize, media_type: &str) -> Result<String, ImageError
 pub async fn load(
     sources: Vec<ImageSource>,
     max_bytes: usize,
-    http: &reqwest::Client,
+    http: &Transport,
 ) -> Result<Vec<ImageData>, ImageError> {
     if sources.len() > MAX_IMAGES {
         return Err(ImageError::TooMany(sources.len()));
@@ -168,23 +169,22 @@ pub async fn load(
 
 /// Downloads one image, stopping as soon as it exceeds `max_bytes`.
 async fn fetch(
-    http: &reqwest::Client,
+    http: &Transport,
     index: usize,
     url: &str,
     max_bytes: usize,
 ) -> Result<ImageData, ImageError> {
     let fail = |detail: String| ImageError::Fetch { index, detail };
     let mut resp = http
-        .get(url)
-        .send()
+        .download(Request::get(url))
         .await
         .map_err(|e| fail(format!("could not fetch it: {e}")))?;
-    if !resp.status().is_success() {
-        return Err(fail(format!("fetching it answered HTTP {}", resp.status())));
+    if !(200..300).contains(&resp.status) {
+        return Err(fail(format!("fetching it answered HTTP {}", resp.status)));
     }
     let media_type = resp
-        .headers()
-        .get(reqwest::header::CONTENT_TYPE)
+        .headers
+        .get(::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .map(|v| v.split(';').next().unwrap_or("").to_string())
         .unwrap_or_default();
@@ -282,7 +282,7 @@ impl Engine<'_> {
         let reply = self
             .call(
                 CALL_PRESIGN,
-                reqwest::Method::POST,
+                ::http::Method::POST,
                 "/images/presign",
                 Some(json!({ "images": list })),
             )
@@ -298,18 +298,15 @@ impl Engine<'_> {
 
 /// PUTs one image to its presigned URL (no JWT; see the module doc).
 pub async fn put(
-    client: &reqwest::Client,
+    client: &Transport,
     cfg: &UpstreamConfig,
     slot: &Presigned,
     image: &ImageData,
 ) -> Result<(), UpstreamError> {
-    let req = client
-        .put(&slot.upload_url)
-        .header(reqwest::header::CONTENT_TYPE, &image.media_type)
-        .header(reqwest::header::CONTENT_LENGTH, image.bytes.len())
+    let req = Request::new(::http::Method::PUT, &slot.upload_url)
         .timeout(cfg.request_timeout)
-        .body(image.bytes.clone());
-    let reply = http::send(CALL_PUT, req).await?;
+        .body(&image.media_type, image.bytes.clone());
+    let reply = client.send(CALL_PUT, req).await?;
     if reply.is_success() {
         Ok(())
     } else {
@@ -342,7 +339,7 @@ mod tests {
 
     #[tokio::test]
     async fn limits_are_checked_before_any_fetch() {
-        let http = reqwest::Client::new();
+        let http = Transport::new(&UpstreamConfig::cto_new()).expect("transport");
         let png = |data: &str| ImageSource::Base64 {
             media_type: "image/png".into(),
             data: data.into(),

@@ -9,6 +9,8 @@
 //! - [`trigger`]: the REST calls that start a turn, Gen-1 and Gen-2;
 //! - [`images`]: images of a turn (limits, `data:`/`https:` loading, Gen-2 presign + PUT upload);
 //! - [`frame`]: the WebSocket frame grammar and the turn tracker (deltas, thinking, end of turn);
+//! - [`transport`]: the HTTP and WebSocket stack under all of it (plain, or Chrome-impersonating
+//!   with the `impersonate` feature);
 //! - [`stream`]: the WebSocket itself (connect, ping, idle timeout, cancellation);
 //! - [`resume`]: reconnecting a dropped Gen-1 stream and delivering the replay exactly once;
 //! - [`client`]: [`EngineClient`], which runs one turn end to end and hands back a [`Turn`].
@@ -28,6 +30,7 @@ pub mod images;
 pub mod jwt;
 pub mod resume;
 pub mod stream;
+pub mod transport;
 pub mod trigger;
 
 use std::time::Duration;

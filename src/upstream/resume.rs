@@ -19,6 +19,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::stream::{Ws, connect};
+use super::transport::Transport;
 use super::{TurnEvent, UpstreamConfig, UpstreamError};
 
 /// Pauses before the reconnect attempts that follow a drop. Each attempt's handshake is bounded
@@ -89,6 +90,7 @@ impl<K: Hash + Eq + Clone> TextLedger<K> {
 /// Tries new sockets after the pauses of [`BACKOFF`] while the budgets allow. `Ok(None)` when
 /// the consumer went away meanwhile; `Err` with the last reason when every attempt failed.
 pub(super) async fn reconnect(
+    transport: &Transport,
     cfg: &UpstreamConfig,
     url: &str,
     tx: &mpsc::Sender<Result<TurnEvent, UpstreamError>>,
@@ -105,7 +107,7 @@ pub(super) async fn reconnect(
         metrics::counter!(crate::metrics::WS_RECONNECTS).increment(1);
         let attempt = async {
             tokio::time::sleep(pause).await;
-            connect(cfg, url).await
+            connect(transport, cfg, url).await
         };
         tokio::select! {
             () = tx.closed() => return Ok(None),
@@ -329,7 +331,7 @@ mod socket_tests {
     use tokio_tungstenite::tungstenite::Message;
 
     use super::super::frame::TurnTracker;
-    use super::super::stream::{Events, open};
+    use super::super::stream::{Events, open_for_test as open};
     use super::super::{TurnEvent, UpstreamConfig, UpstreamError};
 
     fn cfg() -> UpstreamConfig {

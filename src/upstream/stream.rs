@@ -7,18 +7,14 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use futures_util::{SinkExt as _, StreamExt as _};
-use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
-use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::frame::TurnTracker;
 use super::resume::reconnect;
-use super::{TurnEvent, UpstreamConfig, UpstreamError, http};
+use super::transport::{Socket, Transport, WS_CALL, WsEvent};
+use super::{TurnEvent, UpstreamConfig, UpstreamError};
 
-pub(super) type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+pub(super) type Ws = Socket;
 pub(super) type Events = mpsc::Receiver<Result<TurnEvent, UpstreamError>>;
 
 /// How the socket authenticates itself in its query string.
@@ -81,19 +77,19 @@ impl TurnStream {
     }
 }
 
-const CALL: &str = "websocket";
-
 /// Connects (handshake bounded by `request_timeout`) and starts the reader task.
 pub async fn open(
+    transport: &Transport,
     cfg: &UpstreamConfig,
     url: &str,
     tracker: TurnTracker,
 ) -> Result<TurnStream, UpstreamError> {
-    let ws = connect(cfg, url).await?;
+    let ws = connect(transport, cfg, url).await?;
     let armed = Arc::new(AtomicBool::new(tracker.is_armed()));
     let (tx, rx) = mpsc::channel(64);
     tokio::spawn(read_turn(
         ws,
+        transport.clone(),
         url.to_string(),
         tracker,
         Arc::clone(&armed),
@@ -103,14 +99,22 @@ pub async fn open(
     Ok(TurnStream { events: rx, armed })
 }
 
-pub(super) async fn connect(cfg: &UpstreamConfig, url: &str) -> Result<Ws, UpstreamError> {
-    let mut req = url
-        .into_client_request()
-        .map_err(|e| UpstreamError::Protocol {
-            call: CALL,
-            detail: format!("bad stream URL: {e}"),
-        })?;
-    let headers = req.headers_mut();
+/// [`open`] through a transport made for `cfg`, for the tests of this module and `resume`.
+#[cfg(test)]
+pub(super) async fn open_for_test(
+    cfg: &UpstreamConfig,
+    url: &str,
+    tracker: TurnTracker,
+) -> Result<TurnStream, UpstreamError> {
+    open(&Transport::new(cfg)?, cfg, url, tracker).await
+}
+
+pub(super) async fn connect(
+    transport: &Transport,
+    cfg: &UpstreamConfig,
+    url: &str,
+) -> Result<Ws, UpstreamError> {
+    let mut headers = ::http::HeaderMap::new();
     for (name, value) in [
         (::http::header::ORIGIN, cfg.origin.as_str()),
         (::http::header::USER_AGENT, cfg.user_agent.as_str()),
@@ -119,44 +123,12 @@ pub(super) async fn connect(cfg: &UpstreamConfig, url: &str) -> Result<Ws, Upstr
             headers.insert(name, v);
         }
     }
-    // Frames are small and we send only pings: tungstenite's 128 KiB read and write buffers per
-    // socket would dominate the memory of a thousand concurrent streams.
-    let ws_config = tungstenite::protocol::WebSocketConfig::default()
-        .read_buffer_size(8 * 1024)
-        .write_buffer_size(0)
-        .max_message_size(Some(16 << 20));
-    let connecting = tokio_tungstenite::connect_async_with_config(req, Some(ws_config), false);
-    match tokio::time::timeout(cfg.request_timeout, connecting).await {
+    match tokio::time::timeout(cfg.request_timeout, transport.websocket(url, headers)).await {
         Err(_) => Err(UpstreamError::Network {
-            call: CALL,
+            call: WS_CALL,
             detail: format!("handshake timed out after {:?}", cfg.request_timeout),
         }),
-        Ok(Ok((ws, _))) => Ok(ws),
-        Ok(Err(tungstenite::Error::Http(resp))) => {
-            let status = resp.status().as_u16();
-            let body = resp
-                .body()
-                .as_deref()
-                .map(String::from_utf8_lossy)
-                .unwrap_or_default();
-            let host = url::Url::parse(url)
-                .ok()
-                .and_then(|u| u.host_str().map(str::to_string))
-                .unwrap_or_default();
-            Err(
-                http::challenge(&host, status, resp.headers(), &body).unwrap_or(
-                    UpstreamError::Status {
-                        call: CALL,
-                        status,
-                        body: http::truncate(&body),
-                    },
-                ),
-            )
-        }
-        Ok(Err(e)) => Err(UpstreamError::Network {
-            call: CALL,
-            detail: e.to_string(),
-        }),
+        Ok(result) => result,
     }
 }
 
@@ -175,6 +147,7 @@ enum Ended {
 /// reconnects with backoff and resumes; the tracker skips the text already delivered.
 async fn read_turn(
     mut ws: Ws,
+    transport: Transport,
     url: String,
     mut tracker: TurnTracker,
     armed: Arc<AtomicBool>,
@@ -190,7 +163,7 @@ async fn read_turn(
             Ended::Failed(e) => break Some(e),
             Ended::Dropped(why) => why,
         };
-        let _ = tokio::time::timeout(cfg.request_timeout, ws.close(None)).await;
+        let _ = tokio::time::timeout(cfg.request_timeout, ws.close()).await;
         if !tracker.can_resume() {
             // Gen-2: a new socket only gets live frames, so what the server sent meanwhile would
             // be lost. Before our trigger nothing of the turn can be lost yet, but the caller is
@@ -205,7 +178,7 @@ async fn read_turn(
         if progressed {
             fruitless = 0;
         }
-        match reconnect(&cfg, &url, &tx, &mut fruitless, &mut total).await {
+        match reconnect(&transport, &cfg, &url, &tx, &mut fruitless, &mut total).await {
             Ok(Some(next)) => {
                 tracing::info!(reconnects = total, "resuming the turn on a new socket");
                 ws = next;
@@ -225,7 +198,7 @@ async fn read_turn(
         // The receiver may be gone already; nothing else to tell then.
         let _ = tx.send(Err(err)).await;
     }
-    let _ = tokio::time::timeout(cfg.request_timeout, ws.close(None)).await;
+    let _ = tokio::time::timeout(cfg.request_timeout, ws.close()).await;
 }
 
 /// Reads one socket until the turn ends, the consumer leaves, or the socket fails. Also says
@@ -250,28 +223,21 @@ async fn read_socket(
                 break Ended::Done;
             }
             _ = ping.tick() => {
-                if let Err(e) = ws.send(Message::text("ping")).await {
+                if let Err(e) = ws.send_text("ping").await {
                     break Ended::Dropped(format!("sending ping failed: {e}"));
                 }
             }
             () = &mut idle => {
                 break Ended::Failed(UpstreamError::IdleTimeout(cfg.idle_timeout));
             }
-            msg = ws.next() => {
+            msg = ws.recv() => {
                 idle.as_mut().reset(tokio::time::Instant::now() + cfg.idle_timeout);
                 let text = match msg {
                     None => break Ended::Dropped("the socket ended".to_string()),
-                    Some(Err(e)) => break Ended::Dropped(e.to_string()),
-                    Some(Ok(Message::Close(frame))) => {
-                        let why = frame.map_or_else(
-                            || "closed by the server".to_string(),
-                            |f| format!("closed by the server: {} {}", f.code, f.reason),
-                        );
-                        break Ended::Dropped(why);
-                    }
-                    Some(Ok(Message::Text(t))) => t.to_string(),
-                    Some(Ok(Message::Binary(b))) => String::from_utf8_lossy(&b).into_owned(),
-                    Some(Ok(_)) => continue,
+                    Some(Err(e)) => break Ended::Dropped(e),
+                    Some(Ok(WsEvent::Closed(why))) => break Ended::Dropped(why),
+                    Some(Ok(WsEvent::Text(t))) => t,
+                    Some(Ok(WsEvent::Other)) => continue,
                 };
                 if !tracker.is_armed() && armed.load(Ordering::SeqCst) {
                     tracker.arm();
@@ -295,9 +261,14 @@ async fn read_socket(
 
 #[cfg(test)]
 mod tests {
+    use super::open_for_test as open;
     use super::*;
     use std::time::Duration;
-    use tokio::net::TcpListener;
+
+    use futures_util::{SinkExt as _, StreamExt as _};
+    use tokio::net::{TcpListener, TcpStream};
+    use tokio_tungstenite::WebSocketStream;
+    use tokio_tungstenite::tungstenite::Message;
 
     /// A one-connection WebSocket server running `script` on the accepted socket.
     async fn server<F, Fut>(script: F) -> String

@@ -5,13 +5,15 @@
 //! Each function makes exactly one call with the JWT it is given; re-minting and retrying after
 //! a 401/403 is the client's job. Such refusals come back as `Status{status: 401|403}`.
 
+use ::http::Method;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use rand::Rng as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::http::{self, Reply};
+use super::http;
+use super::transport::{Reply, Request, Transport};
 use super::{UpstreamConfig, UpstreamError};
 
 /// One entry of `GET /chat/adapters`. Fields beyond `key` are optional: liberal in what we take.
@@ -65,27 +67,26 @@ pub const CALL_BILLING: &str = "GET /billing";
 
 /// The EngineLabs endpoints, bound to one HTTP client, config and JWT.
 pub struct Engine<'a> {
-    pub http: &'a reqwest::Client,
+    pub http: &'a Transport,
     pub cfg: &'a UpstreamConfig,
     pub jwt: &'a str,
 }
 
 impl Engine<'_> {
-    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
-        self.http
-            .request(method, format!("{}{}", self.cfg.engine_base_url, path))
-            .bearer_auth(self.jwt)
-            .header(reqwest::header::ORIGIN, &self.cfg.origin)
-            .header(reqwest::header::REFERER, format!("{}/", self.cfg.origin))
-            .header(reqwest::header::USER_AGENT, &self.cfg.user_agent)
-            .header(reqwest::header::ACCEPT, "application/json")
+    fn request(&self, method: Method, path: &str) -> Request {
+        Request::new(method, format!("{}{}", self.cfg.engine_base_url, path))
+            .bearer(self.jwt)
+            .header(::http::header::ORIGIN, &self.cfg.origin)
+            .header(::http::header::REFERER, format!("{}/", self.cfg.origin))
+            .header(::http::header::USER_AGENT, &self.cfg.user_agent)
+            .header(::http::header::ACCEPT, "application/json")
             .timeout(self.cfg.request_timeout)
     }
 
     pub(super) async fn call(
         &self,
         call: &'static str,
-        method: reqwest::Method,
+        method: Method,
         path: &str,
         body: Option<Value>,
     ) -> Result<Reply, UpstreamError> {
@@ -93,7 +94,7 @@ impl Engine<'_> {
         if let Some(body) = body {
             req = req.json(&body);
         }
-        let reply = http::send(call, req).await?;
+        let reply = self.http.send(call, req).await?;
         if reply.is_success() {
             Ok(reply)
         } else {
@@ -104,7 +105,7 @@ impl Engine<'_> {
     /// `GET /chat/adapters`: the models offered to this team.
     pub async fn adapters(&self) -> Result<Vec<Adapter>, UpstreamError> {
         let reply = self
-            .call(CALL_ADAPTERS, reqwest::Method::GET, "/chat/adapters", None)
+            .call(CALL_ADAPTERS, Method::GET, "/chat/adapters", None)
             .await?;
         let body = parse_json(CALL_ADAPTERS, &reply.body)?;
         let list = body
@@ -127,7 +128,7 @@ impl Engine<'_> {
     pub async fn set_preferred_model(&self, key: &str) -> Result<(), UpstreamError> {
         self.call(
             CALL_PREFERRED_MODEL,
-            reqwest::Method::PATCH,
+            Method::PATCH,
             "/teams/preferred-model",
             Some(json!({ "modelKey": key })),
         )
@@ -140,7 +141,7 @@ impl Engine<'_> {
         let reply = self
             .call(
                 CALL_CREATE_HOSTED,
-                reqwest::Method::POST,
+                Method::POST,
                 "/projects/create-hosted",
                 Some(json!({ "projectName": project_name() })),
             )
@@ -166,7 +167,7 @@ impl Engine<'_> {
     pub async fn offers(&self, chat_history_id: &str) -> Result<(), UpstreamError> {
         self.call(
             CALL_OFFERS,
-            reqwest::Method::POST,
+            Method::POST,
             "/engine-agent/offers",
             Some(json!({ "chatHistoryId": chat_history_id, "surface": "ENGINE_AGENT" })),
         )
@@ -190,14 +191,9 @@ impl Engine<'_> {
         if !image_urls.is_empty() {
             body["imageUrls"] = json!(image_urls);
         }
-        self.call(
-            CALL_CHAT,
-            reqwest::Method::POST,
-            "/engine-agent/chat",
-            Some(body),
-        )
-        .await
-        .map(drop)
+        self.call(CALL_CHAT, Method::POST, "/engine-agent/chat", Some(body))
+            .await
+            .map(drop)
     }
 
     /// Gen-1 trigger: plain prompt, client-chosen history id, model as `adapterName`.
@@ -209,7 +205,7 @@ impl Engine<'_> {
     ) -> Result<(), UpstreamError> {
         self.call(
             CALL_CHAT,
-            reqwest::Method::POST,
+            Method::POST,
             "/engine-agent/chat",
             Some(json!({
                 "prompt": prompt,
@@ -227,7 +223,7 @@ impl Engine<'_> {
             "/engine-agent/chat-histories/{}",
             url::form_urlencoded::byte_serialize(chat_history_id.as_bytes()).collect::<String>()
         );
-        self.call(CALL_DELETE_HISTORY, reqwest::Method::DELETE, &path, None)
+        self.call(CALL_DELETE_HISTORY, Method::DELETE, &path, None)
             .await
             .map(drop)
     }
@@ -235,7 +231,7 @@ impl Engine<'_> {
     /// `GET /billing`: credits and limits, shape varies between generations.
     pub async fn billing(&self) -> Result<Value, UpstreamError> {
         let reply = self
-            .call(CALL_BILLING, reqwest::Method::GET, "/billing", None)
+            .call(CALL_BILLING, Method::GET, "/billing", None)
             .await?;
         parse_json(CALL_BILLING, &reply.body)
     }

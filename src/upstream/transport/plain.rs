@@ -1,0 +1,169 @@
+//! The default stack: reqwest for HTTP and tokio-tungstenite for the stream, both over rustls
+//! with the system's roots. No browser fingerprint: the headers say Chrome, the TLS handshake
+//! says rustls. Plain clients have worked against cto.new so far (see the README).
+
+use futures_util::{SinkExt as _, StreamExt as _};
+use http::HeaderMap;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use super::{
+    Download, Reply, Request, WS_CALL, WS_MAX_MESSAGE, WS_READ_BUFFER, WsEvent, closed_by_server,
+    refused,
+};
+use crate::upstream::{UpstreamConfig, UpstreamError};
+
+/// The HTTP client (one connection pool) and the WebSocket connector. Cheap to clone.
+#[derive(Clone)]
+pub struct Transport {
+    http: reqwest::Client,
+}
+
+impl Transport {
+    /// Named in the start-up log and `/healthz`.
+    pub const NAME: &'static str = "plain (reqwest + tokio-tungstenite, rustls)";
+
+    pub fn new(cfg: &UpstreamConfig) -> Result<Self, UpstreamError> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(cfg.request_timeout)
+            .timeout(cfg.request_timeout)
+            .pool_idle_timeout(std::time::Duration::from_secs(90))
+            .pool_max_idle_per_host(64)
+            .user_agent(cfg.user_agent.clone())
+            .build()
+            .map_err(|e| UpstreamError::Network {
+                call: "http client",
+                detail: e.to_string(),
+            })?;
+        Ok(Transport { http })
+    }
+
+    fn build(&self, req: Request) -> reqwest::RequestBuilder {
+        let mut b = self.http.request(req.method, &req.url).headers(req.headers);
+        if let Some(t) = req.timeout {
+            b = b.timeout(t);
+        }
+        if let Some(body) = req.body {
+            b = b.body(body);
+        }
+        b
+    }
+
+    /// Sends the request and reads the whole answer; a Cloudflare challenge is an error.
+    pub async fn send(&self, call: &'static str, req: Request) -> Result<Reply, UpstreamError> {
+        req.check(call)?;
+        let resp = self
+            .build(req)
+            .send()
+            .await
+            .map_err(|e| network(call, &e))?;
+        let host = resp.url().host_str().unwrap_or_default().to_string();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.text().await.map_err(|e| network(call, &e))?;
+        Reply::checked(&host, status, headers, body)
+    }
+
+    /// Sends the request and hands back the body as it arrives.
+    pub async fn download(&self, req: Request) -> Result<Download, String> {
+        req.check("download").map_err(|e| e.to_string())?;
+        let resp = self.build(req).send().await.map_err(|e| e.to_string())?;
+        let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
+        let chunks = futures_util::stream::unfold(Some(resp), |resp| async move {
+            let mut resp = resp?;
+            match resp.chunk().await {
+                Ok(Some(chunk)) => Some((Ok(chunk), Some(resp))),
+                Ok(None) => None,
+                // Nothing follows an error.
+                Err(e) => Some((Err(e.to_string()), None)),
+            }
+        });
+        Ok(Download {
+            status,
+            headers,
+            chunks: Box::pin(chunks),
+        })
+    }
+
+    /// Opens the stream with `headers` on the handshake. Not bounded in time: the caller is.
+    pub async fn websocket(&self, url: &str, headers: HeaderMap) -> Result<Socket, UpstreamError> {
+        let mut req = url
+            .into_client_request()
+            .map_err(|e| UpstreamError::Protocol {
+                call: WS_CALL,
+                detail: format!("bad stream URL: {e}"),
+            })?;
+        req.headers_mut().extend(headers);
+        let config = tungstenite::protocol::WebSocketConfig::default()
+            .read_buffer_size(WS_READ_BUFFER)
+            .write_buffer_size(0)
+            .max_message_size(Some(WS_MAX_MESSAGE));
+        match tokio_tungstenite::connect_async_with_config(req, Some(config), false).await {
+            Ok((ws, _)) => Ok(Socket(ws)),
+            Err(tungstenite::Error::Http(resp)) => {
+                let body = resp
+                    .body()
+                    .as_deref()
+                    .map(String::from_utf8_lossy)
+                    .unwrap_or_default();
+                Err(refused(url, resp.status().as_u16(), resp.headers(), &body))
+            }
+            Err(e) => Err(UpstreamError::Network {
+                call: WS_CALL,
+                detail: e.to_string(),
+            }),
+        }
+    }
+}
+
+/// An open stream. Dropping it drops the connection.
+pub struct Socket(WebSocketStream<MaybeTlsStream<TcpStream>>);
+
+impl Socket {
+    /// The next frame; `None` once the socket has ended.
+    pub async fn recv(&mut self) -> Option<Result<WsEvent, String>> {
+        Some(match self.0.next().await? {
+            Err(e) => Err(e.to_string()),
+            Ok(Message::Text(t)) => Ok(WsEvent::Text(t.as_str().to_owned())),
+            Ok(Message::Binary(b)) => Ok(WsEvent::Text(String::from_utf8_lossy(&b).into_owned())),
+            Ok(Message::Close(frame)) => Ok(closed_by_server(
+                frame
+                    .as_ref()
+                    .map(|f| (u16::from(f.code), f.reason.as_str())),
+            )),
+            Ok(_) => Ok(WsEvent::Other),
+        })
+    }
+
+    pub async fn send_text(&mut self, text: &str) -> Result<(), String> {
+        self.0
+            .send(Message::text(text))
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Sends a close frame and flushes it; errors mean the socket is gone anyway.
+    pub async fn close(&mut self) {
+        let _ = self.0.close(None).await;
+    }
+}
+
+/// A transport failure. The URL is dropped from the message: it is not secret today, but
+/// query strings are where secrets would end up if the protocol changed.
+fn network(call: &'static str, err: &reqwest::Error) -> UpstreamError {
+    let kind = if err.is_timeout() {
+        "timed out"
+    } else if err.is_connect() {
+        "connection failed"
+    } else if err.is_body() || err.is_decode() {
+        "reading the answer failed"
+    } else {
+        "request failed"
+    };
+    UpstreamError::Network {
+        call,
+        detail: super::with_sources(kind, err),
+    }
+}
