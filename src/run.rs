@@ -50,7 +50,11 @@ pub async fn serve(config: Config) -> anyhow_like::Result<()> {
     }
     let grace = shutdown_grace()?;
     let listen = config.listen;
-    tracing::info!(config = ?config, "starting");
+    tracing::info!(
+        config = ?config,
+        transport = crate::upstream::transport::Transport::NAME,
+        "starting"
+    );
     let state = AppState::build(config).await.map_err(|e| e.to_string())?;
     let listener = bind(listen).await?;
     tracing::info!(addr = %listener.local_addr().map_err(|e| e.to_string())?, "listening");

@@ -54,6 +54,15 @@ async fn healthz_answers_without_a_key() {
         .await
         .expect("send");
     assert_eq!(r.status().as_u16(), 200);
+    let v: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(v["status"], "ok");
+    // The transport the binary was built with, named for operators.
+    let transport = v["transport"].as_str().expect("transport named");
+    if cfg!(feature = "impersonate") {
+        assert!(transport.starts_with("impersonate"), "{transport}");
+    } else {
+        assert!(transport.starts_with("plain"), "{transport}");
+    }
 }
 
 #[tokio::test]

@@ -264,6 +264,67 @@ async fn cloudflare_challenge_is_not_a_dead_cookie() {
     );
 }
 
+/// What the cto.new hosts see of the proxy. The default transport sends the configured Chrome
+/// user agent and nothing more; `impersonate` sends Chrome 149's own identity (user agent and
+/// client hints, matching its TLS handshake) with the fetch metadata of the cto.new page.
+#[tokio::test]
+async fn the_transport_presents_itself_as_built() {
+    let sim = sim(SimConfig::default()).await;
+    let client = client(&sim, ProtocolChoice::Gen2);
+    let acc = account(&sim);
+    let out = collect(
+        client
+            .start_turn(&acc, request("gpt_5_4", "who is asking"))
+            .await
+            .expect("turn starts"),
+    )
+    .await;
+    assert!(out.end.is_ok(), "{:?}", out.end.err());
+    let clients = sim.stats().clients;
+    for surface in ["clerk", "engine", "websocket"] {
+        let seen = clients
+            .get(surface)
+            .unwrap_or_else(|| panic!("{surface} saw no call: {clients:?}"));
+        assert_eq!(
+            seen.origin.as_deref(),
+            Some(client.config().origin.as_str()),
+            "{surface}"
+        );
+        let ua = seen.user_agent.as_deref().unwrap_or_default();
+        if cfg!(feature = "impersonate") {
+            assert!(
+                ua.contains("Chrome/149.") && ua.contains("Windows"),
+                "{surface}: {ua}"
+            );
+            let hints = seen.sec_ch_ua.as_deref().unwrap_or_default();
+            assert!(
+                hints.contains(r#""Google Chrome";v="149""#),
+                "{surface}: {hints}"
+            );
+            let mode = if surface == "websocket" {
+                "websocket"
+            } else {
+                "cors"
+            };
+            assert_eq!(seen.sec_fetch_mode.as_deref(), Some(mode), "{surface}");
+            // The page is https://cto.new and the simulator 127.0.0.1: another site, as
+            // EngineLabs is to cto.new.
+            assert_eq!(
+                seen.sec_fetch_site.as_deref(),
+                Some("cross-site"),
+                "{surface}"
+            );
+        } else {
+            assert_eq!(
+                ua,
+                enginelabs_2api::upstream::DEFAULT_USER_AGENT,
+                "{surface}"
+            );
+            assert_eq!(seen.sec_ch_ua, None, "{surface}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn refused_token_is_reminted_once() {
     let sim = sim(SimConfig::default()).await;

@@ -81,8 +81,14 @@ async fn require_key(State(state): State<AppState>, mut req: Request, next: Next
     }
 }
 
+/// Also says which upstream transport this binary was built with, so an operator meeting
+/// Cloudflare challenges can tell at a glance whether `impersonate` is on.
 async fn healthz() -> Json<serde_json::Value> {
-    Json(serde_json::json!({"status": "ok"}))
+    Json(serde_json::json!({
+        "status": "ok",
+        "version": env!("CARGO_PKG_VERSION"),
+        "transport": crate::upstream::transport::Transport::NAME,
+    }))
 }
 
 /// Ready when an account is configured and the last look at it did not find it dead (its

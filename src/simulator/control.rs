@@ -113,6 +113,41 @@ pub(crate) async fn account_action(
     }
 }
 
+/// Remembers how each surface's last caller presented itself (`SimStats::clients`).
+pub(crate) async fn record_client(
+    State(st): State<Arc<SimState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let path = req.uri().path();
+    let surface = if path.starts_with("/v1/") {
+        "clerk"
+    } else if path.ends_with("/buffer/stream") {
+        "websocket"
+    } else if path.starts_with("/__uploads/") {
+        "upload"
+    } else if path.starts_with("/cdn/") {
+        "cdn"
+    } else {
+        "engine"
+    };
+    let h = req.headers();
+    let get = |name: &str| {
+        h.get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let seen = super::SeenClient {
+        user_agent: get("user-agent"),
+        sec_ch_ua: get("sec-ch-ua"),
+        sec_fetch_mode: get("sec-fetch-mode"),
+        sec_fetch_site: get("sec-fetch-site"),
+        origin: get("origin"),
+    };
+    lock(&st.stats).clients.insert(surface.to_string(), seen);
+    next.run(req).await
+}
+
 /// With `Faults::cloudflare_challenge`, answers every REST call with a Cloudflare challenge page.
 pub(crate) async fn cloudflare(
     State(st): State<Arc<SimState>>,

@@ -165,6 +165,19 @@ pub struct SimStats {
     pub uploads: u64,
     /// Image PUTs that carried an `Authorization` header (the JWT must not go to the bucket).
     pub leaked_auth_on_upload: u64,
+    /// The last client each surface saw (`clerk`, `engine`, `websocket`, `upload`): what the
+    /// proxy's transport presents itself as.
+    pub clients: std::collections::BTreeMap<String, SeenClient>,
+}
+
+/// How a caller presented itself: the headers a bot check reads first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct SeenClient {
+    pub user_agent: Option<String>,
+    pub sec_ch_ua: Option<String>,
+    pub sec_fetch_mode: Option<String>,
+    pub sec_fetch_site: Option<String>,
+    pub origin: Option<String>,
 }
 
 /// A running simulator. Dropping it stops the server, its sockets and its turn tasks.
@@ -339,6 +352,10 @@ fn router(state: Arc<SimState>) -> Router {
                 .layer(axum::extract::DefaultBodyLimit::max(21 * 1024 * 1024)),
         )
         .route("/cdn/{file}", get(images::cdn))
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            control::record_client,
+        ))
         .route("/__sim/stats", get(control::stats))
         .route(
             "/__sim/faults",

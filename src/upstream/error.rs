@@ -3,6 +3,12 @@
 
 use std::time::Duration;
 
+/// What to do about a Cloudflare challenge depends on the transport this binary was built with.
+#[cfg(not(feature = "impersonate"))]
+const CHALLENGE_HINT: &str = "try again later, or run a build with the `impersonate` feature (Chrome fingerprint; see the README)";
+#[cfg(feature = "impersonate")]
+const CHALLENGE_HINT: &str = "this build already presents Chrome's fingerprint (`impersonate`): the block is on the IP or account; try again later or from another network";
+
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
     /// The pasted cookie carries no `__client` value we can use.
@@ -15,7 +21,8 @@ pub enum UpstreamError {
     CookieRejected { detail: String },
     /// Cloudflare answered with a challenge page instead of the API.
     #[error(
-        "Cloudflare challenged the request to {host} (status {status}): the upstream blocks this client; try again later or enable the `impersonate` transport"
+        "Cloudflare challenged the request to {host} (status {status}): the upstream blocks this client; {}",
+        CHALLENGE_HINT
     )]
     CloudflareChallenge { host: String, status: u16 },
     /// A 429 from Clerk or EngineLabs.
