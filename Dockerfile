@@ -1,9 +1,17 @@
-# Multi-stage build: the same `cargo build --release --locked` (default features) that the tests test.
+# Multi-stage build of the binary the tests test: `cargo build --release --locked` with the
+# default features. `--build-arg FEATURES=impersonate` builds the Chrome-fingerprint transport
+# instead (BoringSSL: needs cmake, clang and git in the build stage, ~2 minutes more).
 FROM rust:1-slim-bookworm AS build
+ARG FEATURES=""
+RUN if [ -n "$FEATURES" ]; then \
+      apt-get update && apt-get install -y --no-install-recommends cmake clang libclang-dev g++ git \
+      && rm -rf /var/lib/apt/lists/*; \
+    fi
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
-RUN cargo build --release --locked && strip target/release/enginelabs-2api || true
+COPY assets ./assets
+RUN cargo build --release --locked ${FEATURES:+--features "$FEATURES"}
 
 FROM debian:bookworm-slim
 RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates curl \
