@@ -84,6 +84,10 @@ pub struct ConfigArgs {
         default_value = "https://api.enginelabs.ai"
     )]
     pub engine_base_url: String,
+    /// HTTP proxy for every call to cto.new, WebSocket included: `http://[user:pass@]host:port`.
+    /// Environment proxies (HTTPS_PROXY ...) are not used.
+    #[arg(long, env = "UPSTREAM_PROXY", hide_env_values = true)]
+    pub upstream_proxy: Option<String>,
     /// Upstream protocol generation: auto (Gen-2, falling back to Gen-1), gen1 or gen2.
     #[arg(long, env = "UPSTREAM_PROTOCOL", default_value = "auto")]
     pub upstream_protocol: String,
@@ -212,6 +216,7 @@ impl std::fmt::Debug for Config {
             .field("clerk_base_url", &self.upstream.clerk_base_url)
             .field("engine_base_url", &self.upstream.engine_base_url)
             .field("protocol", &self.upstream.protocol)
+            .field("upstream_proxy", &self.upstream.proxy)
             .field("models", &self.models)
             .field("default_model", &self.default_model)
             .field("catalog", &self.catalog)
@@ -281,6 +286,13 @@ impl Config {
                     format!("`{other}` is not one of auto, gen1, gen2"),
                 ));
             }
+        };
+        upstream.proxy = match a.upstream_proxy.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(v) => Some(
+                crate::upstream::transport::UpstreamProxy::parse(v)
+                    .map_err(|m| bad("UPSTREAM_PROXY", m))?,
+            ),
         };
         let timeout: u64 = parse_num("REQUEST_TIMEOUT_SECS", &a.request_timeout_secs)?;
         if timeout == 0 {
@@ -545,6 +557,32 @@ mod tests {
         assert_eq!(e.setting, "REASONING");
         let e = Config::from_args(&args(&["--default-model", "nope"])).expect_err("bad model");
         assert_eq!(e.setting, "DEFAULT_MODEL");
+        let e = Config::from_args(&args(&["--upstream-proxy", "socks5://u:pw@h:1"]))
+            .expect_err("bad proxy");
+        assert_eq!(e.setting, "UPSTREAM_PROXY");
+        assert!(!e.to_string().contains("pw"), "{e}");
+    }
+
+    #[test]
+    fn the_upstream_proxy_is_parsed_and_its_password_never_shown() {
+        let c = Config::from_args(&args(&[
+            "--store",
+            "memory",
+            "--upstream-proxy",
+            "http://me:hunter2@10.0.0.1:7890",
+        ]))
+        .expect("valid");
+        let proxy = c.upstream.proxy.as_ref().expect("proxy set");
+        assert_eq!(proxy.address(), "10.0.0.1:7890");
+        let shown = format!("{c:?}");
+        assert!(
+            shown.contains("http://10.0.0.1:7890 (with credentials)"),
+            "{shown}"
+        );
+        assert!(!shown.contains("hunter2"), "{shown}");
+        let c = Config::from_args(&args(&["--store", "memory", "--upstream-proxy", ""]))
+            .expect("empty means none");
+        assert!(c.upstream.proxy.is_none());
     }
 
     #[test]

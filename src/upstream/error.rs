@@ -7,7 +7,7 @@ use std::time::Duration;
 #[cfg(not(feature = "impersonate"))]
 const CHALLENGE_HINT: &str = "try again later, or run a build with the `impersonate` feature (Chrome fingerprint; see the README)";
 #[cfg(feature = "impersonate")]
-const CHALLENGE_HINT: &str = "this build already presents Chrome's fingerprint (`impersonate`): the block is on the IP or account; try again later or from another network";
+const CHALLENGE_HINT: &str = "this build already presents Chrome's fingerprint (`impersonate`): the block is on the IP or account; try again later or through another network (UPSTREAM_PROXY)";
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {

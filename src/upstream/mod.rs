@@ -90,6 +90,8 @@ pub struct UpstreamConfig {
     pub user_agent: String,
     pub clerk_api_version: String,
     pub clerk_js_version: String,
+    /// Every call to cto.new goes through this HTTP proxy when set (`UPSTREAM_PROXY`).
+    pub proxy: Option<transport::UpstreamProxy>,
 }
 
 impl UpstreamConfig {
@@ -113,6 +115,7 @@ impl UpstreamConfig {
             user_agent: DEFAULT_USER_AGENT.to_string(),
             clerk_api_version: "2025-11-10".to_string(),
             clerk_js_version: "6.7.3".to_string(),
+            proxy: None,
         }
     }
 }

@@ -35,18 +35,24 @@ impl Transport {
             .profile(Profile::Chrome149)
             .platform(Platform::Windows)
             .build();
-        let http = wreq::Client::builder()
+        let failed = |e: wreq::Error| UpstreamError::Network {
+            call: "http client",
+            detail: e.to_string(),
+        };
+        let builder = wreq::Client::builder()
             .emulation(emulation)
             .connect_timeout(cfg.request_timeout)
             .timeout(cfg.request_timeout)
             .pool_idle_timeout(std::time::Duration::from_secs(90))
             .pool_max_idle_per_host(64)
-            .redirect(wreq::redirect::Policy::limited(10))
-            .build()
-            .map_err(|e| UpstreamError::Network {
-                call: "http client",
-                detail: e.to_string(),
-            })?;
+            .redirect(wreq::redirect::Policy::limited(10));
+        // One proxy for HTTP and the WebSocket alike; environment proxies are ignored (see
+        // `proxy`), as in the plain transport.
+        let builder = match &cfg.proxy {
+            Some(p) => builder.proxy(wreq::Proxy::all(p.url().as_str()).map_err(failed)?),
+            None => builder.no_proxy(),
+        };
+        let http = builder.build().map_err(failed)?;
         Ok(Transport {
             http,
             origin: cfg.origin.clone(),
@@ -77,7 +83,7 @@ impl Transport {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let body = resp.text().await.map_err(|e| network(call, &e))?;
-        Reply::checked(&host, status, headers, body)
+        Reply::checked(call, &host, status, headers, body)
     }
 
     /// Sends the request and hands back the body as it arrives.

@@ -14,11 +14,13 @@
 mod chrome;
 #[cfg(not(feature = "impersonate"))]
 mod plain;
+mod proxy;
 
 #[cfg(feature = "impersonate")]
 pub use chrome::{Socket, Transport};
 #[cfg(not(feature = "impersonate"))]
 pub use plain::{Socket, Transport};
+pub use proxy::UpstreamProxy;
 
 use std::pin::Pin;
 use std::time::Duration;
@@ -115,13 +117,22 @@ impl Reply {
         (200..300).contains(&self.status)
     }
 
-    /// Turns a Cloudflare challenge into its own error; any other answer is the caller's.
+    /// Turns a Cloudflare challenge, and a proxy asking for credentials, into their own errors;
+    /// any other answer is the caller's.
     fn checked(
+        call: &'static str,
         host: &str,
         status: u16,
         headers: HeaderMap,
         body: String,
     ) -> Result<Self, UpstreamError> {
+        if status == 407 {
+            // Only a proxy answers 407; blaming the cookie or cto.new would mislead.
+            return Err(UpstreamError::Network {
+                call,
+                detail: "the upstream proxy wants other credentials (HTTP 407): check the user and password in UPSTREAM_PROXY".into(),
+            });
+        }
         match challenge(host, status, &headers, &body) {
             Some(err) => Err(err),
             None => Ok(Reply {

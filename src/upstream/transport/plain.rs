@@ -9,6 +9,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
+use super::proxy::{UpstreamProxy, tunnel};
 use super::{
     Download, Reply, Request, WS_CALL, WS_MAX_MESSAGE, WS_READ_BUFFER, WsEvent, closed_by_server,
     refused,
@@ -19,6 +20,7 @@ use crate::upstream::{UpstreamConfig, UpstreamError};
 #[derive(Clone)]
 pub struct Transport {
     http: reqwest::Client,
+    proxy: Option<UpstreamProxy>,
 }
 
 impl Transport {
@@ -26,18 +28,25 @@ impl Transport {
     pub const NAME: &'static str = "plain (reqwest + tokio-tungstenite, rustls)";
 
     pub fn new(cfg: &UpstreamConfig) -> Result<Self, UpstreamError> {
-        let http = reqwest::Client::builder()
+        let failed = |e: reqwest::Error| UpstreamError::Network {
+            call: "http client",
+            detail: e.to_string(),
+        };
+        let builder = reqwest::Client::builder()
             .connect_timeout(cfg.request_timeout)
             .timeout(cfg.request_timeout)
             .pool_idle_timeout(std::time::Duration::from_secs(90))
             .pool_max_idle_per_host(64)
-            .user_agent(cfg.user_agent.clone())
-            .build()
-            .map_err(|e| UpstreamError::Network {
-                call: "http client",
-                detail: e.to_string(),
-            })?;
-        Ok(Transport { http })
+            .user_agent(cfg.user_agent.clone());
+        // Environment proxies are ignored: the WebSocket would not follow them (see `proxy`).
+        let builder = match &cfg.proxy {
+            Some(p) => builder.proxy(reqwest::Proxy::all(p.url().as_str()).map_err(failed)?),
+            None => builder.no_proxy(),
+        };
+        Ok(Transport {
+            http: builder.build().map_err(failed)?,
+            proxy: cfg.proxy.clone(),
+        })
     }
 
     fn build(&self, req: Request) -> reqwest::RequestBuilder {
@@ -63,7 +72,7 @@ impl Transport {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let body = resp.text().await.map_err(|e| network(call, &e))?;
-        Reply::checked(&host, status, headers, body)
+        Reply::checked(call, &host, status, headers, body)
     }
 
     /// Sends the request and hands back the body as it arrives.
@@ -100,7 +109,28 @@ impl Transport {
             .read_buffer_size(WS_READ_BUFFER)
             .write_buffer_size(0)
             .max_message_size(Some(WS_MAX_MESSAGE));
-        match tokio_tungstenite::connect_async_with_config(req, Some(config), false).await {
+        let connected = match &self.proxy {
+            None => tokio_tungstenite::connect_async_with_config(req, Some(config), false).await,
+            Some(proxy) => {
+                let target = url::Url::parse(url).ok();
+                let (host, port) = target
+                    .as_ref()
+                    .and_then(|u| Some((u.host_str()?, u.port_or_known_default()?)))
+                    .ok_or_else(|| UpstreamError::Protocol {
+                        call: WS_CALL,
+                        detail: "the stream URL has no host".into(),
+                    })?;
+                let tcp =
+                    tunnel(proxy, host, port)
+                        .await
+                        .map_err(|detail| UpstreamError::Network {
+                            call: WS_CALL,
+                            detail,
+                        })?;
+                tokio_tungstenite::client_async_tls_with_config(req, tcp, Some(config), None).await
+            }
+        };
+        match connected {
             Ok((ws, _)) => Ok(Socket(ws)),
             Err(tungstenite::Error::Http(resp)) => {
                 let body = resp
