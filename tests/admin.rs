@@ -365,3 +365,156 @@ async fn accounts_file_labels_show_in_the_list() {
     assert_eq!(labels, ["alpha", "beta"]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An account the admin disabled stays disabled when the proxy restarts on the same store, a
+/// configured one as well as an added one, and a cookie rotation does not undo it.
+#[tokio::test]
+async fn disabling_survives_a_restart() {
+    let (h, store) = harness(Some(ADMIN)).await;
+    // The configuration as pasted: the restart reads the same, whatever Clerk rotates later.
+    let configured = common::args_for(&h.sim);
+    let second = h.sim.add_account();
+    let (s, body) = call(
+        &h,
+        reqwest::Method::POST,
+        "/admin/api/accounts",
+        Some(ADMIN),
+        Some(json!({"cookie": second.cookie, "label": "second"})),
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let (_, list) = call(
+        &h,
+        reqwest::Method::GET,
+        "/admin/api/accounts",
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    let ids: Vec<String> = json_of(&list)["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|a| a["id"].as_str().expect("id").to_string())
+        .collect();
+    assert_eq!(ids.len(), 2);
+    for id in &ids {
+        let (s, body) = call(
+            &h,
+            reqwest::Method::POST,
+            &format!("/admin/api/accounts/{id}/disable"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+        assert_eq!(s, 200, "{body}");
+    }
+    // A check mints a fresh token, so Clerk rotates both cookies; the rewritten records must
+    // keep the flag. Wait until the store holds the rotated cookies.
+    for id in &ids {
+        let (s, body) = call(
+            &h,
+            reqwest::Method::POST,
+            &format!("/admin/api/accounts/{id}/check"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+        assert_eq!(s, 200, "{body}");
+        assert_eq!(
+            json_of(&body)["state"],
+            "disabled",
+            "a check does not enable"
+        );
+    }
+    let current: Vec<String> = [h.sim.account().user_id, second.user_id.clone()]
+        .iter()
+        .map(|u| {
+            let cookie = h.sim.account_of(u).expect("sim account").cookie;
+            cookie
+                .split("__client=")
+                .nth(1)
+                .and_then(|r| r.split(';').next())
+                .expect("client value")
+                .to_string()
+        })
+        .collect();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let stored = store.list_accounts().await.expect("list");
+        let rotated = current
+            .iter()
+            .all(|c| stored.iter().any(|r| &r.client_cookie == c));
+        if rotated {
+            assert!(stored.iter().all(|r| r.disabled), "rotation kept the flag");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the rotated cookies were not persisted"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let restart = || async {
+        let other = AppState::with_store(
+            Config::from_args(&configured).expect("config"),
+            Arc::clone(&store),
+        )
+        .await
+        .expect("state");
+        let mut states: Vec<(String, String)> = other
+            .pool()
+            .snapshot()
+            .into_iter()
+            .map(|v| (v.label, v.state.to_string()))
+            .collect();
+        states.sort();
+        states
+    };
+    let states = restart().await;
+    assert_eq!(states.len(), 2, "{states:?}");
+    assert!(
+        states.iter().all(|(_, s)| s == "disabled"),
+        "both stay disabled: {states:?}"
+    );
+    // Enabling is remembered too (ids are final now that the identities are known).
+    let (_, list) = call(
+        &h,
+        reqwest::Method::GET,
+        "/admin/api/accounts",
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    let ids: Vec<String> = json_of(&list)["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|a| a["id"].as_str().expect("id").to_string())
+        .collect();
+    for id in &ids {
+        let (s, body) = call(
+            &h,
+            reqwest::Method::POST,
+            &format!("/admin/api/accounts/{id}/enable"),
+            Some(ADMIN),
+            None,
+        )
+        .await;
+        assert_eq!(s, 200, "{body}");
+    }
+    let states = restart().await;
+    assert!(
+        states.iter().all(|(_, s)| s == "active"),
+        "both active again: {states:?}"
+    );
+    // The stored records never hold the disabled flag for another account.
+    assert!(
+        store
+            .list_accounts()
+            .await
+            .expect("list")
+            .iter()
+            .all(|r| !r.disabled)
+    );
+}

@@ -41,6 +41,7 @@ fn account(seed: &str, cookie: &str) -> AccountRecord {
         client_cookie: cookie.to_string(),
         session_id: Some(format!("sess_{seed}")),
         updated_ms: 1_700_000_000_000,
+        disabled: false,
     }
 }
 
@@ -244,6 +245,16 @@ async fn accounts(store: Arc<dyn Store>) {
     assert_eq!(
         store.list_accounts().await.expect("list"),
         vec![account("seed-b", "cookie-b2")]
+    );
+    // The admin's disabled flag is kept.
+    let disabled = AccountRecord {
+        disabled: true,
+        ..account("seed-b", "cookie-b2")
+    };
+    store.put_account(&disabled).await.expect("put");
+    assert_eq!(
+        store.get_account("seed-b").await.expect("get"),
+        Some(disabled)
     );
     // Accounts are not conversations.
     assert_eq!(store.conversation_count().await.expect("count"), 0);

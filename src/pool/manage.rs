@@ -50,19 +50,20 @@ impl Pool {
                     None
                 }
             };
-            let (account, hint) = match remembered {
+            let (account, hint, disabled) = match remembered {
                 Some(rec) => {
                     tracing::info!(label = %s.label, "using the latest rotated cookie remembered by the store");
                     let a = Account::with_session(&s.label, &rec.client_cookie, rec.session_id)
                         .map_err(|e| (s.label.clone(), e))?;
-                    (a, rec.account_id)
+                    (a, rec.account_id, rec.disabled)
                 }
                 None => (
                     Account::new(&s.label, &s.cookie).map_err(|e| (s.label.clone(), e))?,
                     None,
+                    false,
                 ),
             };
-            self.insert(seed, Origin::Config, account, hint, store);
+            self.insert(seed, Origin::Config, account, hint, disabled, store);
         }
         Ok(())
     }
@@ -83,7 +84,15 @@ impl Pool {
             let label = rec.label.clone().unwrap_or_else(|| "admin".to_string());
             match Account::with_session(&label, &rec.client_cookie, rec.session_id) {
                 Ok(a) => {
-                    self.insert(rec.seed_hash, Origin::Admin, a, rec.account_id, store);
+                    let disabled = rec.disabled;
+                    self.insert(
+                        rec.seed_hash,
+                        Origin::Admin,
+                        a,
+                        rec.account_id,
+                        disabled,
+                        store,
+                    );
                 }
                 Err(e) => tracing::warn!(label, error = %e, "skipping a stored account"),
             }
@@ -96,12 +105,21 @@ impl Pool {
         origin: Origin,
         account: Account,
         hint: Option<String>,
+        disabled: bool,
         store: &Arc<dyn Store>,
     ) -> String {
         let account = Arc::new(account);
-        spawn_persister(seed.clone(), &account, Arc::clone(store));
+        spawn_persister(
+            seed.clone(),
+            &account,
+            Arc::clone(store),
+            Arc::clone(&self.record_lock),
+        );
         let mut e = Entry::new(self.next_key(), seed, origin, account);
         e.id_hint = hint;
+        if disabled {
+            e.health = Health::Disabled;
+        }
         let id = e.id();
         lock(&self.inner).entries.push(e);
         self.publish();
@@ -138,12 +156,13 @@ impl Pool {
             client_cookie: account.current_client_cookie(),
             session_id: Some(identity.session_id.clone()),
             updated_ms: now_ms(),
+            disabled: false,
         };
         store
             .put_account(&record)
             .await
             .map_err(|e| ManageError::Store(e.to_string()))?;
-        self.insert(seed, Origin::Admin, account, Some(id.clone()), store);
+        self.insert(seed, Origin::Admin, account, Some(id.clone()), false, store);
         self.view(&id)
     }
 
@@ -173,8 +192,14 @@ impl Pool {
         Ok(removed.0)
     }
 
-    /// Disables (no new turns) or enables an account.
-    pub fn set_disabled(&self, id: &str, disabled: bool) -> Result<AccountView, ManageError> {
+    /// Disables (no new turns) or enables an account, and records it in the store so a restart
+    /// keeps it that way. The pool changes even when the store fails (the error says so).
+    pub async fn set_disabled(
+        &self,
+        store: &dyn Store,
+        id: &str,
+        disabled: bool,
+    ) -> Result<AccountView, ManageError> {
         let key = self
             .key_of(id)
             .ok_or_else(|| ManageError::NotFound(id.to_string()))?;
@@ -186,6 +211,26 @@ impl Pool {
                 e.breaker.on_success();
             }
         });
+        let (seed, account) = {
+            let g = lock(&self.inner);
+            let e = g
+                .entries
+                .iter()
+                .find(|e| e.key == key)
+                .ok_or_else(|| ManageError::NotFound(id.to_string()))?;
+            (e.seed.clone(), Arc::clone(&e.account))
+        };
+        let _serial = self.record_lock.lock().await;
+        let mut record = match store.get_account(&seed).await {
+            Ok(Some(rec)) => rec,
+            Ok(None) => record_of(&seed, &account, account.current_client_cookie()),
+            Err(e) => return Err(ManageError::Store(e.to_string())),
+        };
+        record.disabled = disabled;
+        store
+            .put_account(&record)
+            .await
+            .map_err(|e| ManageError::Store(e.to_string()))?;
         self.view(id)
     }
 
@@ -303,26 +348,42 @@ pub(crate) fn apply_quota(e: &mut Entry, q: Quota, now: Instant, recheck: std::t
 }
 
 /// Writes the account's cookie to the store whenever Clerk rotates it.
-fn spawn_persister(seed: String, account: &Arc<Account>, store: Arc<dyn Store>) {
+/// The stored record of an account as it is now (not disabled).
+fn record_of(seed: &str, account: &Account, cookie: String) -> AccountRecord {
+    let identity = account.identity();
+    AccountRecord {
+        seed_hash: seed.to_string(),
+        account_id: identity.as_ref().map(|i| account_id_for_user(&i.user_id)),
+        label: Some(account.label().to_string()),
+        client_cookie: cookie,
+        session_id: identity.map(|i| i.session_id),
+        updated_ms: now_ms(),
+        disabled: false,
+    }
+}
+
+fn spawn_persister(
+    seed: String,
+    account: &Arc<Account>,
+    store: Arc<dyn Store>,
+    record_lock: Arc<tokio::sync::Mutex<()>>,
+) {
     let mut rx = account.subscribe_cookie();
     let weak = Arc::downgrade(account);
     tokio::spawn(async move {
         while rx.changed().await.is_ok() {
             let cookie = rx.borrow_and_update().clone();
             let Some(account) = weak.upgrade() else { break };
-            let identity = account.identity();
-            let record = AccountRecord {
-                seed_hash: seed.clone(),
-                account_id: identity.as_ref().map(|i| account_id_for_user(&i.user_id)),
-                label: Some(account.label().to_string()),
-                client_cookie: cookie,
-                session_id: identity.map(|i| i.session_id),
-                updated_ms: now_ms(),
-            };
+            let mut record = record_of(&seed, &account, cookie);
             drop(account);
-            // An admin-added account removed while a turn still held it must stay removed.
-            if seed.starts_with(ADMIN_SEED) && matches!(store.get_account(&seed).await, Ok(None)) {
-                break;
+            let _serial = record_lock.lock().await;
+            match store.get_account(&seed).await {
+                // An admin-added account removed while a turn still held it must stay removed.
+                Ok(None) if seed.starts_with(ADMIN_SEED) => break,
+                // The admin's choice survives the rotation.
+                Ok(Some(old)) => record.disabled = old.disabled,
+                Ok(None) => {}
+                Err(e) => tracing::debug!(error = %e, "could not read the stored account"),
             }
             if let Err(e) = store.put_account(&record).await {
                 tracing::warn!(error = %e, "could not persist the rotated cookie");

@@ -152,6 +152,9 @@ pub struct Pool {
     pub(crate) notify: Notify,
     pub cfg: PoolConfig,
     next_key: AtomicU64,
+    /// Serializes read-modify-writes of account records (cookie rotations, the disabled flag),
+    /// so that neither overwrites the other's field.
+    pub(crate) record_lock: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// Locks a std mutex, recovering from poisoning (the state is plain values).
@@ -181,6 +184,7 @@ impl Pool {
             notify: Notify::new(),
             cfg,
             next_key: AtomicU64::new(1),
+            record_lock: Arc::new(tokio::sync::Mutex::new(())),
         });
         pool.publish();
         pool

@@ -83,6 +83,9 @@ pub struct AccountRecord {
     pub client_cookie: String,
     pub session_id: Option<String>,
     pub updated_ms: u64,
+    /// Taken out by the admin: stays out after a restart. Absent in records of older versions.
+    #[serde(default)]
+    pub disabled: bool,
 }
 
 impl std::fmt::Debug for AccountRecord {
@@ -94,6 +97,7 @@ impl std::fmt::Debug for AccountRecord {
             .field("client_cookie", &"<redacted>")
             .field("session_id", &self.session_id)
             .field("updated_ms", &self.updated_ms)
+            .field("disabled", &self.disabled)
             .finish()
     }
 }

@@ -75,7 +75,9 @@ pub async fn disable(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<AccountView>, ApiError> {
-    Ok(Json(state.pool().set_disabled(&id, true)?))
+    Ok(Json(
+        state.pool().set_disabled(state.store(), &id, true).await?,
+    ))
 }
 
 /// `POST /admin/api/accounts/{id}/enable`.
@@ -83,7 +85,9 @@ pub async fn enable(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<AccountView>, ApiError> {
-    Ok(Json(state.pool().set_disabled(&id, false)?))
+    Ok(Json(
+        state.pool().set_disabled(state.store(), &id, false).await?,
+    ))
 }
 
 /// `POST /admin/api/accounts/{id}/check`: tests the cookie now and reads the quota.
