@@ -186,6 +186,53 @@ async fn a_new_conversation_fails_over_when_its_cookie_died() {
     assert_eq!(list["cookie-1"]["state"], "active");
 }
 
+/// One account's trigger answers 500 every time; the other is healthy. Every new conversation
+/// still succeeds (the failed attempt moves to the healthy account before any byte reached the
+/// client), and after BREAKER_FAILURES failures the sick account's breaker opens, so it stops
+/// costing attempts at all.
+#[tokio::test]
+async fn a_5xx_on_one_account_fails_over_and_opens_its_breaker() {
+    let (h, users) = pool_of(2, SimConfig::default(), |a| {
+        a.breaker_failures = "2".into();
+        a.breaker_open = "1h".into();
+    })
+    .await;
+    h.sim.set_faults(Faults {
+        trigger_status: Some(500),
+        trigger_status_count: 0,
+        trigger_status_user: Some(users[1].clone()),
+        ..Faults::default()
+    });
+    for i in 0..8 {
+        let (s, v) = h.chat(ask(&format!("sick neighbour {i}"))).await;
+        assert_eq!(s, 200, "request {i}: {v}");
+        let content = v["choices"][0]["message"]["content"].as_str().unwrap_or("");
+        assert!(!content.is_empty(), "{v}");
+    }
+    let triggers = h.sim.stats().triggers;
+    assert_eq!(triggers.len(), 8, "only the healthy account started turns");
+    assert!(triggers.iter().all(|t| t.user_id == users[0]));
+    let list = accounts(&h).await;
+    assert_eq!(
+        list["cookie-2"]["breaker"], "open",
+        "{:?}",
+        list["cookie-2"]
+    );
+    assert!(
+        list["cookie-2"]["last_error"]
+            .as_str()
+            .unwrap_or("")
+            .contains("500"),
+        "{:?}",
+        list["cookie-2"]
+    );
+    assert_eq!(
+        list["cookie-1"]["breaker"], "closed",
+        "{:?}",
+        list["cookie-1"]
+    );
+}
+
 #[tokio::test]
 async fn a_rate_limited_account_cools_and_comes_back() {
     let (h, _) = pool_of(2, SimConfig::default(), |_| {}).await;

@@ -261,10 +261,14 @@ pub(crate) async fn offers(State(st): State<Arc<SimState>>, headers: HeaderMap) 
     axum::Json(json!({"offers": []})).into_response()
 }
 
-/// Takes one use of the `trigger_status` fault, if armed. A count of 0 means "until cleared".
-fn trigger_fault(st: &SimState) -> Option<Response> {
+/// Takes one use of the `trigger_status` fault, if armed for this user. A count of 0 means
+/// "until cleared".
+fn trigger_fault(st: &SimState, user: &str) -> Option<Response> {
     let mut f = lock(&st.faults);
     let status = f.trigger_status?;
+    if f.trigger_status_user.as_deref().is_some_and(|u| u != user) {
+        return None;
+    }
     if f.trigger_status_count > 0 {
         f.trigger_status_count -= 1;
         if f.trigger_status_count == 0 {
@@ -291,7 +295,7 @@ pub(crate) async fn trigger(
         Ok(u) => u,
         Err(r) => return *r,
     };
-    if let Some(resp) = trigger_fault(&st) {
+    if let Some(resp) = trigger_fault(&st, &user) {
         return resp;
     }
     let body = match parse_body(&body) {

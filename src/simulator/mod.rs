@@ -87,6 +87,8 @@ pub struct Faults {
     /// (429 adds `Retry-After: 1`). A count of 0 means every call, until the fault is cleared.
     pub trigger_status: Option<u16>,
     pub trigger_status_count: u32,
+    /// Limits `trigger_status` to this user's triggers (one sick account among healthy ones).
+    pub trigger_status_user: Option<String>,
     /// Drop the WebSocket (no close frame) after it has sent this many assistant (`chat`/
     /// `thinking`) updates of one turn. Counted per socket, so a Gen-1 reconnect that replays
     /// the turn is dropped again; clear the fault to let a retry through.
