@@ -196,7 +196,11 @@ async fn login_with_a_wrong_key_shows_an_error_and_the_right_one_gives_a_strict_
         .split('=')
         .nth(1)
         .expect("value");
-    assert_eq!(token.len(), 64, "32 random bytes as hex");
+    // `<expiry>.<16 random bytes>.<HMAC-SHA256>`, all hex but the expiry.
+    let parts: Vec<&str> = token.split('.').collect();
+    assert_eq!(parts.len(), 3, "{token}");
+    assert!(parts[0].parse::<u64>().is_ok(), "{token}");
+    assert_eq!((parts[1].len(), parts[2].len()), (32, 64), "{token}");
     assert!(!c.contains(ADMIN), "the cookie is not the key");
 
     // With the cookie, /admin is the app; the page is never framed and runs only its own script.
@@ -315,6 +319,40 @@ async fn the_admin_api_needs_the_key_or_a_session_and_the_csrf_header_for_change
     .await;
     assert_eq!(s, 200, "{text}");
     assert!(h.state.pool().snapshot().is_empty());
+}
+
+/// Two replicas with the same ADMIN_KEY (or one restarted): a session opened on one works on
+/// the other, so a load balancer without sticky sessions does not log the page out. A replica
+/// with another key refuses it.
+#[tokio::test]
+async fn a_session_works_on_every_replica_with_the_same_key() {
+    let first = harness(Some(ADMIN)).await;
+    let second = harness(Some(ADMIN)).await;
+    let cookie = session(&first).await;
+    let (s, body) = call(
+        &second,
+        Method::GET,
+        "/admin/api/accounts",
+        Auth::Cookie(&cookie),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    let (_, page) = call(&second, Method::GET, "/admin", Auth::Cookie(&cookie), None).await;
+    assert!(
+        page.contains("id=\"tabs\""),
+        "logged in on the other replica"
+    );
+    let other_key = harness(Some("another-admin-key")).await;
+    let (s, _) = call(
+        &other_key,
+        Method::GET,
+        "/admin/api/accounts",
+        Auth::Cookie(&cookie),
+        None,
+    )
+    .await;
+    assert_eq!(s, 401);
 }
 
 #[tokio::test]

@@ -65,7 +65,7 @@ pub fn app(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn(request_id::layer))
         .layer(axum::Extension(std::sync::Arc::new(
-            admin_ui::Sessions::new(),
+            admin_ui::Sessions::new(state.config().admin_key.as_deref()),
         )))
         .with_state(state)
 }

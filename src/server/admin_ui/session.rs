@@ -1,83 +1,112 @@
-//! Admin page sessions: the login form trades the ADMIN_KEY for a random 32-byte token sent
-//! back as an HttpOnly, SameSite=Strict cookie scoped to `/admin`.
+//! Admin page sessions: the login form trades the ADMIN_KEY for a signed token sent back as
+//! an HttpOnly, SameSite=Strict cookie scoped to `/admin`.
 //!
-//! Only the SHA-256 digest of a token is kept (in memory, with an expiry): a memory dump does
-//! not give working cookies, and lookups compare digests in constant time over every session
-//! (no early exit), like the API keys. Sessions die with the process, which is the point of an
-//! admin login: restart logs everybody out.
+//! The token is `<expiry>.<nonce>.<HMAC-SHA256 of both>`, keyed by a hash of ADMIN_KEY. So any
+//! replica with the same ADMIN_KEY accepts it (behind a load balancer the page does not bounce
+//! between logged in and out), a restart does not log anybody out, and changing ADMIN_KEY logs
+//! everybody out. Checks compare the MAC in constant time. Logging out revokes the token on the
+//! replica that served the logout (a list of revoked digests kept until their expiry); other
+//! replicas accept it until it expires, which the README states.
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::http::HeaderMap;
 use axum::http::header::COOKIE;
+use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+
+use crate::conversation::fingerprint::hex;
 
 /// Name of the session cookie.
 pub const COOKIE_NAME: &str = "el2a_admin";
 /// How long a session lives after login.
 pub const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
-/// Most live sessions; the oldest goes when a new login would exceed it.
-const MAX_SESSIONS: usize = 64;
+/// Most revoked tokens remembered; beyond it the ones closest to expiry are forgotten first.
+const MAX_REVOKED: usize = 1024;
 
-/// The live sessions of one application (shared by the router through an `Extension`).
-#[derive(Default)]
+/// Signs and checks the session tokens of one application (shared by the router through an
+/// `Extension`).
 pub struct Sessions {
-    live: Mutex<Vec<([u8; 32], Instant)>>,
+    /// HMAC key derived from ADMIN_KEY; random without one (no token can be made then anyway).
+    key: [u8; 32],
+    /// Digests of logged-out tokens with their expiry (unix seconds).
+    revoked: Mutex<Vec<([u8; 32], u64)>>,
 }
 
 impl Sessions {
-    pub fn new() -> Sessions {
-        Sessions::default()
+    pub fn new(admin_key: Option<&str>) -> Sessions {
+        let key = match admin_key {
+            Some(k) => Sha256::digest(format!("el2a-admin-session:{k}").as_bytes()).into(),
+            None => rand::random(),
+        };
+        Sessions {
+            key,
+            revoked: Mutex::new(Vec::new()),
+        }
     }
 
-    /// Opens a session; returns the token for the cookie (64 hex characters).
+    /// Opens a session; returns the token for the cookie.
     pub fn open(&self) -> String {
-        let raw: [u8; 32] = rand::random();
-        let token = crate::conversation::fingerprint::hex(&raw);
-        let now = Instant::now();
-        if let Ok(mut live) = self.live.lock() {
-            live.retain(|(_, exp)| *exp > now);
-            if live.len() >= MAX_SESSIONS {
-                live.remove(0);
-            }
-            live.push((digest(&token), now + SESSION_TTL));
+        self.open_until(unix_now() + SESSION_TTL.as_secs())
+    }
+
+    fn open_until(&self, expiry: u64) -> String {
+        let nonce: [u8; 16] = rand::random();
+        let payload = format!("{expiry}.{}", hex(&nonce));
+        format!("{payload}.{}", hex(&self.mac(&payload)))
+    }
+
+    fn mac(&self, payload: &str) -> [u8; 32] {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key).expect("any key length");
+        mac.update(payload.as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    /// The expiry of a well-signed, unexpired, unrevoked token.
+    fn check(&self, token: &str) -> Option<u64> {
+        let (payload, sig) = token.rsplit_once('.')?;
+        let expiry: u64 = payload.split_once('.')?.0.parse().ok()?;
+        let good = hex(&self.mac(payload));
+        // Constant time over the whole signature; a length mismatch fails (no early exit).
+        if !bool::from(good.as_bytes().ct_eq(sig.as_bytes())) || expiry <= unix_now() {
+            return None;
         }
-        token
+        let d = digest(token);
+        let revoked = self.revoked.lock().ok()?;
+        let mut hit = false;
+        for (k, _) in revoked.iter() {
+            hit |= bool::from(k.ct_eq(&d));
+        }
+        (!hit).then_some(expiry)
     }
 
     /// Whether the request carries the cookie of a live session.
     pub fn valid(&self, headers: &HeaderMap) -> bool {
-        let (Some(t), Ok(live)) = (token_of(headers), self.live.lock()) else {
-            return false;
-        };
-        find(&live, &t).is_some()
+        token_of(headers).is_some_and(|t| self.check(&t).is_some())
     }
 
     /// Ends the session of the request's cookie, if any.
     pub fn close(&self, headers: &HeaderMap) {
-        let (Some(t), Ok(mut live)) = (token_of(headers), self.live.lock()) else {
-            return;
-        };
-        if let Some(i) = find(&live, &t) {
-            live.remove(i);
+        let Some(t) = token_of(headers) else { return };
+        let Some(expiry) = self.check(&t) else { return };
+        let now = unix_now();
+        if let Ok(mut revoked) = self.revoked.lock() {
+            revoked.retain(|(_, exp)| *exp > now);
+            if revoked.len() >= MAX_REVOKED {
+                revoked.sort_by_key(|(_, exp)| *exp);
+                revoked.remove(0);
+            }
+            revoked.push((digest(&t), expiry));
         }
     }
 }
 
-/// Index of the live session with this token; compares every digest (constant time).
-fn find(live: &[([u8; 32], Instant)], token: &str) -> Option<usize> {
-    let d = digest(token);
-    let now = Instant::now();
-    let mut found = None;
-    for (i, (k, exp)) in live.iter().enumerate() {
-        let same = bool::from(k.ct_eq(&d));
-        if same && *exp > now {
-            found = Some(i);
-        }
-    }
-    found
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 fn digest(token: &str) -> [u8; 32] {
@@ -124,15 +153,50 @@ mod tests {
 
     #[test]
     fn a_session_is_valid_until_closed() {
-        let s = Sessions::new();
+        let s = Sessions::new(Some("k"));
         let t = s.open();
-        assert_eq!(t.len(), 64);
         let h = with_cookie(&format!("other=1; {COOKIE_NAME}={t}"));
         assert!(s.valid(&h));
         assert!(!s.valid(&with_cookie(&format!("{COOKIE_NAME}={}", "0".repeat(64)))));
         assert!(!s.valid(&HeaderMap::new()));
         s.close(&h);
         assert!(!s.valid(&h));
+    }
+
+    #[test]
+    fn another_replica_with_the_same_key_accepts_it_and_a_new_key_does_not() {
+        let a = Sessions::new(Some("shared"));
+        let t = a.open();
+        let h = with_cookie(&format!("{COOKIE_NAME}={t}"));
+        assert!(
+            Sessions::new(Some("shared")).valid(&h),
+            "restart or replica"
+        );
+        assert!(
+            !Sessions::new(Some("changed")).valid(&h),
+            "a new ADMIN_KEY logs out"
+        );
+        assert!(!Sessions::new(None).valid(&h));
+    }
+
+    #[test]
+    fn forged_tampered_and_expired_tokens_fail() {
+        let s = Sessions::new(Some("k"));
+        let t = s.open();
+        let (expiry, rest) = t.split_once('.').expect("expiry");
+        let later: u64 = expiry.parse::<u64>().expect("number") + 1_000_000;
+        let tampered = format!("{later}.{rest}");
+        assert!(
+            s.check(&tampered).is_none(),
+            "a longer life is not for free"
+        );
+        let truncated = &t[..t.len() - 2];
+        assert!(s.check(truncated).is_none());
+        assert!(s.check("1.2.3").is_none());
+        assert!(s.check("").is_none());
+        let expired = s.open_until(unix_now() - 1);
+        assert!(s.check(&expired).is_none());
+        assert!(s.check(&t).is_some());
     }
 
     #[test]
