@@ -632,7 +632,12 @@ async fn browser_flow() {
     let script = dir.join("admin.mjs");
     let source = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/browser/admin.mjs");
     std::fs::copy(&source, &script).expect("copy the script");
-    let shots = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
+    // The README's pictures are only rewritten on request, so a test run leaves the tree clean.
+    let shots = if std::env::var_os("UPDATE_SCREENSHOTS").is_some() {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots")
+    } else {
+        tmp.0.join("screenshots")
+    };
     let out = tokio::time::timeout(
         Duration::from_secs(180),
         tokio::process::Command::new("node")
