@@ -21,6 +21,7 @@ pub const STORE_ERRORS: &str = "el2a_store_errors_total";
 pub const ACCOUNTS: &str = "el2a_accounts";
 pub const QUEUE_DEPTH: &str = "el2a_queue_depth";
 pub const UPSTREAM_SETUP_SECONDS: &str = "el2a_upstream_setup_seconds";
+pub const BUILD_INFO: &str = "el2a_build_info";
 
 /// Names of every declared metric (tests check that each is exported).
 pub const ALL: &[&str] = &[
@@ -36,6 +37,7 @@ pub const ALL: &[&str] = &[
     ACCOUNTS,
     QUEUE_DEPTH,
     UPSTREAM_SETUP_SECONDS,
+    BUILD_INFO,
 ];
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
@@ -102,6 +104,17 @@ fn describe() {
         "Configured cto.new accounts by state (active, cooling, dead, disabled)"
     );
     describe_gauge!(QUEUE_DEPTH, "Requests waiting for a free account slot");
+    describe_gauge!(
+        BUILD_INFO,
+        "Always 1; its labels say the version and the upstream transport (plain or impersonate)"
+    );
+    let transport = if cfg!(feature = "impersonate") {
+        "impersonate"
+    } else {
+        "plain"
+    };
+    metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"), "transport" => transport)
+        .set(1.0);
     // Make every declared series visible from the first scrape.
     for name in [JWT_MINTS, WS_RECONNECTS, STORE_ERRORS] {
         metrics::counter!(name).absolute(0);

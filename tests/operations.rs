@@ -40,6 +40,15 @@ async fn metrics_expose_every_declared_metric_after_one_request() {
         "{text}"
     );
     assert!(text.contains(r#"el2a_turns_total{kind="new"}"#), "{text}");
+    let transport = if cfg!(feature = "impersonate") {
+        "impersonate"
+    } else {
+        "plain"
+    };
+    assert!(
+        text.contains(&format!(r#"transport="{transport}""#)),
+        "build info names the transport: {text}"
+    );
     assert!(!text.contains(KEY), "no secrets in metrics");
     assert!(!text.contains("__client"), "no cookies in metrics");
 }
