@@ -201,3 +201,24 @@ async fn wrong_proxy_credentials_say_so() {
     assert!(text.contains("UPSTREAM_PROXY"), "{text}");
     assert!(!text.contains("wrong"), "no password in errors: {text}");
 }
+
+#[tokio::test]
+async fn an_unreachable_proxy_is_named_without_its_password() {
+    let sim = Simulator::start(SimConfig::default())
+        .await
+        .expect("simulator");
+    // Port 1 on loopback refuses connections.
+    let client = client_via(&sim, "http://me:secret@127.0.0.1:1");
+    let account = Arc::new(Account::new("p", &sim.account().cookie).expect("account"));
+    let err = client
+        .ensure_ready(&account)
+        .await
+        .expect_err("no proxy there");
+    let text = err.to_string();
+    assert!(matches!(err, UpstreamError::Network { .. }), "{err:?}");
+    assert!(
+        text.contains("UPSTREAM_PROXY http://127.0.0.1:1 (with credentials)"),
+        "{text}"
+    );
+    assert!(!text.contains("secret"), "{text}");
+}

@@ -12,6 +12,7 @@ use http::{HeaderMap, StatusCode};
 use wreq::ws::message::Message;
 use wreq_util::{Emulation, Platform, Profile};
 
+use super::proxy::UpstreamProxy;
 use super::{
     Download, Reply, Request, WS_CALL, WS_MAX_MESSAGE, WS_READ_BUFFER, WsEvent, closed_by_server,
     refused,
@@ -24,6 +25,7 @@ use crate::upstream::{UpstreamConfig, UpstreamError};
 pub struct Transport {
     http: wreq::Client,
     origin: String,
+    proxy: Option<UpstreamProxy>,
 }
 
 impl Transport {
@@ -56,6 +58,7 @@ impl Transport {
         Ok(Transport {
             http,
             origin: cfg.origin.clone(),
+            proxy: cfg.proxy.clone(),
         })
     }
 
@@ -78,11 +81,14 @@ impl Transport {
             .build(req, FetchDest::Empty)
             .send()
             .await
-            .map_err(|e| network(call, &e))?;
+            .map_err(|e| network(call, &e, self.proxy.as_ref()))?;
         let host = resp.uri().host().unwrap_or_default().to_string();
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let body = resp.text().await.map_err(|e| network(call, &e))?;
+        let body = resp
+            .text()
+            .await
+            .map_err(|e| network(call, &e, self.proxy.as_ref()))?;
         Reply::checked(call, &host, status, headers, body)
     }
 
@@ -115,7 +121,7 @@ impl Transport {
             .max_message_size(WS_MAX_MESSAGE)
             .send()
             .await
-            .map_err(|e| network(WS_CALL, &e))?;
+            .map_err(|e| network(WS_CALL, &e, self.proxy.as_ref()))?;
         let status = resp.status();
         if status != StatusCode::SWITCHING_PROTOCOLS && status != StatusCode::OK {
             // The body of a refused upgrade is not reachable here; the status and headers are
@@ -234,7 +240,7 @@ fn fetch_site(origin: &str, url: &str) -> &'static str {
 }
 
 /// A transport failure, described without the URL (see `plain::network`).
-fn network(call: &'static str, err: &wreq::Error) -> UpstreamError {
+fn network(call: &'static str, err: &wreq::Error, proxy: Option<&UpstreamProxy>) -> UpstreamError {
     let kind = if err.is_timeout() {
         "timed out"
     } else if err.is_tls() {
@@ -250,7 +256,7 @@ fn network(call: &'static str, err: &wreq::Error) -> UpstreamError {
     };
     UpstreamError::Network {
         call,
-        detail: super::with_sources(kind, err),
+        detail: super::through(proxy, super::with_sources(kind, err)),
     }
 }
 

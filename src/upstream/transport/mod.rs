@@ -215,6 +215,15 @@ fn with_sources(kind: &str, err: &dyn std::error::Error) -> String {
     detail
 }
 
+/// Names the proxy in a transport failure, so "connection refused" is not read as cto.new
+/// being down when it is the proxy (credentials are never part of its `Display`).
+fn through(proxy: Option<&UpstreamProxy>, detail: String) -> String {
+    match proxy {
+        Some(p) => format!("{detail} (through UPSTREAM_PROXY {p})"),
+        None => detail,
+    }
+}
+
 /// The call name of the stream handshake in errors and logs.
 pub const WS_CALL: &str = "websocket";
 

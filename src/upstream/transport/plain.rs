@@ -67,11 +67,14 @@ impl Transport {
             .build(req)
             .send()
             .await
-            .map_err(|e| network(call, &e))?;
+            .map_err(|e| network(call, &e, self.proxy.as_ref()))?;
         let host = resp.url().host_str().unwrap_or_default().to_string();
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
-        let body = resp.text().await.map_err(|e| network(call, &e))?;
+        let body = resp
+            .text()
+            .await
+            .map_err(|e| network(call, &e, self.proxy.as_ref()))?;
         Reply::checked(call, &host, status, headers, body)
     }
 
@@ -142,7 +145,7 @@ impl Transport {
             }
             Err(e) => Err(UpstreamError::Network {
                 call: WS_CALL,
-                detail: e.to_string(),
+                detail: super::through(self.proxy.as_ref(), e.to_string()),
             }),
         }
     }
@@ -182,7 +185,11 @@ impl Socket {
 
 /// A transport failure. The URL is dropped from the message: it is not secret today, but
 /// query strings are where secrets would end up if the protocol changed.
-fn network(call: &'static str, err: &reqwest::Error) -> UpstreamError {
+fn network(
+    call: &'static str,
+    err: &reqwest::Error,
+    proxy: Option<&UpstreamProxy>,
+) -> UpstreamError {
     let kind = if err.is_timeout() {
         "timed out"
     } else if err.is_connect() {
@@ -194,6 +201,6 @@ fn network(call: &'static str, err: &reqwest::Error) -> UpstreamError {
     };
     UpstreamError::Network {
         call,
-        detail: super::with_sources(kind, err),
+        detail: super::through(proxy, super::with_sources(kind, err)),
     }
 }
