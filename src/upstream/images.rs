@@ -373,6 +373,73 @@ mod tests {
         assert_eq!(ok[0].bytes.as_ref(), [0u8, 1, 2]);
     }
 
+    /// A local server for [`fetch`] (the https-only rule lives in [`load`], so plain HTTP on
+    /// loopback exercises the same download path, through whichever transport is built).
+    async fn image_server() -> String {
+        use axum::body::Body;
+        use axum::http::header::CONTENT_TYPE;
+        use axum::routing::get;
+        let png = |n: usize| ([(CONTENT_TYPE, "image/png")], vec![7u8; n]);
+        let app = axum::Router::new()
+            .route("/ok.png", get(move || async move { png(100) }))
+            .route("/announced.png", get(move || async move { png(2000) }))
+            .route(
+                "/streamed.png",
+                get(|| async {
+                    // Chunked, no Content-Length: only counting stops it.
+                    let chunks = futures_util::stream::iter(
+                        (0..30).map(|_| Ok::<_, std::io::Error>(Bytes::from(vec![7u8; 100]))),
+                    );
+                    ([(CONTENT_TYPE, "image/png")], Body::from_stream(chunks))
+                }),
+            )
+            .route(
+                "/page.html",
+                get(|| async { ([(CONTENT_TYPE, "text/html")], "<html>") }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        base
+    }
+
+    #[tokio::test]
+    async fn downloads_stop_at_the_limit_and_check_the_type() {
+        let base = image_server().await;
+        let http = Transport::new(&UpstreamConfig::cto_new()).expect("transport");
+        let got = fetch(&http, 0, &format!("{base}/ok.png"), 1000)
+            .await
+            .expect("a small png");
+        assert_eq!(
+            (got.media_type.as_str(), got.bytes.len()),
+            ("image/png", 100)
+        );
+        for path in ["announced.png", "streamed.png"] {
+            assert_eq!(
+                fetch(&http, 2, &format!("{base}/{path}"), 1000).await,
+                Err(ImageError::TooLarge {
+                    index: 2,
+                    max: 1000
+                }),
+                "{path}"
+            );
+        }
+        assert!(matches!(
+            fetch(&http, 0, &format!("{base}/page.html"), 1000).await,
+            Err(ImageError::MediaType { .. })
+        ));
+        match fetch(&http, 1, &format!("{base}/missing.png"), 1000).await {
+            Err(ImageError::Fetch { index: 1, detail }) => {
+                assert!(detail.contains("404"), "{detail}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn presign_replies_are_read_liberally() {
         let a = parse_presign(
