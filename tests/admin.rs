@@ -366,6 +366,32 @@ async fn accounts_file_labels_show_in_the_list() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The ids of the accounts the admin API lists.
+async fn account_ids(h: &Harness) -> Vec<String> {
+    let (_, list) = call(
+        h,
+        reqwest::Method::GET,
+        "/admin/api/accounts",
+        Some(ADMIN),
+        None,
+    )
+    .await;
+    json_of(&list)["data"]
+        .as_array()
+        .expect("data")
+        .iter()
+        .map(|a| a["id"].as_str().expect("id").to_string())
+        .collect()
+}
+
+/// `POST /admin/api/accounts/{id}/{action}`, which must succeed; returns the account's view.
+async fn act(h: &Harness, id: &str, action: &str) -> Value {
+    let path = format!("/admin/api/accounts/{id}/{action}");
+    let (s, body) = call(h, reqwest::Method::POST, &path, Some(ADMIN), None).await;
+    assert_eq!(s, 200, "{action}: {body}");
+    json_of(&body)
+}
+
 /// An account the admin disabled stays disabled when the proxy restarts on the same store, a
 /// configured one as well as an added one, and a cookie rotation does not undo it.
 #[tokio::test]
@@ -383,49 +409,16 @@ async fn disabling_survives_a_restart() {
     )
     .await;
     assert_eq!(s, 200, "{body}");
-    let (_, list) = call(
-        &h,
-        reqwest::Method::GET,
-        "/admin/api/accounts",
-        Some(ADMIN),
-        None,
-    )
-    .await;
-    let ids: Vec<String> = json_of(&list)["data"]
-        .as_array()
-        .expect("data")
-        .iter()
-        .map(|a| a["id"].as_str().expect("id").to_string())
-        .collect();
+    let ids = account_ids(&h).await;
     assert_eq!(ids.len(), 2);
     for id in &ids {
-        let (s, body) = call(
-            &h,
-            reqwest::Method::POST,
-            &format!("/admin/api/accounts/{id}/disable"),
-            Some(ADMIN),
-            None,
-        )
-        .await;
-        assert_eq!(s, 200, "{body}");
+        act(&h, id, "disable").await;
     }
     // A check mints a fresh token, so Clerk rotates both cookies; the rewritten records must
     // keep the flag. Wait until the store holds the rotated cookies.
     for id in &ids {
-        let (s, body) = call(
-            &h,
-            reqwest::Method::POST,
-            &format!("/admin/api/accounts/{id}/check"),
-            Some(ADMIN),
-            None,
-        )
-        .await;
-        assert_eq!(s, 200, "{body}");
-        assert_eq!(
-            json_of(&body)["state"],
-            "disabled",
-            "a check does not enable"
-        );
+        let view = act(&h, id, "check").await;
+        assert_eq!(view["state"], "disabled", "a check does not enable");
     }
     let current: Vec<String> = [h.sim.account().user_id, second.user_id.clone()]
         .iter()
@@ -478,30 +471,9 @@ async fn disabling_survives_a_restart() {
         "both stay disabled: {states:?}"
     );
     // Enabling is remembered too (ids are final now that the identities are known).
-    let (_, list) = call(
-        &h,
-        reqwest::Method::GET,
-        "/admin/api/accounts",
-        Some(ADMIN),
-        None,
-    )
-    .await;
-    let ids: Vec<String> = json_of(&list)["data"]
-        .as_array()
-        .expect("data")
-        .iter()
-        .map(|a| a["id"].as_str().expect("id").to_string())
-        .collect();
+    let ids = account_ids(&h).await;
     for id in &ids {
-        let (s, body) = call(
-            &h,
-            reqwest::Method::POST,
-            &format!("/admin/api/accounts/{id}/enable"),
-            Some(ADMIN),
-            None,
-        )
-        .await;
-        assert_eq!(s, 200, "{body}");
+        act(&h, id, "enable").await;
     }
     let states = restart().await;
     assert!(
