@@ -489,6 +489,33 @@ async fn no_answer_of_the_page_or_the_admin_api_carries_a_cookie_value() {
     assert!(settings.contains("<redacted>"), "{settings}");
 }
 
+/// The settings tab shows the upstream proxy and the transport, never the proxy's password.
+#[tokio::test]
+async fn settings_show_the_proxy_without_its_password() {
+    let sim = Simulator::start(SimConfig::default()).await.expect("sim");
+    let mut a = common::args_for(&sim);
+    a.admin_key = Some(ADMIN.to_string());
+    a.upstream_proxy = Some("http://me:pw-secret-9@127.0.0.1:3128".to_string());
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new(StoreLimits::default()));
+    let h = start_with(sim, a, store).await;
+    let (s, body) = call(
+        &h,
+        Method::GET,
+        "/admin/api/settings",
+        Auth::Bearer(ADMIN),
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    assert!(!body.contains("pw-secret-9"), "{body}");
+    let v: Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(
+        v["upstream"]["proxy"],
+        "http://127.0.0.1:3128 (with credentials)"
+    );
+    assert!(v["upstream"]["transport"].is_string(), "{body}");
+}
+
 #[tokio::test]
 async fn the_playground_streams_through_the_chat_handler_and_feeds_the_overview() {
     let h = harness(Some(ADMIN)).await;

@@ -88,6 +88,9 @@ pub async fn settings(State(state): State<AppState>) -> Json<Value> {
             "protocol": format!("{:?}", u.protocol),
             "request_timeout_secs": u.request_timeout.as_secs_f64(),
             "stream_idle_timeout_secs": u.idle_timeout.as_secs_f64(),
+            // Display leaves the proxy's credentials out.
+            "proxy": u.proxy.as_ref().map(ToString::to_string),
+            "transport": crate::upstream::transport::Transport::NAME,
         },
         "pool": {
             "account_concurrency": p.concurrency,
