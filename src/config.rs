@@ -88,6 +88,10 @@ pub struct ConfigArgs {
     /// Environment proxies (HTTPS_PROXY ...) are not used.
     #[arg(long, env = "UPSTREAM_PROXY", hide_env_values = true)]
     pub upstream_proxy: Option<String>,
+    /// Let clients' image URLs point at private, loopback or link-local addresses (off: the
+    /// proxy downloads images only from the public internet).
+    #[arg(long, env = "ALLOW_PRIVATE_IMAGE_URLS", default_value = "false")]
+    pub allow_private_image_urls: String,
     /// Upstream protocol generation: auto (Gen-2, falling back to Gen-1), gen1 or gen2.
     #[arg(long, env = "UPSTREAM_PROTOCOL", default_value = "auto")]
     pub upstream_protocol: String,
@@ -294,6 +298,8 @@ impl Config {
                     .map_err(|m| bad("UPSTREAM_PROXY", m))?,
             ),
         };
+        upstream.allow_private_image_urls =
+            parse_bool("ALLOW_PRIVATE_IMAGE_URLS", &a.allow_private_image_urls)?;
         let timeout: u64 = parse_num("REQUEST_TIMEOUT_SECS", &a.request_timeout_secs)?;
         if timeout == 0 {
             return Err(bad("REQUEST_TIMEOUT_SECS", "must be at least 1"));

@@ -129,6 +129,16 @@ async fn limits_are_enforced_before_any_upload() {
         {"type": "text", "text": "x"},
         {"type": "image_url", "image_url": {"url": "http://example.com/a.png"}}]}]});
     expect_refusal(&h, plain_http, "https://").await;
+    // The cloud metadata address, and a name of this machine: not fetched.
+    for url in [
+        "https://169.254.169.254/latest/meta-data/x.png",
+        "https://localhost:1/a.png",
+    ] {
+        let inside = json!({"model": "gpt_5_4", "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "x"},
+            {"type": "image_url", "image_url": {"url": url}}]}]});
+        expect_refusal(&h, inside, "ALLOW_PRIVATE_IMAGE_URLS").await;
+    }
     // Exactly at the limit goes through.
     let (status, v) = h.chat(openai_body("gpt_5_4", &[image_bytes(1000)])).await;
     assert_eq!(status, 200, "{v}");

@@ -410,7 +410,9 @@ mod tests {
     #[tokio::test]
     async fn downloads_stop_at_the_limit_and_check_the_type() {
         let base = image_server().await;
-        let http = Transport::new(&UpstreamConfig::cto_new()).expect("transport");
+        let mut cfg = UpstreamConfig::cto_new();
+        cfg.allow_private_image_urls = true;
+        let http = Transport::new(&cfg).expect("transport");
         let got = fetch(&http, 0, &format!("{base}/ok.png"), 1000)
             .await
             .expect("a small png");
@@ -437,6 +439,30 @@ mod tests {
                 assert!(detail.contains("404"), "{detail}")
             }
             other => panic!("{other:?}"),
+        }
+    }
+
+    /// By default a client cannot point the downloader at the proxy's own network: neither by
+    /// address nor by a name that resolves there. Nothing is fetched.
+    #[tokio::test]
+    async fn private_addresses_are_refused_unless_allowed() {
+        let base = image_server().await;
+        let http = Transport::new(&UpstreamConfig::cto_new()).expect("transport");
+        let port = base.rsplit(':').next().expect("port");
+        for url in [
+            format!("{base}/ok.png"),
+            format!("http://localhost:{port}/ok.png"),
+            format!("http://[::1]:{port}/ok.png"),
+        ] {
+            match fetch(&http, 0, &url, 1000).await {
+                Err(ImageError::Fetch { detail, .. }) => {
+                    assert!(
+                        detail.contains("ALLOW_PRIVATE_IMAGE_URLS"),
+                        "{url}: {detail}"
+                    )
+                }
+                other => panic!("{url}: {other:?}"),
+            }
         }
     }
 

@@ -92,6 +92,9 @@ pub struct UpstreamConfig {
     pub clerk_js_version: String,
     /// Every call to cto.new goes through this HTTP proxy when set (`UPSTREAM_PROXY`).
     pub proxy: Option<transport::UpstreamProxy>,
+    /// Whether image URLs sent by clients may point at private or local addresses
+    /// (`ALLOW_PRIVATE_IMAGE_URLS`).
+    pub allow_private_image_urls: bool,
 }
 
 impl UpstreamConfig {
@@ -116,6 +119,7 @@ impl UpstreamConfig {
             clerk_api_version: "2025-11-10".to_string(),
             clerk_js_version: "6.7.3".to_string(),
             proxy: None,
+            allow_private_image_urls: false,
         }
     }
 }

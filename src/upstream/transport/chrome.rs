@@ -24,8 +24,11 @@ use crate::upstream::{UpstreamConfig, UpstreamError};
 #[derive(Clone)]
 pub struct Transport {
     http: wreq::Client,
+    /// Downloads clients' image URLs: public addresses only unless allowed (see `is_public`).
+    images: wreq::Client,
     origin: String,
     proxy: Option<UpstreamProxy>,
+    allow_private_images: bool,
 }
 
 impl Transport {
@@ -41,30 +44,59 @@ impl Transport {
             call: "http client",
             detail: e.to_string(),
         };
-        let builder = wreq::Client::builder()
-            .emulation(emulation)
-            .connect_timeout(cfg.request_timeout)
-            .timeout(cfg.request_timeout)
-            .pool_idle_timeout(std::time::Duration::from_secs(90))
-            .pool_max_idle_per_host(64)
-            .redirect(wreq::redirect::Policy::limited(10));
-        // One proxy for HTTP and the WebSocket alike; environment proxies are ignored (see
-        // `proxy`), as in the plain transport.
-        let builder = match &cfg.proxy {
-            Some(p) => builder.proxy(wreq::Proxy::all(p.url().as_str()).map_err(failed)?),
-            None => builder.no_proxy(),
+        let builder = || -> Result<wreq::ClientBuilder, UpstreamError> {
+            let b = wreq::Client::builder()
+                .emulation(emulation.clone())
+                .connect_timeout(cfg.request_timeout)
+                .timeout(cfg.request_timeout)
+                .pool_idle_timeout(std::time::Duration::from_secs(90))
+                .pool_max_idle_per_host(64)
+                .redirect(wreq::redirect::Policy::limited(10));
+            // One proxy for HTTP and the WebSocket alike; environment proxies are ignored (see
+            // `proxy`), as in the plain transport.
+            Ok(match &cfg.proxy {
+                Some(p) => b.proxy(wreq::Proxy::all(p.url().as_str()).map_err(failed)?),
+                None => b.no_proxy(),
+            })
         };
-        let http = builder.build().map_err(failed)?;
+        let mut images = builder()?;
+        if !cfg.allow_private_image_urls {
+            // Behind UPSTREAM_PROXY the proxy resolves the names; ours would only resolve the
+            // proxy itself (often a private address), so only IP literals are checked then.
+            if cfg.proxy.is_none() {
+                images = images.dns_resolver(PublicDns);
+            }
+            images = images.redirect(wreq::redirect::Policy::custom(|attempt| {
+                if let Some(ip) = super::private_literal(&attempt.uri.to_string()) {
+                    attempt.error(format!("redirected to the private address {ip}"))
+                } else if attempt.previous.len() >= 10 {
+                    attempt.stop()
+                } else {
+                    attempt.follow()
+                }
+            }));
+        }
         Ok(Transport {
-            http,
+            http: builder()?.build().map_err(failed)?,
+            images: images.build().map_err(failed)?,
             origin: cfg.origin.clone(),
             proxy: cfg.proxy.clone(),
+            allow_private_images: cfg.allow_private_image_urls,
         })
     }
 
     fn build(&self, req: Request, dest: FetchDest) -> wreq::RequestBuilder {
+        self.build_on(&self.http, req, dest)
+    }
+
+    fn build_on(
+        &self,
+        client: &wreq::Client,
+        req: Request,
+        dest: FetchDest,
+    ) -> wreq::RequestBuilder {
         let headers = browser_headers(req.headers, &self.origin, &req.url, dest);
-        let mut b = self.http.request(req.method, &req.url).headers(headers);
+        let mut b = client.request(req.method, &req.url).headers(headers);
         if let Some(t) = req.timeout {
             b = b.timeout(t);
         }
@@ -95,11 +127,12 @@ impl Transport {
     /// Sends the request and hands back the body as it arrives.
     pub async fn download(&self, req: Request) -> Result<Download, String> {
         req.check("download").map_err(|e| e.to_string())?;
+        super::check_image_url(self.allow_private_images, &req.url)?;
         let resp = self
-            .build(req, FetchDest::Image)
+            .build_on(&self.images, req, FetchDest::Image)
             .send()
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| super::full_chain(&e))?;
         let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
         let chunks = resp.bytes_stream().map(|c| c.map_err(|e| e.to_string()));
         Ok(Download {
@@ -136,6 +169,19 @@ impl Transport {
                 detail: e.to_string(),
             })?;
         Ok(Socket(ws))
+    }
+}
+
+/// DNS of the image downloader: public addresses only.
+struct PublicDns;
+
+impl wreq::dns::Resolve for PublicDns {
+    fn resolve(&self, name: wreq::dns::Name) -> wreq::dns::Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let addrs = super::public_addrs(host).await?;
+            Ok(Box::new(addrs.into_iter()) as wreq::dns::Addrs)
+        })
     }
 }
 

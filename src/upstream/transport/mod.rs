@@ -22,6 +22,7 @@ pub use chrome::{Socket, Transport};
 pub use plain::{Socket, Transport};
 pub use proxy::UpstreamProxy;
 
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -215,6 +216,12 @@ fn with_sources(kind: &str, err: &dyn std::error::Error) -> String {
     detail
 }
 
+/// An error with the whole chain of its causes (for image downloads: the URL is the client's
+/// own, and the cause is where "private address" or "certificate" is said).
+fn full_chain(err: &dyn std::error::Error) -> String {
+    with_sources(&err.to_string(), err)
+}
+
 /// Names the proxy in a transport failure, so "connection refused" is not read as cto.new
 /// being down when it is the proxy (credentials are never part of its `Display`).
 fn through(proxy: Option<&UpstreamProxy>, detail: String) -> String {
@@ -222,6 +229,76 @@ fn through(proxy: Option<&UpstreamProxy>, detail: String) -> String {
         Some(p) => format!("{detail} (through UPSTREAM_PROXY {p})"),
         None => detail,
     }
+}
+
+/// Whether an address is on the public internet. Image URLs come from clients, so unless
+/// `ALLOW_PRIVATE_IMAGE_URLS` is on, the image downloader connects only to such addresses: a
+/// client cannot make the proxy fetch from its loopback, LAN, link-local (cloud metadata) or
+/// carrier-grade NAT neighbours.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            !(v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || v4.is_documentation()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 198 && (b == 18 || b == 19))
+                || a >= 240)
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_public(IpAddr::V4(v4)),
+            None => {
+                !(v6.is_loopback()
+                    || v6.is_unspecified()
+                    || v6.is_multicast()
+                    || v6.is_unique_local()
+                    || v6.is_unicast_link_local())
+            }
+        },
+    }
+}
+
+/// The IP literal of a URL's host when it is not public (names are checked when resolved).
+pub fn private_literal(url: &str) -> Option<IpAddr> {
+    let parsed = url::Url::parse(url).ok()?;
+    let ip = match parsed.host()? {
+        url::Host::Ipv4(v4) => IpAddr::V4(v4),
+        url::Host::Ipv6(v6) => IpAddr::V6(v6),
+        url::Host::Domain(_) => return None,
+    };
+    (!is_public(ip)).then_some(ip)
+}
+
+/// Refuses an image URL whose host is a private IP literal, unless allowed (names are checked
+/// by the downloader's DNS, [`public_addrs`]).
+fn check_image_url(allow_private: bool, url: &str) -> Result<(), String> {
+    match private_literal(url) {
+        Some(ip) if !allow_private => Err(format!(
+            "{ip} is a private or local address; set ALLOW_PRIVATE_IMAGE_URLS=true to allow it"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The image downloader's DNS: `host`'s public addresses; an error when it has none.
+async fn public_addrs(host: String) -> Result<Vec<SocketAddr>, String> {
+    let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+        .await
+        .map_err(|e| format!("could not resolve {host}: {e}"))?
+        .collect();
+    let public: Vec<SocketAddr> = all.iter().copied().filter(|a| is_public(a.ip())).collect();
+    if public.is_empty() && !all.is_empty() {
+        return Err(format!(
+            "{host} resolves only to private or local addresses; set ALLOW_PRIVATE_IMAGE_URLS=true to allow them"
+        ));
+    }
+    Ok(public)
 }
 
 /// The call name of the stream handshake in errors and logs.
@@ -251,6 +328,45 @@ mod tests {
         let req = Request::new(Method::POST, "http://x/").json(&serde_json::json!({"a": 1}));
         assert_eq!(req.headers[CONTENT_TYPE], "application/json");
         assert_eq!(req.body.as_deref(), Some(&b"{\"a\":1}"[..]));
+    }
+
+    #[test]
+    fn only_public_addresses_are_public() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fc00::1",
+            "fe80::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(!is_public(private.parse().expect("ip")), "{private}");
+        }
+        for public in ["1.1.1.1", "8.8.8.8", "2606:4700::1111", "::ffff:8.8.8.8"] {
+            assert!(is_public(public.parse().expect("ip")), "{public}");
+        }
+        assert!(private_literal("https://169.254.169.254/latest").is_some());
+        assert!(private_literal("https://[::1]:8443/x.png").is_some());
+        assert!(private_literal("https://8.8.8.8/x.png").is_none());
+        assert!(
+            private_literal("https://localhost/x.png").is_none(),
+            "names: at resolve time"
+        );
+    }
+
+    #[tokio::test]
+    async fn the_image_dns_refuses_names_of_private_addresses() {
+        let err = public_addrs("localhost".into())
+            .await
+            .expect_err("loopback only");
+        assert!(err.contains("ALLOW_PRIVATE_IMAGE_URLS"), "{err}");
     }
 
     #[test]

@@ -20,7 +20,10 @@ use crate::upstream::{UpstreamConfig, UpstreamError};
 #[derive(Clone)]
 pub struct Transport {
     http: reqwest::Client,
+    /// Downloads clients' image URLs: public addresses only unless allowed (see `is_public`).
+    images: reqwest::Client,
     proxy: Option<UpstreamProxy>,
+    allow_private_images: bool,
 }
 
 impl Transport {
@@ -32,25 +35,50 @@ impl Transport {
             call: "http client",
             detail: e.to_string(),
         };
-        let builder = reqwest::Client::builder()
-            .connect_timeout(cfg.request_timeout)
-            .timeout(cfg.request_timeout)
-            .pool_idle_timeout(std::time::Duration::from_secs(90))
-            .pool_max_idle_per_host(64)
-            .user_agent(cfg.user_agent.clone());
-        // Environment proxies are ignored: the WebSocket would not follow them (see `proxy`).
-        let builder = match &cfg.proxy {
-            Some(p) => builder.proxy(reqwest::Proxy::all(p.url().as_str()).map_err(failed)?),
-            None => builder.no_proxy(),
+        let builder = || -> Result<reqwest::ClientBuilder, UpstreamError> {
+            let b = reqwest::Client::builder()
+                .connect_timeout(cfg.request_timeout)
+                .timeout(cfg.request_timeout)
+                .pool_idle_timeout(std::time::Duration::from_secs(90))
+                .pool_max_idle_per_host(64)
+                .user_agent(cfg.user_agent.clone());
+            // Environment proxies are ignored: the WebSocket would not follow them (see `proxy`).
+            Ok(match &cfg.proxy {
+                Some(p) => b.proxy(reqwest::Proxy::all(p.url().as_str()).map_err(failed)?),
+                None => b.no_proxy(),
+            })
         };
+        let mut images = builder()?;
+        if !cfg.allow_private_image_urls {
+            // Behind UPSTREAM_PROXY the proxy resolves the names; ours would only resolve the
+            // proxy itself (often a private address), so only IP literals are checked then.
+            if cfg.proxy.is_none() {
+                images = images.dns_resolver(PublicDns);
+            }
+            images = images.redirect(reqwest::redirect::Policy::custom(|attempt| {
+                if let Some(ip) = super::private_literal(attempt.url().as_str()) {
+                    attempt.error(format!("redirected to the private address {ip}"))
+                } else if attempt.previous().len() >= 10 {
+                    attempt.stop()
+                } else {
+                    attempt.follow()
+                }
+            }));
+        }
         Ok(Transport {
-            http: builder.build().map_err(failed)?,
+            http: builder()?.build().map_err(failed)?,
+            images: images.build().map_err(failed)?,
             proxy: cfg.proxy.clone(),
+            allow_private_images: cfg.allow_private_image_urls,
         })
     }
 
     fn build(&self, req: Request) -> reqwest::RequestBuilder {
-        let mut b = self.http.request(req.method, &req.url).headers(req.headers);
+        self.build_on(&self.http, req)
+    }
+
+    fn build_on(&self, client: &reqwest::Client, req: Request) -> reqwest::RequestBuilder {
+        let mut b = client.request(req.method, &req.url).headers(req.headers);
         if let Some(t) = req.timeout {
             b = b.timeout(t);
         }
@@ -81,7 +109,12 @@ impl Transport {
     /// Sends the request and hands back the body as it arrives.
     pub async fn download(&self, req: Request) -> Result<Download, String> {
         req.check("download").map_err(|e| e.to_string())?;
-        let resp = self.build(req).send().await.map_err(|e| e.to_string())?;
+        super::check_image_url(self.allow_private_images, &req.url)?;
+        let resp = self
+            .build_on(&self.images, req)
+            .send()
+            .await
+            .map_err(|e| super::full_chain(&e))?;
         let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
         let chunks = futures_util::stream::unfold(Some(resp), |resp| async move {
             let mut resp = resp?;
@@ -148,6 +181,19 @@ impl Transport {
                 detail: super::through(self.proxy.as_ref(), e.to_string()),
             }),
         }
+    }
+}
+
+/// DNS of the image downloader: public addresses only.
+struct PublicDns;
+
+impl reqwest::dns::Resolve for PublicDns {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = name.as_str().to_string();
+        Box::pin(async move {
+            let addrs = super::public_addrs(host).await?;
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
     }
 }
 
