@@ -124,7 +124,8 @@ impl Transport {
         Reply::checked(call, &host, status, headers, body)
     }
 
-    /// Sends the request and hands back the body as it arrives.
+    /// Downloads an image URL a client sent (through the image client: public addresses only
+    /// unless allowed) and hands back the body as it arrives, so a size limit can stop it.
     pub async fn download(&self, req: Request) -> Result<Download, String> {
         req.check("download").map_err(|e| e.to_string())?;
         super::check_image_url(self.allow_private_images, &req.url)?;

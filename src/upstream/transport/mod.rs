@@ -1,4 +1,5 @@
-//! The wire under the upstream client: one HTTP client and one WebSocket connector, chosen when
+//! The wire under the upstream client: the HTTP clients (one for cto.new, one for the image URLs
+//! clients send, which may only reach public addresses) and the WebSocket connector, chosen when
 //! the binary is built.
 //!
 //! - default ([`plain`]): reqwest + tokio-tungstenite over rustls, the lightest stack;
