@@ -149,15 +149,8 @@ impl Pool {
         if self.key_of(&id).is_some() {
             return Err(ManageError::Duplicate(id));
         }
-        let record = AccountRecord {
-            seed_hash: seed.clone(),
-            account_id: Some(id.clone()),
-            label: Some(label.to_string()),
-            client_cookie: account.current_client_cookie(),
-            session_id: Some(identity.session_id.clone()),
-            updated_ms: now_ms(),
-            disabled: false,
-        };
+        // Discovery filled in the identity: the record carries its ids.
+        let record = record_of(&seed, &account, account.current_client_cookie());
         store
             .put_account(&record)
             .await
@@ -383,7 +376,11 @@ fn spawn_persister(
                 // The admin's choice survives the rotation.
                 Ok(Some(old)) => record.disabled = old.disabled,
                 Ok(None) => {}
-                Err(e) => tracing::debug!(error = %e, "could not read the stored account"),
+                // The rotated cookie matters more than the flag: write it anyway.
+                Err(e) => tracing::warn!(
+                    error = %e,
+                    "could not read the stored account; a disabled flag may be lost"
+                ),
             }
             if let Err(e) = store.put_account(&record).await {
                 tracing::warn!(error = %e, "could not persist the rotated cookie");
