@@ -222,3 +222,31 @@ async fn an_unreachable_proxy_is_named_without_its_password() {
     );
     assert!(!text.contains("secret"), "{text}");
 }
+
+/// Toward https (the real cto.new), the proxy's refusal comes at CONNECT: still a network error
+/// that names the proxy, not the cookie's fault.
+#[tokio::test]
+async fn a_refused_tunnel_names_the_proxy() {
+    let sim = Simulator::start(SimConfig::default())
+        .await
+        .expect("simulator");
+    let proxy = forward_proxy(port_of(&sim), Some("user:right")).await;
+    let base = format!("https://{HOST}:{}", port_of(&sim));
+    let mut cfg = UpstreamConfig::with_urls(&base, &base);
+    cfg.request_timeout = Duration::from_secs(10);
+    cfg.proxy = Some(
+        UpstreamProxy::parse(&proxy.url.replace("http://", "http://user:wrong@")).expect("url"),
+    );
+    let client = EngineClient::new(cfg).expect("client");
+    let account = Arc::new(Account::new("p", &sim.account().cookie).expect("account"));
+    let err = client
+        .ensure_ready(&account)
+        .await
+        .expect_err("the proxy refuses the tunnel");
+    let text = err.to_string();
+    assert!(matches!(err, UpstreamError::Network { .. }), "{err:?}");
+    assert!(text.contains("UPSTREAM_PROXY"), "{text}");
+    assert!(!text.contains("wrong"), "{text}");
+    let lines = proxy.first_lines.lock().expect("lines").clone();
+    assert!(lines.iter().all(|l| l.starts_with("CONNECT ")), "{lines:?}");
+}
