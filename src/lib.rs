@@ -13,7 +13,7 @@
 //! - [`simulator`]: our own cto.new (Clerk + EngineLabs + WebSocket, with fault injection) that
 //!   tests, benchmarks and the demo run against. It shares no code with [`upstream`], so a
 //!   misreading of the protocol notes shows up as a failing test rather than agreement;
-//! - [`bench`]: the load tool behind `enginelabs-2api bench`.
+//! - [`bench`](mod@bench): the load tool behind `enginelabs-2api bench`.
 
 pub mod bench;
 pub mod catalog;

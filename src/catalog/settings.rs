@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::config::{ConfigArgs, ConfigError, parse_duration};
 
-/// The catalogue's settings (part of [`Config`]).
+/// The catalogue's settings (part of [`crate::config::Config`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CatalogSettings {
     /// `(alias, target)` pairs, as configured (matched case-insensitively).

@@ -294,7 +294,7 @@ impl EngineClient {
         ))
     }
 
-    /// The adapter list (`GET /chat/adapters`), cached for [`ADAPTER_TTL`]. A successful
+    /// The adapter list (`GET /chat/adapters`), cached for `ADAPTER_TTL`. A successful
     /// fetch settles `auto` on Gen-2. The model catalogue reads it through this.
     pub async fn adapters_for(
         &self,

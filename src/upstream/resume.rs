@@ -1,5 +1,5 @@
 //! Resuming a turn after its WebSocket dropped: the reconnect schedule and loop
-//! ([`reconnect`], called by the reader task in `stream`), and [`TextLedger`], which remembers
+//! (`reconnect`, called by the reader task in `stream`), and [`TextLedger`], which remembers
 //! how much of each message was already handed to the consumer so that a replay after a
 //! reconnect delivers only what lies beyond it. The tests drive the tracker and the reader task
 //! through drops and replays.

@@ -22,7 +22,7 @@ use axum::routing::{get, post};
 use super::AppState;
 use super::error::ApiError;
 
-/// The admin routes, each behind [`require_admin`].
+/// The admin routes, each behind `require_admin`.
 pub fn routes(state: AppState) -> Router<AppState> {
     Router::new()
         .route(

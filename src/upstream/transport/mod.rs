@@ -2,13 +2,13 @@
 //! clients send, which may only reach public addresses) and the WebSocket connector, chosen when
 //! the binary is built.
 //!
-//! - default ([`plain`]): reqwest + tokio-tungstenite over rustls, the lightest stack;
-//! - feature `impersonate` ([`chrome`]): wreq over BoringSSL with a current Chrome TLS, HTTP/2
+//! - default (`plain`): reqwest + tokio-tungstenite over rustls, the lightest stack;
+//! - feature `impersonate` (`chrome`): wreq over BoringSSL with a current Chrome TLS, HTTP/2
 //!   and header fingerprint, for when Cloudflare starts challenging plain clients.
 //!
 //! The rest of `upstream` builds [`Request`]s and reads [`Reply`]s, [`Download`]s and
 //! [`WsEvent`]s, so it never knows which stack it talks through, and both stacks run the same
-//! tests. Challenge detection is shared ([`super::http::challenge`]), so a Cloudflare page is
+//! tests. Challenge detection is shared (`http::challenge`), so a Cloudflare page is
 //! reported by name whichever stack met it.
 
 #[cfg(feature = "impersonate")]
