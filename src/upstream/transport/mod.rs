@@ -95,6 +95,13 @@ impl Request {
         self
     }
 
+    /// Checks an image download before any I/O: its headers, and its host unless private
+    /// addresses are allowed.
+    fn check_download(&self, allow_private: bool) -> Result<(), String> {
+        self.check("download").map_err(|e| e.to_string())?;
+        check_image_url(allow_private, &self.url)
+    }
+
     /// Fails a request that carries a header value HTTP cannot carry, before any I/O.
     fn check(&self, call: &'static str) -> Result<(), UpstreamError> {
         match &self.invalid_header {
@@ -287,6 +294,22 @@ fn check_image_url(allow_private: bool, url: &str) -> Result<(), String> {
     }
 }
 
+/// What the image client does with a redirect to `target` after `hops` earlier ones: never
+/// toward a private IP literal (names go through the image DNS), and at most ten.
+enum ImageRedirect {
+    Follow,
+    Stop,
+    Refuse(String),
+}
+
+fn image_redirect(target: &str, hops: usize) -> ImageRedirect {
+    match private_literal(target) {
+        Some(ip) => ImageRedirect::Refuse(format!("redirected to the private address {ip}")),
+        None if hops >= 10 => ImageRedirect::Stop,
+        None => ImageRedirect::Follow,
+    }
+}
+
 /// The image downloader's DNS: `host`'s public addresses; an error when it has none.
 async fn public_addrs(host: String) -> Result<Vec<SocketAddr>, String> {
     let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
@@ -360,6 +383,22 @@ mod tests {
             private_literal("https://localhost/x.png").is_none(),
             "names: at resolve time"
         );
+    }
+
+    #[test]
+    fn image_redirects_never_reach_private_literals_and_stop_after_ten() {
+        assert!(matches!(
+            image_redirect("https://169.254.169.254/x", 0),
+            ImageRedirect::Refuse(why) if why.contains("169.254.169.254")
+        ));
+        assert!(matches!(
+            image_redirect("https://cdn.example/x", 9),
+            ImageRedirect::Follow
+        ));
+        assert!(matches!(
+            image_redirect("https://cdn.example/x", 10),
+            ImageRedirect::Stop
+        ));
     }
 
     #[tokio::test]

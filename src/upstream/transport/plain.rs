@@ -56,12 +56,10 @@ impl Transport {
                 images = images.dns_resolver(PublicDns);
             }
             images = images.redirect(reqwest::redirect::Policy::custom(|attempt| {
-                if let Some(ip) = super::private_literal(attempt.url().as_str()) {
-                    attempt.error(format!("redirected to the private address {ip}"))
-                } else if attempt.previous().len() >= 10 {
-                    attempt.stop()
-                } else {
-                    attempt.follow()
+                match super::image_redirect(attempt.url().as_str(), attempt.previous().len()) {
+                    super::ImageRedirect::Follow => attempt.follow(),
+                    super::ImageRedirect::Stop => attempt.stop(),
+                    super::ImageRedirect::Refuse(why) => attempt.error(why),
                 }
             }));
         }
@@ -109,8 +107,7 @@ impl Transport {
     /// Downloads an image URL a client sent (through the image client: public addresses only
     /// unless allowed) and hands back the body as it arrives, so a size limit can stop it.
     pub async fn download(&self, req: Request) -> Result<Download, String> {
-        req.check("download").map_err(|e| e.to_string())?;
-        super::check_image_url(self.allow_private_images, &req.url)?;
+        req.check_download(self.allow_private_images)?;
         let resp = self
             .build_on(&self.images, req)
             .send()
