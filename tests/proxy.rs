@@ -111,7 +111,12 @@ fn base64_encode(bytes: &[u8]) -> String {
 }
 
 fn client_via(sim: &Simulator, proxy: &str) -> EngineClient {
-    let base = format!("http://{HOST}:{}", port_of(sim));
+    client_to(sim, "http", proxy)
+}
+
+/// A client for `scheme://cto-sim.invalid:<port>` through `proxy`.
+fn client_to(sim: &Simulator, scheme: &str, proxy: &str) -> EngineClient {
+    let base = format!("{scheme}://{HOST}:{}", port_of(sim));
     let mut cfg = UpstreamConfig::with_urls(&base, &base);
     cfg.protocol = ProtocolChoice::Gen2;
     cfg.request_timeout = Duration::from_secs(10);
@@ -181,6 +186,23 @@ async fn a_whole_turn_goes_through_the_proxy_with_its_credentials() {
     );
 }
 
+/// The error of the first Clerk call through a failing proxy: a network error (never blamed
+/// on the cookie) whose text does not hold `password`.
+async fn proxy_failure(sim: &Simulator, client: &EngineClient, password: &str) -> String {
+    let account = Arc::new(Account::new("p", &sim.account().cookie).expect("account"));
+    let err = client
+        .ensure_ready(&account)
+        .await
+        .expect_err("the proxy fails the call");
+    let text = err.to_string();
+    assert!(
+        matches!(err, UpstreamError::Network { .. }),
+        "not blamed on the cookie: {err:?}"
+    );
+    assert!(!text.contains(password), "no password in errors: {text}");
+    text
+}
+
 #[tokio::test]
 async fn wrong_proxy_credentials_say_so() {
     let sim = Simulator::start(SimConfig::default())
@@ -188,18 +210,8 @@ async fn wrong_proxy_credentials_say_so() {
         .expect("simulator");
     let proxy = forward_proxy(port_of(&sim), Some("user:right")).await;
     let client = client_via(&sim, &proxy.url.replace("http://", "http://user:wrong@"));
-    let account = Arc::new(Account::new("p", &sim.account().cookie).expect("account"));
-    let err = client
-        .ensure_ready(&account)
-        .await
-        .expect_err("the proxy refuses");
-    let text = err.to_string();
-    assert!(
-        matches!(err, UpstreamError::Network { .. }),
-        "not blamed on the cookie: {err:?}"
-    );
+    let text = proxy_failure(&sim, &client, "wrong").await;
     assert!(text.contains("UPSTREAM_PROXY"), "{text}");
-    assert!(!text.contains("wrong"), "no password in errors: {text}");
 }
 
 #[tokio::test]
@@ -209,18 +221,11 @@ async fn an_unreachable_proxy_is_named_without_its_password() {
         .expect("simulator");
     // Port 1 on loopback refuses connections.
     let client = client_via(&sim, "http://me:secret@127.0.0.1:1");
-    let account = Arc::new(Account::new("p", &sim.account().cookie).expect("account"));
-    let err = client
-        .ensure_ready(&account)
-        .await
-        .expect_err("no proxy there");
-    let text = err.to_string();
-    assert!(matches!(err, UpstreamError::Network { .. }), "{err:?}");
+    let text = proxy_failure(&sim, &client, "secret").await;
     assert!(
         text.contains("UPSTREAM_PROXY http://127.0.0.1:1 (with credentials)"),
         "{text}"
     );
-    assert!(!text.contains("secret"), "{text}");
 }
 
 /// Toward https (the real cto.new), the proxy's refusal comes at CONNECT: still a network error
@@ -231,22 +236,13 @@ async fn a_refused_tunnel_names_the_proxy() {
         .await
         .expect("simulator");
     let proxy = forward_proxy(port_of(&sim), Some("user:right")).await;
-    let base = format!("https://{HOST}:{}", port_of(&sim));
-    let mut cfg = UpstreamConfig::with_urls(&base, &base);
-    cfg.request_timeout = Duration::from_secs(10);
-    cfg.proxy = Some(
-        UpstreamProxy::parse(&proxy.url.replace("http://", "http://user:wrong@")).expect("url"),
+    let client = client_to(
+        &sim,
+        "https",
+        &proxy.url.replace("http://", "http://user:wrong@"),
     );
-    let client = EngineClient::new(cfg).expect("client");
-    let account = Arc::new(Account::new("p", &sim.account().cookie).expect("account"));
-    let err = client
-        .ensure_ready(&account)
-        .await
-        .expect_err("the proxy refuses the tunnel");
-    let text = err.to_string();
-    assert!(matches!(err, UpstreamError::Network { .. }), "{err:?}");
+    let text = proxy_failure(&sim, &client, "wrong").await;
     assert!(text.contains("UPSTREAM_PROXY"), "{text}");
-    assert!(!text.contains("wrong"), "{text}");
     let lines = proxy.first_lines.lock().expect("lines").clone();
     assert!(lines.iter().all(|l| l.starts_with("CONNECT ")), "{lines:?}");
 }
