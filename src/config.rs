@@ -125,6 +125,16 @@ pub struct ConfigArgs {
     /// Largest accepted request body in bytes (larger: 413).
     #[arg(long, env = "MAX_BODY_BYTES", default_value = "4194304")]
     pub max_body_bytes: String,
+    /// Most bytes of one prompt sent to the web agent (cto.new refuses about 20 KB and more).
+    #[arg(long, env = "PROMPT_BUDGET_BYTES", default_value = "18000")]
+    pub prompt_budget_bytes: String,
+    /// A transcript over the budget: context-turns (send its start as context turns in the
+    /// same upstream chat; each costs credits) or reject (413 that explains the limit).
+    #[arg(long, env = "LONG_PROMPTS", default_value = "context-turns")]
+    pub long_prompts: String,
+    /// Most context turns one request may cost.
+    #[arg(long, env = "MAX_CONTEXT_TURNS", default_value = "8")]
+    pub max_context_turns: String,
     /// Conversation store: embedded (a file under DATA_DIR), redis (needs REDIS_URL) or memory.
     /// Default: redis when REDIS_URL is set, else embedded.
     #[arg(long, env = "STORE")]
@@ -194,6 +204,9 @@ pub struct Config {
     /// Aliases, paid models, refresh interval and image limit (see [`crate::catalog`]).
     pub catalog: crate::catalog::CatalogSettings,
     pub reasoning: ReasoningMode,
+    /// How prompts for the web agent are sized (`PROMPT_BUDGET_BYTES`, `LONG_PROMPTS`,
+    /// `MAX_CONTEXT_TURNS`).
+    pub prompts: crate::relay::PromptSettings,
     pub max_body_bytes: usize,
     pub store: StoreChoice,
     pub conversation_ttl: Duration,
@@ -225,6 +238,7 @@ impl std::fmt::Debug for Config {
             .field("default_model", &self.default_model)
             .field("catalog", &self.catalog)
             .field("reasoning", &self.reasoning)
+            .field("prompts", &self.prompts)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("store", &self.store_label())
             .field("conversation_ttl", &self.conversation_ttl)
@@ -349,6 +363,7 @@ impl Config {
                 ));
             }
         };
+        let prompts = prompt_settings(a)?;
         let max_body_bytes: usize = parse_num("MAX_BODY_BYTES", &a.max_body_bytes)?;
         if max_body_bytes < 1024 {
             return Err(bad("MAX_BODY_BYTES", "must be at least 1024"));
@@ -446,6 +461,7 @@ impl Config {
             default_model,
             catalog: crate::catalog::CatalogSettings::from_args(a)?,
             reasoning,
+            prompts,
             max_body_bytes,
             store,
             conversation_ttl,
@@ -463,6 +479,30 @@ impl Config {
             StoreChoice::Redis { .. } => "redis".to_string(),
         }
     }
+}
+
+/// `PROMPT_BUDGET_BYTES`, `LONG_PROMPTS`, `MAX_CONTEXT_TURNS`.
+fn prompt_settings(a: &ConfigArgs) -> Result<crate::relay::PromptSettings, ConfigError> {
+    use crate::relay::LongPrompts;
+    let budget: usize = parse_num("PROMPT_BUDGET_BYTES", &a.prompt_budget_bytes)?;
+    if budget < 2000 {
+        return Err(bad("PROMPT_BUDGET_BYTES", "must be at least 2000"));
+    }
+    let long_prompts = match a.long_prompts.trim().to_ascii_lowercase().as_str() {
+        "context-turns" | "context_turns" | "split" => LongPrompts::ContextTurns,
+        "reject" => LongPrompts::Reject,
+        other => {
+            return Err(bad(
+                "LONG_PROMPTS",
+                format!("`{other}` is not one of context-turns, reject"),
+            ));
+        }
+    };
+    Ok(crate::relay::PromptSettings {
+        budget,
+        long_prompts,
+        max_context_turns: parse_num("MAX_CONTEXT_TURNS", &a.max_context_turns)?,
+    })
 }
 
 pub(crate) fn parse_num<T: std::str::FromStr>(

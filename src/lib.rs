@@ -29,6 +29,7 @@ pub mod server;
 pub mod simulator;
 pub mod store;
 pub mod tokens;
+pub mod tools;
 pub mod upstream;
 
 pub use server::{AppState, app};

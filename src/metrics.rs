@@ -22,6 +22,9 @@ pub const ACCOUNTS: &str = "el2a_accounts";
 pub const QUEUE_DEPTH: &str = "el2a_queue_depth";
 pub const UPSTREAM_SETUP_SECONDS: &str = "el2a_upstream_setup_seconds";
 pub const BUILD_INFO: &str = "el2a_build_info";
+pub const CONTEXT_TURNS: &str = "el2a_context_turns_total";
+pub const TOOL_CALL_ANSWERS: &str = "el2a_tool_call_answers_total";
+pub const TOOL_CALL_REPAIRS: &str = "el2a_tool_call_repairs_total";
 
 /// Names of every declared metric (tests check that each is exported).
 pub const ALL: &[&str] = &[
@@ -38,6 +41,9 @@ pub const ALL: &[&str] = &[
     QUEUE_DEPTH,
     UPSTREAM_SETUP_SECONDS,
     BUILD_INFO,
+    CONTEXT_TURNS,
+    TOOL_CALL_ANSWERS,
+    TOOL_CALL_REPAIRS,
 ];
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
@@ -104,6 +110,18 @@ fn describe() {
         "Configured cto.new accounts by state (active, cooling, dead, disabled)"
     );
     describe_gauge!(QUEUE_DEPTH, "Requests waiting for a free account slot");
+    describe_counter!(
+        CONTEXT_TURNS,
+        "Context turns sent upstream for transcripts over the prompt budget (each costs credits)"
+    );
+    describe_counter!(
+        TOOL_CALL_ANSWERS,
+        "Answers with an emulated tool-call block (web door), by outcome (parsed, repaired, degraded)"
+    );
+    describe_counter!(
+        TOOL_CALL_REPAIRS,
+        "Repair turns run because the model's tool-call block was unusable (each costs credits)"
+    );
     describe_gauge!(
         BUILD_INFO,
         "Always 1; its labels say the version and the upstream transport (plain or impersonate)"
@@ -116,11 +134,20 @@ fn describe() {
     metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"), "transport" => transport)
         .set(1.0);
     // Make every declared series visible from the first scrape.
-    for name in [JWT_MINTS, WS_RECONNECTS, STORE_ERRORS] {
+    for name in [
+        JWT_MINTS,
+        WS_RECONNECTS,
+        STORE_ERRORS,
+        CONTEXT_TURNS,
+        TOOL_CALL_REPAIRS,
+    ] {
         metrics::counter!(name).absolute(0);
     }
     for kind in crate::upstream::UpstreamError::KINDS {
         metrics::counter!(UPSTREAM_ERRORS, "kind" => *kind).absolute(0);
+    }
+    for outcome in ["parsed", "repaired", "degraded"] {
+        metrics::counter!(TOOL_CALL_ANSWERS, "outcome" => outcome).absolute(0);
     }
     for name in [ACTIVE_STREAMS, QUEUE_DEPTH] {
         metrics::gauge!(name).set(0.0);

@@ -31,13 +31,29 @@ pub fn count(text: &str) -> u64 {
         .len() as u64
 }
 
-/// Tokens of a conversation: each message's text plus [`PER_MESSAGE`], plus [`PER_REQUEST`].
+/// Tokens of a conversation: each message's text and tool calls plus [`PER_MESSAGE`], plus
+/// [`PER_REQUEST`].
 pub fn count_messages(messages: &[Message]) -> u64 {
     messages
         .iter()
-        .map(|m| count(&m.text) + PER_MESSAGE)
+        .map(|m| {
+            let calls: u64 = m
+                .tool_calls
+                .iter()
+                .map(|c| count(&c.name) + count(&c.arguments))
+                .sum();
+            count(&m.text) + calls + PER_MESSAGE
+        })
         .sum::<u64>()
         + PER_REQUEST
+}
+
+/// Tokens of the tool definitions offered (name, description and schema of each).
+pub fn count_tools(set: &crate::tools::ToolSet) -> u64 {
+    set.specs
+        .iter()
+        .map(|t| count(&t.name) + count(&t.description) + count(&t.parameters.to_string()))
+        .sum()
 }
 
 #[cfg(test)]

@@ -200,7 +200,7 @@ async fn thinking_comes_first_in_its_own_block() {
     );
     assert_eq!(
         evs[1].1["content_block"],
-        json!({"type": "thinking", "thinking": ""})
+        json!({"type": "thinking", "thinking": "", "signature": ""})
     );
     assert_eq!(evs[text_start].1["index"], 0);
     assert_eq!(

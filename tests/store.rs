@@ -30,6 +30,7 @@ fn record(n: u32) -> ConversationRecord {
         turns: n,
         model: "claude-sonnet-4-5".to_string(),
         last_used_ms: 1_700_000_000_000 + u64::from(n),
+        transcript: n.is_multiple_of(3).then(|| format!("[{{\"n\":{n}}}]")),
     }
 }
 

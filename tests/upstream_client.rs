@@ -60,6 +60,7 @@ async fn collect(mut turn: Turn) -> Outcome {
             Ok(Some(Ok(TurnEvent::Content(c)))) => content.push_str(&c),
             Ok(Some(Ok(TurnEvent::Finished { cancelled }))) => break Ok(cancelled),
             Ok(Some(Err(e))) => break Err(e),
+            Ok(Some(Ok(other))) => panic!("the web door emits no {other:?}"),
         }
     };
     Outcome {

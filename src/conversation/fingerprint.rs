@@ -10,12 +10,19 @@ use sha2::{Digest, Sha256};
 
 use super::message::{Message, Role};
 
-/// What a fingerprint is scoped to: two clients (keys) or two models never share a history.
-#[derive(Debug, Clone)]
+/// What a fingerprint is scoped to: two clients (keys), two models, two client sessions or two
+/// tool sets never share a history.
+#[derive(Debug, Clone, Default)]
 pub struct Scope {
     /// A non-secret id of the client key (a hash prefix), or `open` without keys.
     pub client: String,
     pub model: String,
+    /// The client's own session id when it sends one (Claude Code's
+    /// `X-Claude-Code-Session-Id`), so side requests of another session never continue it.
+    pub session: Option<String>,
+    /// The digest of the offered tools: the upstream history holds the tools block it was
+    /// started with, so another tool set must start another history.
+    pub tools: Option<String>,
 }
 
 /// A hex SHA-256 fingerprint.
@@ -29,6 +36,14 @@ impl Fingerprint {
         feed(&mut h, b"el2a-conv-v1");
         feed(&mut h, scope.client.as_bytes());
         feed(&mut h, scope.model.to_ascii_lowercase().as_bytes());
+        // Optional parts are fed only when present, so that conversations without them keep
+        // the fingerprints stored before these parts existed.
+        for (tag, part) in [("session", &scope.session), ("tools", &scope.tools)] {
+            if let Some(p) = part {
+                feed(&mut h, tag.as_bytes());
+                feed(&mut h, p.as_bytes());
+            }
+        }
         for m in messages {
             feed(&mut h, m.role.label().as_bytes());
             let text = if m.role == Role::Assistant {
@@ -37,6 +52,23 @@ impl Fingerprint {
                 m.text.clone()
             };
             feed(&mut h, normalize(&text).as_bytes());
+            for c in &m.tool_calls {
+                feed(&mut h, b"call");
+                feed(&mut h, c.id.as_bytes());
+                feed(&mut h, c.name.as_bytes());
+                feed(&mut h, canonical_json(&c.arguments).as_bytes());
+            }
+            if let Some(r) = &m.result_of {
+                feed(
+                    &mut h,
+                    if r.is_error {
+                        &b"error"[..]
+                    } else {
+                        &b"result"[..]
+                    },
+                );
+                feed(&mut h, r.call_id.as_bytes());
+            }
         }
         Fingerprint(hex(&h.finalize()))
     }
@@ -49,6 +81,16 @@ impl Fingerprint {
 fn feed(h: &mut Sha256, bytes: &[u8]) {
     h.update((bytes.len() as u64).to_le_bytes());
     h.update(bytes);
+}
+
+/// JSON text in one canonical form (keys sorted by serde_json's map, no spaces), so that a
+/// client echoing arguments with other spacing or key order still matches; text that is not
+/// JSON is only whitespace-normalised.
+fn canonical_json(text: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(v) => v.to_string(),
+        Err(_) => normalize(text),
+    }
 }
 
 /// Collapses whitespace runs to one space and trims.
@@ -100,7 +142,53 @@ mod tests {
         Scope {
             client: client.into(),
             model: model.into(),
+            ..Scope::default()
         }
+    }
+
+    #[test]
+    fn tool_calls_results_session_and_tools_matter_but_argument_spacing_does_not() {
+        use crate::conversation::ToolCall;
+        let call = |args: &str| ToolCall {
+            id: "call_1".into(),
+            name: "Write".into(),
+            arguments: args.into(),
+        };
+        let with = |args: &str| {
+            [
+                Message::new(Role::User, "go"),
+                Message::calls("", vec![call(args)]),
+            ]
+        };
+        let s = scope("k", "m");
+        let base = Fingerprint::of(&s, &with(r#"{"a":1,"b":2}"#));
+        assert_eq!(base, Fingerprint::of(&s, &with(r#"{ "b": 2, "a": 1 }"#)));
+        assert_ne!(base, Fingerprint::of(&s, &with(r#"{"a":2}"#)));
+        assert_ne!(
+            base,
+            Fingerprint::of(
+                &s,
+                &[
+                    Message::new(Role::User, "go"),
+                    Message::new(Role::Assistant, "")
+                ]
+            )
+        );
+        let mut other_session = s.clone();
+        other_session.session = Some("sess".into());
+        assert_ne!(
+            base,
+            Fingerprint::of(&other_session, &with(r#"{"a":1,"b":2}"#))
+        );
+        let mut other_tools = s.clone();
+        other_tools.tools = Some("digest".into());
+        assert_ne!(
+            base,
+            Fingerprint::of(&other_tools, &with(r#"{"a":1,"b":2}"#))
+        );
+        let ok = [Message::result("call_1", "x", false)];
+        let failed = [Message::result("call_1", "x", true)];
+        assert_ne!(Fingerprint::of(&s, &ok), Fingerprint::of(&s, &failed));
     }
 
     #[test]

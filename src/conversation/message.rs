@@ -1,4 +1,13 @@
-//! The role/text view of a conversation, independent of the API (OpenAI or Anthropic) it came in.
+//! The internal model of a conversation, independent of the API it came in (OpenAI Chat
+//! Completions, OpenAI Responses, Anthropic Messages) and of the upstream door it goes out by.
+//!
+//! A message is a role and its text, plus what tool use needs: an assistant message may carry
+//! tool calls (id, name, JSON arguments), a `Tool` message is the result of one call (its id,
+//! the tool's name when known, and whether the call failed). Images of the new turn travel
+//! beside the messages (see [`crate::relay::Chat`]), reasoning is never part of a message (it is not echoed
+//! upstream).
+
+pub use crate::tools::ToolCall;
 
 /// Who said a message. Tool and function messages are kept as what they are so that the
 /// transcript we send upstream labels them honestly.
@@ -36,6 +45,21 @@ impl Role {
 pub struct Message {
     pub role: Role,
     pub text: String,
+    /// Assistant messages: the tools it called, in order.
+    pub tool_calls: Vec<ToolCall>,
+    /// `Tool` messages: which call this is the result of.
+    pub result_of: Option<ResultOf>,
+}
+
+/// What a tool result answers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultOf {
+    pub call_id: String,
+    /// The tool's name: given by Anthropic and Responses clients through the call it answers,
+    /// looked up from the assistant's call by [`crate::relay::Chat::link_results`] for OpenAI clients.
+    pub name: Option<String>,
+    /// The call failed (Anthropic `is_error`).
+    pub is_error: bool,
 }
 
 impl Message {
@@ -43,6 +67,28 @@ impl Message {
         Message {
             role,
             text: text.into(),
+            tool_calls: Vec::new(),
+            result_of: None,
+        }
+    }
+
+    /// An assistant message with tool calls.
+    pub fn calls(text: impl Into<String>, tool_calls: Vec<ToolCall>) -> Self {
+        Message {
+            tool_calls,
+            ..Message::new(Role::Assistant, text)
+        }
+    }
+
+    /// The result of the call `call_id`.
+    pub fn result(call_id: impl Into<String>, content: impl Into<String>, is_error: bool) -> Self {
+        Message {
+            result_of: Some(ResultOf {
+                call_id: call_id.into(),
+                name: None,
+                is_error,
+            }),
+            ..Message::new(Role::Tool, content)
         }
     }
 }

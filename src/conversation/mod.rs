@@ -16,4 +16,4 @@ pub mod message;
 pub mod prompt;
 
 pub use fingerprint::{Fingerprint, Scope};
-pub use message::{Message, Role};
+pub use message::{Message, ResultOf, Role, ToolCall};

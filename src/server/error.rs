@@ -33,7 +33,9 @@ pub enum ApiError {
     ModelNotFound(String),
     #[error("The request body is larger than the limit of {0} bytes (MAX_BODY_BYTES).")]
     PayloadTooLarge(usize),
-    #[error("Unknown route {0}. This proxy serves /v1/chat/completions and /v1/models.")]
+    #[error(
+        "Unknown route {0}. This proxy serves /v1/chat/completions, /v1/responses, /v1/messages and /v1/models."
+    )]
     NotFound(String),
     #[error("Method {0} is not allowed on this route.")]
     MethodNotAllowed(String),
@@ -91,6 +93,11 @@ impl ApiError {
             ),
             ApiError::Relay(RelayError::Pool(e)) => pool_parts(e),
             ApiError::Relay(RelayError::NoAccount) => pool_parts(&PoolError::NoAccount),
+            ApiError::Relay(RelayError::PromptTooLong { .. }) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request_error",
+                Some("prompt_too_long"),
+            ),
             ApiError::AdminOff => (
                 StatusCode::NOT_FOUND,
                 "invalid_request_error",

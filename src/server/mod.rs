@@ -17,6 +17,7 @@
 
 pub mod admin;
 pub mod admin_ui;
+pub mod answer;
 pub mod anthropic;
 pub mod auth;
 pub mod error;
@@ -24,8 +25,11 @@ pub mod extract;
 pub mod openai;
 pub mod pump;
 pub mod request_id;
+pub mod responses;
 pub mod state;
+pub mod tool_defs;
 pub mod track;
+pub mod turn;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::Method;
@@ -45,6 +49,8 @@ pub fn app(state: AppState) -> Router {
     let v1 = Router::new()
         .route("/v1/chat/completions", post(openai::chat::completions))
         .route("/chat/completions", post(openai::chat::completions))
+        .route("/v1/responses", post(responses::create))
+        .route("/responses", post(responses::create))
         .route("/v1/models", get(openai::models::list))
         .route("/v1/models/{id}", get(openai::models::get))
         .route("/models", get(openai::models::list))

@@ -11,41 +11,48 @@ use std::convert::Infallible;
 use axum::response::sse::Event;
 use futures_util::Stream;
 
-use crate::relay::Running;
+use super::answer::Answer;
+use super::turn::Started;
 use crate::server::AppState;
 use crate::upstream::{TurnEvent, UpstreamError};
 
 /// What an API surface adds to the shared loop.
 pub trait Shape: Send + 'static {
-    /// Queues the SSE events for one upstream event; true when the turn finished.
-    fn push_event(&mut self, ev: &TurnEvent, out: &mut VecDeque<Event>) -> bool;
-    /// The visible answer so far (what the client will echo back next turn).
-    fn answer(&self) -> &str;
+    /// Queues the SSE events for one upstream event (`answer` already includes it). Not
+    /// called for `Finished`: see [`Shape::finish`].
+    fn push_event(&mut self, ev: &TurnEvent, answer: &Answer, out: &mut VecDeque<Event>);
     /// Queues the closing events of a finished turn.
-    fn finish(&mut self, out: &mut VecDeque<Event>);
+    fn finish(&mut self, answer: &Answer, out: &mut VecDeque<Event>);
     /// Queues the error events of a failed turn.
-    fn fail(&mut self, e: UpstreamError, out: &mut VecDeque<Event>);
+    fn fail(&mut self, e: UpstreamError, answer: &Answer, out: &mut VecDeque<Event>);
+    /// A finished answer to keep under a key of its own besides conversation memory, with its
+    /// whole conversation (the Responses API's `previous_response_id`).
+    fn keep(&self, _answer: &Answer) -> Option<(String, String)> {
+        None
+    }
 }
 
 struct Pump<S> {
     app: AppState,
-    running: Running,
+    running: crate::relay::Running,
+    answer: Answer,
     shape: S,
     pending: VecDeque<Event>,
     done: bool,
 }
 
-/// Streams `first` and the rest of the turn through `shape`, after the `opening` events.
+/// Streams the started turn through `shape`, after the `opening` events.
 pub fn pump<S: Shape>(
     app: AppState,
-    running: Running,
-    first: TurnEvent,
+    started: Started,
     shape: S,
     opening: Vec<Event>,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
+    let Started { running, first } = started;
     let st = Pump {
         app,
         running,
+        answer: Answer::default(),
         shape,
         pending: opening.into(),
         done: false,
@@ -60,31 +67,45 @@ pub fn pump<S: Shape>(
             }
             let next = match first.take() {
                 Some(ev) => Some(Ok(ev)),
-                None => st.running.turn.next().await,
+                None => st.running.next().await,
             };
             match next {
                 Some(Ok(ev)) => {
-                    if st.shape.push_event(&ev, &mut st.pending) {
+                    st.answer.push(&ev);
+                    if matches!(ev, TurnEvent::Finished { .. }) {
                         st.running
                             .completion
-                            .remember(st.app.store(), st.shape.answer())
+                            .remember(st.app.store(), st.answer.message())
                             .await;
-                        st.shape.finish(&mut st.pending);
+                        st.shape.finish(&st.answer, &mut st.pending);
+                        if let Some((id, transcript)) = st.shape.keep(&st.answer) {
+                            st.running
+                                .completion
+                                .remember_response(st.app.store(), &response_key(&id), transcript)
+                                .await;
+                        }
                         st.done = true;
+                    } else {
+                        st.shape.push_event(&ev, &st.answer, &mut st.pending);
                     }
                 }
                 Some(Err(e)) => {
-                    st.shape.fail(e, &mut st.pending);
+                    st.shape.fail(e, &st.answer, &mut st.pending);
                     st.done = true;
                 }
                 None => {
                     let e = UpstreamError::StreamClosed(
                         "the stream ended before the turn finished".into(),
                     );
-                    st.shape.fail(e, &mut st.pending);
+                    st.shape.fail(e, &st.answer, &mut st.pending);
                     st.done = true;
                 }
             }
         }
     })
+}
+
+/// The store key of a kept response.
+pub fn response_key(id: &str) -> String {
+    format!("response:{id}")
 }

@@ -86,12 +86,14 @@ impl AppState {
         let keys = ApiKeys::new(&config.api_keys);
         let admin = ApiKeys::new(config.admin_key.as_slice());
         let catalog = crate::catalog::ModelCatalog::new(&config);
+        let prompts = config.prompts;
         let state = AppState {
             inner: Arc::new(Inner {
                 config,
                 keys,
                 admin,
                 relay: Relay {
+                    prompts,
                     engine,
                     store,
                     pool,

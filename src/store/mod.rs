@@ -68,6 +68,11 @@ pub struct ConversationRecord {
     pub model: String,
     /// Unix milliseconds of the last completed turn.
     pub last_used_ms: u64,
+    /// Responses API only: the conversation as Responses input items (JSON), so that a later
+    /// request naming this response in `previous_response_id` can rebuild it. Absent in
+    /// fingerprint records and in records of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transcript: Option<String>,
 }
 
 /// What survives a restart for one account: the latest rotated cookie and the discovered

@@ -168,8 +168,72 @@ pub enum TurnEvent {
     Reasoning(String),
     /// New visible answer text (a `chat` frame's delta).
     Content(String),
+    /// A tool call begins: its index among this answer's calls, its id and the tool's name.
+    /// (The web door emits it once the emulated call parsed; the CLI door as it streams.)
+    ToolCallStart {
+        index: usize,
+        id: String,
+        name: String,
+    },
+    /// More of the JSON arguments of call `index`.
+    ToolCallArgs { index: usize, delta: String },
+    /// Call `index` is complete.
+    ToolCallEnd { index: usize },
+    /// Why the upstream stopped, when it says so (the CLI door). Without it an answer stopped
+    /// normally, or for its tool calls when it made some.
+    Stopped(FinishReason),
+    /// Token usage as the upstream counted it (the CLI door; the web door reports none).
+    Usage(Usage),
     /// The upstream said the turn is over.
     Finished { cancelled: bool },
+}
+
+/// Why an answer ended, in the internal model (each client API names these its own way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FinishReason {
+    Stop,
+    Length,
+    ToolCalls,
+    ContentFilter,
+}
+
+impl FinishReason {
+    /// OpenAI Chat Completions' `finish_reason`.
+    pub fn openai(self) -> &'static str {
+        match self {
+            FinishReason::Stop => "stop",
+            FinishReason::Length => "length",
+            FinishReason::ToolCalls => "tool_calls",
+            FinishReason::ContentFilter => "content_filter",
+        }
+    }
+
+    /// Anthropic's `stop_reason`.
+    pub fn anthropic(self) -> &'static str {
+        match self {
+            FinishReason::Stop => "end_turn",
+            FinishReason::Length => "max_tokens",
+            FinishReason::ToolCalls => "tool_use",
+            FinishReason::ContentFilter => "refusal",
+        }
+    }
+
+    /// Reads an OpenAI `finish_reason` liberally (unknown values are a normal stop).
+    pub fn from_openai(s: &str) -> FinishReason {
+        match s {
+            "length" => FinishReason::Length,
+            "tool_calls" | "function_call" => FinishReason::ToolCalls,
+            "content_filter" => FinishReason::ContentFilter,
+            _ => FinishReason::Stop,
+        }
+    }
+}
+
+/// Token counts reported by the upstream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Usage {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
 }
 
 /// A turn in flight. Dropping it closes the upstream WebSocket.

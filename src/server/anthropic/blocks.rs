@@ -1,10 +1,11 @@
-//! Upstream events as Anthropic content blocks: an optional `thinking` block, then one `text`
-//! block, each opened, filled by deltas and closed, with increasing indexes.
+//! Upstream events as Anthropic content blocks: an optional `thinking` block, then a `text`
+//! block, then one `tool_use` block per tool call, each opened, filled by deltas (text, or
+//! pieces of the call's JSON input) and closed, with increasing indexes.
 //!
 //! Reasoning is shown unless `REASONING=hide` (`think-tags` is about OpenAI's `content`, which
 //! has no separate place for it; Anthropic's format does). Reasoning that arrives after the
 //! answer started is dropped, so the answer stays one block and the thinking stays before it.
-//! Every answer has a text block, even an empty one, as clients expect.
+//! An answer without tool calls always has a text block, even an empty one, as clients expect.
 
 use crate::config::ReasoningMode;
 use crate::upstream::TurnEvent;
@@ -14,6 +15,7 @@ use crate::upstream::TurnEvent;
 pub enum Kind {
     Thinking,
     Text,
+    ToolUse,
 }
 
 /// One step of the block sequence, in the order the client must see it.
@@ -28,6 +30,12 @@ pub enum Step {
         kind: Kind,
         text: String,
     },
+    /// A `tool_use` block opens (its deltas are `input_json_delta`s).
+    StartTool {
+        index: usize,
+        id: String,
+        name: String,
+    },
     Stop {
         index: usize,
     },
@@ -40,6 +48,8 @@ pub struct Blocks {
     open: Option<(usize, Kind)>,
     next_index: usize,
     text_started: bool,
+    /// `tool_use` blocks opened so far.
+    tools: usize,
     /// The reasoning the client received.
     pub thinking: String,
     /// The visible answer: what the client will echo, and what is remembered.
@@ -53,6 +63,7 @@ impl Blocks {
             open: None,
             next_index: 0,
             text_started: false,
+            tools: 0,
             thinking: String::new(),
             text: String::new(),
         }
@@ -62,7 +73,9 @@ impl Blocks {
     pub fn push(&mut self, ev: &TurnEvent) -> Vec<Step> {
         let mut steps = Vec::new();
         match ev {
-            TurnEvent::Reasoning(t) if self.show_thinking && !self.text_started => {
+            TurnEvent::Reasoning(t)
+                if self.show_thinking && !self.text_started && self.tools == 0 =>
+            {
                 if t.is_empty() {
                     return steps;
                 }
@@ -87,15 +100,47 @@ impl Blocks {
                     text: t.clone(),
                 });
             }
+            TurnEvent::ToolCallStart { id, name, .. } => {
+                if let Some((index, _)) = self.open.take() {
+                    steps.push(Step::Stop { index });
+                }
+                let index = self.next_index;
+                self.next_index += 1;
+                self.open = Some((index, Kind::ToolUse));
+                self.tools += 1;
+                steps.push(Step::StartTool {
+                    index,
+                    id: id.clone(),
+                    name: name.clone(),
+                });
+            }
+            TurnEvent::ToolCallArgs { delta, .. } => {
+                if let Some((index, Kind::ToolUse)) = self.open
+                    && !delta.is_empty()
+                {
+                    steps.push(Step::Delta {
+                        index,
+                        kind: Kind::ToolUse,
+                        text: delta.clone(),
+                    });
+                }
+            }
+            TurnEvent::ToolCallEnd { .. } => {
+                if let Some((index, Kind::ToolUse)) = self.open {
+                    self.open = None;
+                    steps.push(Step::Stop { index });
+                }
+            }
+            TurnEvent::Stopped(_) | TurnEvent::Usage(_) => {}
             TurnEvent::Finished { .. } => steps = self.finish(),
         }
         steps
     }
 
-    /// Closes the open block and makes sure a text block exists.
+    /// Closes the open block and makes sure a text block exists when there is no tool call.
     pub fn finish(&mut self) -> Vec<Step> {
         let mut steps = Vec::new();
-        if !self.text_started {
+        if !self.text_started && self.tools == 0 {
             self.enter(Kind::Text, &mut steps);
         }
         if let Some((index, _)) = self.open.take() {
@@ -196,5 +241,35 @@ mod tests {
             ]
         );
         assert!(b.thinking.is_empty() && b.text.is_empty());
+    }
+
+    #[test]
+    fn tool_calls_are_blocks_of_their_own_and_need_no_text_block() {
+        let evs = [
+            TurnEvent::ToolCallStart {
+                index: 0,
+                id: "c1".into(),
+                name: "Write".into(),
+            },
+            TurnEvent::ToolCallArgs {
+                index: 0,
+                delta: "{}".into(),
+            },
+            TurnEvent::ToolCallEnd { index: 0 },
+            TurnEvent::Finished { cancelled: false },
+        ];
+        let (steps, _) = run(ReasoningMode::Field, &evs);
+        assert_eq!(
+            steps,
+            [
+                StartTool {
+                    index: 0,
+                    id: "c1".into(),
+                    name: "Write".into()
+                },
+                d(0, Kind::ToolUse, "{}"),
+                Stop { index: 0 }
+            ]
+        );
     }
 }

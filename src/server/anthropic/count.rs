@@ -1,5 +1,6 @@
-//! `POST /v1/messages/count_tokens`: the input tokens a Messages body would count, with the
-//! same validation (except that `max_tokens` is optional) and the same tokenizer as `usage`.
+//! `POST /v1/messages/count_tokens`: the input tokens a Messages body would count (system,
+//! tools and messages), with the same validation (except that `max_tokens` is optional) and the
+//! same tokenizer as `usage`.
 
 use axum::Json;
 use axum::extract::State;
@@ -8,7 +9,6 @@ use serde_json::{Value, json};
 use super::error::{AnthropicError, AnthropicJson};
 use super::request::MessagesRequest;
 use crate::server::AppState;
-use crate::tokens;
 
 pub async fn count_tokens(
     State(state): State<AppState>,
@@ -16,7 +16,5 @@ pub async fn count_tokens(
 ) -> Result<Json<Value>, AnthropicError> {
     let req = MessagesRequest::parse(&body, false)?;
     state.model_for(req.model.as_deref()).await?;
-    Ok(Json(
-        json!({"input_tokens": tokens::count_messages(&req.messages)}),
-    ))
+    Ok(Json(json!({"input_tokens": req.chat.estimated_tokens()})))
 }

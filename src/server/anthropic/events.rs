@@ -20,9 +20,10 @@ use serde_json::{Value, json};
 
 use super::blocks::{Blocks, Kind, Step};
 use super::messages::{MessageMeta, output_tokens};
-use crate::relay::Running;
 use crate::server::AppState;
+use crate::server::answer::Answer;
 use crate::server::pump::{Shape, pump};
+use crate::server::turn::Started;
 use crate::upstream::{TurnEvent, UpstreamError};
 
 /// One named event; `data` carries the same `type` as the event name, as Anthropic sends it.
@@ -36,8 +37,8 @@ fn step_event(step: Step) -> Event {
     match step {
         Step::Start { index, kind } => {
             let block = match kind {
-                Kind::Thinking => json!({"type": "thinking", "thinking": ""}),
-                Kind::Text => json!({"type": "text", "text": ""}),
+                Kind::Thinking => json!({"type": "thinking", "thinking": "", "signature": ""}),
+                _ => json!({"type": "text", "text": ""}),
             };
             event(
                 "content_block_start",
@@ -48,12 +49,18 @@ fn step_event(step: Step) -> Event {
             let delta = match kind {
                 Kind::Thinking => json!({"type": "thinking_delta", "thinking": text}),
                 Kind::Text => json!({"type": "text_delta", "text": text}),
+                Kind::ToolUse => json!({"type": "input_json_delta", "partial_json": text}),
             };
             event(
                 "content_block_delta",
                 json!({"index": index, "delta": delta}),
             )
         }
+        Step::StartTool { index, id, name } => event(
+            "content_block_start",
+            json!({"index": index, "content_block":
+                {"type": "tool_use", "id": id, "name": name, "input": {}}}),
+        ),
         Step::Stop { index } => event("content_block_stop", json!({"index": index})),
     }
 }
@@ -64,26 +71,23 @@ struct MessageShape {
 }
 
 impl Shape for MessageShape {
-    fn push_event(&mut self, ev: &TurnEvent, out: &mut VecDeque<Event>) -> bool {
+    fn push_event(&mut self, ev: &TurnEvent, _answer: &Answer, out: &mut VecDeque<Event>) {
         out.extend(self.blocks.push(ev).into_iter().map(step_event));
-        matches!(ev, TurnEvent::Finished { .. })
     }
 
-    fn answer(&self) -> &str {
-        &self.blocks.text
-    }
-
-    fn finish(&mut self, out: &mut VecDeque<Event>) {
-        let usage = json!({"output_tokens": output_tokens(&self.blocks)});
+    fn finish(&mut self, answer: &Answer, out: &mut VecDeque<Event>) {
+        out.extend(self.blocks.finish().into_iter().map(step_event));
+        let usage = json!({"output_tokens": output_tokens(answer)});
+        let reason = answer.finish_reason().anthropic();
         out.push_back(event(
             "message_delta",
-            json!({"delta": {"stop_reason": "end_turn", "stop_sequence": null}, "usage": usage}),
+            json!({"delta": {"stop_reason": reason, "stop_sequence": null}, "usage": usage}),
         ));
         out.push_back(event("message_stop", json!({})));
     }
 
-    fn fail(&mut self, e: UpstreamError, out: &mut VecDeque<Event>) {
-        let err = crate::server::openai::chat::counted(e);
+    fn fail(&mut self, e: UpstreamError, _answer: &Answer, out: &mut VecDeque<Event>) {
+        let err = crate::server::turn::counted(e);
         tracing::warn!(error = %err, "upstream failed mid-stream");
         out.push_back(event("error", super::error::body(&err)));
     }
@@ -91,14 +95,13 @@ impl Shape for MessageShape {
 
 pub fn respond(
     app: AppState,
-    running: Running,
-    first: TurnEvent,
+    started: Started,
     meta: MessageMeta,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let blocks = Blocks::new(app.config().reasoning);
     let start = meta.message(json!([]), None, 1);
     let opening = vec![event("message_start", json!({"message": start}))];
-    let stream = pump(app, running, first, MessageShape { blocks }, opening);
+    let stream = pump(app, started, MessageShape { blocks }, opening);
     let ping = Event::default()
         .event("ping")
         .data(json!({"type": "ping"}).to_string());

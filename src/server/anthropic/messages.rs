@@ -1,26 +1,24 @@
 //! `POST /v1/messages`.
 //!
-//! Like the OpenAI handler, it waits for the upstream's first event before answering, so a turn
-//! that fails before producing anything gets a proper HTTP error in Anthropic's shape instead
-//! of a 200 stream that breaks at once; after that, errors travel inside the stream.
+//! Like every API, it starts the turn through [`crate::server::turn`], so a turn that fails
+//! before producing anything gets a proper HTTP error in Anthropic's shape instead of a 200
+//! stream that breaks at once; after that, errors travel inside the stream.
 
 use axum::Extension;
 use axum::extract::State;
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::blocks::Blocks;
 use super::error::{AnthropicError, AnthropicJson};
 use super::events;
 use super::request::MessagesRequest;
+use crate::config::ReasoningMode;
 use crate::conversation::Scope;
-use crate::relay::Running;
 use crate::server::AppState;
+use crate::server::answer::Answer;
 use crate::server::auth::ClientId;
-use crate::server::error::ApiError;
-use crate::server::openai::chat::counted;
-use crate::tokens;
-use crate::upstream::{TurnEvent, UpstreamError};
+use crate::server::turn;
 
 /// What every part of one answer shares.
 pub struct MessageMeta {
@@ -48,84 +46,63 @@ impl MessageMeta {
     }
 }
 
-/// Output tokens: everything the client received (thinking and text).
-pub fn output_tokens(blocks: &Blocks) -> u64 {
-    tokens::count(&blocks.thinking) + tokens::count(&blocks.text)
+/// Output tokens: the upstream's count when it reported one, else everything the client
+/// received (thinking, text and tool calls) through the tokenizer.
+pub fn output_tokens(answer: &Answer) -> u64 {
+    crate::server::openai::usage::counts(0, answer).1
+}
+
+/// The client's session id (Claude Code sends `X-Claude-Code-Session-Id`): conversation memory
+/// is scoped to it, so side requests of one session never continue another's chat.
+pub fn session_of(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("x-claude-code-session-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|s| !s.is_empty() && s.len() <= 128)
+        .map(str::to_string)
 }
 
 pub async fn create(
     State(state): State<AppState>,
     Extension(client): Extension<ClientId>,
+    headers: HeaderMap,
     AnthropicJson(body): AnthropicJson,
 ) -> Result<Response, AnthropicError> {
     let received = std::time::Instant::now();
     let req = MessagesRequest::parse(&body, true)?;
     let model = state.model_for(req.model.as_deref()).await?;
-    let images = crate::catalog::prepare_images(&state, &model, req.images).await?;
-    let meta = MessageMeta::new(&model, tokens::count_messages(&req.messages));
+    let meta = MessageMeta::new(&model, req.chat.estimated_tokens());
     let scope = Scope {
         client: client.0,
         model,
+        session: session_of(&headers),
+        ..Scope::default()
     };
-    let mut running = state
-        .relay()
-        .start_with_images(scope, req.messages, images)
-        .await
-        .map_err(ApiError::from)?;
-    let first = match running.turn.next().await {
-        Some(Ok(ev)) => ev,
-        Some(Err(e)) => return Err(counted(e).into()),
-        None => {
-            let e = UpstreamError::StreamClosed("the stream ended before any answer".into());
-            return Err(counted(e).into());
-        }
-    };
-    metrics::histogram!(crate::metrics::TTFB_SECONDS, "stream" => if req.stream { "true" } else { "false" })
-        .record(received.elapsed().as_secs_f64());
+    let started = turn::start(&state, scope, req.chat, received, req.stream).await?;
     if req.stream {
-        Ok(events::respond(state, running, first, meta).into_response())
+        Ok(events::respond(state, started, meta).into_response())
     } else {
-        Ok(collect(state, running, first, meta).await?)
+        let (answer, _) = turn::collect(&state, started).await?;
+        Ok(axum::Json(message(&meta, &answer, state.config().reasoning)).into_response())
     }
 }
 
-/// Runs the turn to its end and answers with one `message` object.
-async fn collect(
-    state: AppState,
-    mut running: Running,
-    first: TurnEvent,
-    meta: MessageMeta,
-) -> Result<Response, ApiError> {
-    let mut blocks = Blocks::new(state.config().reasoning);
-    let mut ev = first;
-    loop {
-        blocks.push(&ev);
-        if matches!(ev, TurnEvent::Finished { .. }) {
-            break;
-        }
-        ev = match running.turn.next().await {
-            Some(Ok(ev)) => ev,
-            Some(Err(e)) => return Err(counted(e)),
-            None => {
-                return Err(counted(UpstreamError::StreamClosed(
-                    "the stream ended before the turn finished".into(),
-                )));
-            }
-        };
+/// The `message` object of a whole answer.
+fn message(meta: &MessageMeta, answer: &Answer, mode: ReasoningMode) -> Value {
+    let mut content = Vec::with_capacity(2 + answer.calls.len());
+    if mode != ReasoningMode::Hide && !answer.reasoning.is_empty() {
+        content.push(json!({"type": "thinking", "thinking": answer.reasoning, "signature": ""}));
     }
-    running
-        .completion
-        .remember(state.store(), &blocks.text)
-        .await;
-    let mut content = Vec::with_capacity(2);
-    if !blocks.thinking.is_empty() {
-        content.push(json!({"type": "thinking", "thinking": blocks.thinking, "signature": ""}));
+    if !answer.text.is_empty() || answer.calls.is_empty() {
+        content.push(json!({"type": "text", "text": answer.text}));
     }
-    content.push(json!({"type": "text", "text": blocks.text}));
-    let message = meta.message(
+    for (i, c) in answer.calls.iter().enumerate() {
+        content.push(json!({"type": "tool_use", "id": c.id, "name": c.name,
+            "input": answer.arguments_json(i)}));
+    }
+    meta.message(
         Value::Array(content),
-        Some("end_turn"),
-        output_tokens(&blocks),
-    );
-    Ok(axum::Json(message).into_response())
+        Some(answer.finish_reason().anthropic()),
+        output_tokens(answer),
+    )
 }

@@ -1,21 +1,23 @@
-//! Parsing and validation of a `POST /v1/messages` (or `count_tokens`) body into the shared
-//! role/text [`Message`]s.
+//! Parsing and validation of a `POST /v1/messages` (or `count_tokens`) body into a [`Chat`].
 //!
-//! Every mistake is a 400 naming the field. `system` becomes the first message; `text` blocks
-//! are joined; `tool_use` and `tool_result` blocks become `[Tool]` messages holding their JSON or
-//! text (the upstream agent has no tool channel, but it should see what happened); `thinking`
-//! blocks that clients echo back from our own answers are dropped, so the echoed conversation
-//! fingerprints the same as the one we remembered. `image` blocks of user messages (`source`
-//! base64 or url) are carried beside the text, those of the new turn (after the last assistant
-//! message) going upstream with it; documents, and images inside tool results, are refused
-//! clearly rather than dropped silently. Fields we do not use (`temperature`, `metadata`,
-//! `tools`, ...) are accepted and ignored.
+//! Every mistake is a 400 naming the field. `system` becomes the first message, and
+//! `role: "system"` messages inside `messages` (Claude Code sends them) are folded into the
+//! system prompt in order; `text` blocks are joined; `tool_use` blocks become the assistant's
+//! tool calls and `tool_result` blocks tool results (with `is_error`); `thinking` blocks that
+//! clients echo back from our own answers are dropped, so the echoed conversation fingerprints
+//! the same as the one we remembered. `image` blocks of user messages (`source` base64 or url)
+//! are carried beside the text, those of the new turn (after the last assistant message) going
+//! upstream with it; documents, and images inside tool results, are refused clearly rather than
+//! dropped silently. `tools` and `tool_choice` make the offer; fields we do not use
+//! (`temperature`, `metadata`, `context_management`, `thinking`, ...) are accepted and ignored.
 
 use serde_json::Value;
 
 use crate::conversation::message::split_point;
-use crate::conversation::{Message, Role};
+use crate::conversation::{Message, Role, ToolCall};
+use crate::relay::Chat;
 use crate::server::error::ApiError;
+use crate::server::tool_defs;
 use crate::upstream::images::ImageSource;
 
 /// A validated Messages request.
@@ -23,12 +25,10 @@ use crate::upstream::images::ImageSource;
 pub struct MessagesRequest {
     /// The model as the client named it (checked against the catalogue later).
     pub model: Option<String>,
-    /// `system` first, then the conversation.
-    pub messages: Vec<Message>,
+    /// `system` first, then the conversation; the tools; the new turn's images.
+    pub chat: Chat,
     pub stream: bool,
     pub max_tokens: Option<u64>,
-    /// Images of the new turn's user messages, in order.
-    pub images: Vec<ImageSource>,
 }
 
 fn bad(msg: impl Into<String>, param: &'static str) -> ApiError {
@@ -69,9 +69,7 @@ impl MessagesRequest {
             Some(_) => return Err(bad("`stream` must be a boolean.", "stream")),
         };
         let mut messages = Vec::new();
-        if let Some(system) = system_text(body.get("system"))? {
-            messages.push(Message::new(Role::System, system));
-        }
+        let mut system = system_text(body.get("system"))?;
         let raw = match body.get("messages") {
             None | Some(Value::Null) => {
                 return Err(bad(
@@ -88,7 +86,38 @@ impl MessagesRequest {
         // Each image with the index of the message it sits in.
         let mut images: Vec<(usize, ImageSource)> = Vec::new();
         for (i, m) in raw.iter().enumerate() {
+            if m.get("role").and_then(Value::as_str) == Some("system") {
+                let text = match m.get("content") {
+                    Some(c @ Value::String(_)) | Some(c @ Value::Array(_)) => {
+                        system_text(Some(c)).map_err(|_| {
+                            bad(
+                                format!("`messages[{i}].content` of a system message must be a string or text blocks."),
+                                "messages",
+                            )
+                        })?
+                    }
+                    _ => {
+                        return Err(bad(
+                            format!("`messages[{i}].content` is required."),
+                            "messages",
+                        ));
+                    }
+                };
+                if let Some(t) = text {
+                    system = Some(match system.take() {
+                        Some(s) => format!("{s}\n\n{t}"),
+                        None => t,
+                    });
+                }
+                continue;
+            }
             parse_message(i, m, &mut messages, &mut images)?;
+        }
+        if let Some(system) = system {
+            messages.insert(0, Message::new(Role::System, system));
+            for (at, _) in &mut images {
+                *at += 1;
+            }
         }
         let split = split_point(&messages);
         let images: Vec<ImageSource> = images
@@ -106,12 +135,18 @@ impl MessagesRequest {
                 "messages",
             ));
         }
+        let specs = tool_defs::anthropic(body.get("tools"))?;
+        let (choice, parallel) = tool_defs::anthropic_choice(body.get("tool_choice"))?;
+        let chat = Chat {
+            messages,
+            tools: tool_defs::offer(specs, choice, parallel)?,
+            images,
+        };
         Ok(MessagesRequest {
             model,
-            messages,
+            chat,
             stream,
             max_tokens,
-            images,
         })
     }
 }
@@ -149,8 +184,9 @@ fn system_text(v: Option<&Value>) -> Result<Option<String>, ApiError> {
     Ok((!text.trim().is_empty()).then_some(text))
 }
 
-/// One message; pushes one message of its role for its text, plus one `[Tool]` message per
-/// tool block, in the order they came.
+/// One message. A user message pushes one `Tool` message per `tool_result` block and one user
+/// message per run of text, in the order they came; an assistant message pushes one message
+/// holding its text and its `tool_use` calls.
 fn parse_message(
     i: usize,
     m: &Value,
@@ -166,7 +202,8 @@ fn parse_message(
         Some(other) => {
             return Err(bad(
                 format!(
-                    "`messages[{i}].role` is `{other}`; expected `user` or `assistant` (put system prompts in `system`)."
+                    "`messages[{i}].role` is `{}`; expected `user`, `assistant` or `system`.",
+                    other.chars().take(32).collect::<String>()
                 ),
                 "messages",
             ));
@@ -182,11 +219,20 @@ fn parse_message(
         Some(Value::String(s)) => out.push(Message::new(role, s.clone())),
         Some(Value::Array(blocks)) => {
             let mut text: Vec<&str> = Vec::new();
-            let mut pushed_text = false;
+            let mut calls: Vec<ToolCall> = Vec::new();
             for (j, b) in blocks.iter().enumerate() {
                 match block(i, j, b)? {
                     Block::Text(t) => text.push(t),
                     Block::Skip => {}
+                    Block::Call(c) if role == Role::Assistant => calls.push(c),
+                    Block::Call(_) => {
+                        return Err(bad(
+                            format!(
+                                "`messages[{i}].content[{j}]` is a `tool_use` block; only assistant messages may hold them."
+                            ),
+                            "messages",
+                        ));
+                    }
                     Block::Image(_) if role != Role::User => {
                         return Err(bad(
                             format!(
@@ -196,19 +242,28 @@ fn parse_message(
                         ));
                     }
                     Block::Image(source) => images.push((out.len(), source)),
-                    Block::Tool(t) => {
+                    Block::Result(_) if role == Role::Assistant => {
+                        return Err(bad(
+                            format!(
+                                "`messages[{i}].content[{j}]` is a `tool_result` block; only user messages may hold them."
+                            ),
+                            "messages",
+                        ));
+                    }
+                    Block::Result(r) => {
                         if !text.is_empty() {
                             out.push(Message::new(role, text.join("\n")));
                             text.clear();
-                            pushed_text = true;
                         }
-                        out.push(Message::new(Role::Tool, t));
+                        out.push(r);
                     }
                 }
             }
             // An assistant turn always leaves a message of its role, so that the split between
             // an earlier answer and the new turn stays where the client put it.
-            if !text.is_empty() || (!pushed_text && role == Role::Assistant) {
+            if role == Role::Assistant {
+                out.push(Message::calls(text.join("\n"), calls));
+            } else if !text.is_empty() {
                 out.push(Message::new(role, text.join("\n")));
             }
         }
@@ -231,7 +286,8 @@ fn parse_message(
 enum Block<'a> {
     Text(&'a str),
     Image(ImageSource),
-    Tool(String),
+    Call(ToolCall),
+    Result(Message),
     Skip,
 }
 
@@ -257,18 +313,29 @@ fn block<'a>(i: usize, j: usize, b: &'a Value) -> Result<Block<'a>, ApiError> {
                 "messages",
             ));
         }
-        "tool_use" | "server_tool_use" => {
-            let name = b.get("name").and_then(Value::as_str).unwrap_or("tool");
+        "tool_use" => {
+            let name = b
+                .get("name")
+                .and_then(Value::as_str)
+                .ok_or_else(|| bad(format!("{at}.name must be a string."), "messages"))?;
             let id = b.get("id").and_then(Value::as_str).unwrap_or("");
-            let input = b.get("input").cloned().unwrap_or(Value::Null);
-            Block::Tool(format!("Call of `{name}` (id {id}) with input {input}"))
+            let input = match b.get("input") {
+                None | Some(Value::Null) => "{}".to_string(),
+                Some(v) => v.to_string(),
+            };
+            Block::Call(ToolCall {
+                id: id.to_string(),
+                name: name.to_string(),
+                arguments: input,
+            })
         }
+        // Server tools ran on the vendor's side; their blocks are history only.
+        "server_tool_use" | "web_search_tool_result" => Block::Skip,
         "tool_result" => {
             let id = b.get("tool_use_id").and_then(Value::as_str).unwrap_or("");
             let failed = b.get("is_error").and_then(Value::as_bool).unwrap_or(false);
             let content = tool_result_text(&at, b.get("content"))?;
-            let label = if failed { "Error" } else { "Result" };
-            Block::Tool(format!("{label} of tool call {id}:\n{content}"))
+            Block::Result(Message::result(id, content, failed))
         }
         other => {
             return Err(bad(
@@ -343,7 +410,8 @@ mod tests {
     use serde_json::json;
 
     fn texts(r: &MessagesRequest) -> Vec<(Role, &str)> {
-        r.messages
+        r.chat
+            .messages
             .iter()
             .map(|m| (m.role, m.text.as_str()))
             .collect()
@@ -374,12 +442,13 @@ mod tests {
     }
 
     #[test]
-    fn tool_blocks_become_tool_messages() {
+    fn tool_blocks_become_calls_and_results() {
         let r = MessagesRequest::parse(
             &json!({"max_tokens":5,"messages":[
                 {"role":"user","content":"weather?"},
                 {"role":"assistant","content":[{"type":"text","text":"checking"},{"type":"tool_use","id":"t1","name":"get_weather","input":{"city":"Paris"}}]},
-                {"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","content":[{"type":"text","text":"sunny"}]},{"type":"text","text":"so?"}]}]}),
+                {"role":"user","content":[{"type":"tool_result","tool_use_id":"t1","is_error":true,"content":[{"type":"text","text":"sunny"}]},{"type":"text","text":"so?"}]}],
+                "tools":[{"name":"get_weather","input_schema":{"type":"object"}}],"tool_choice":{"type":"any"}}),
             true,
         )
         .expect("valid");
@@ -388,14 +457,38 @@ mod tests {
             [
                 (Role::User, "weather?"),
                 (Role::Assistant, "checking"),
-                (
-                    Role::Tool,
-                    "Call of `get_weather` (id t1) with input {\"city\":\"Paris\"}"
-                ),
-                (Role::Tool, "Result of tool call t1:\nsunny"),
+                (Role::Tool, "sunny"),
                 (Role::User, "so?")
             ]
         );
+        let m = &r.chat.messages;
+        assert_eq!(m[1].tool_calls[0].arguments, "{\"city\":\"Paris\"}");
+        let res = m[2].result_of.as_ref().expect("result");
+        assert!(res.is_error && res.call_id == "t1");
+        let tools = r.chat.tools.as_ref().expect("offered");
+        assert_eq!(tools.choice, crate::tools::ToolChoice::Required);
+    }
+
+    #[test]
+    fn system_messages_inside_messages_fold_into_the_system_prompt() {
+        let r = MessagesRequest::parse(
+            &json!({"max_tokens":5,"system":"first","messages":[
+                {"role":"user","content":"hi"},
+                {"role":"system","content":[{"type":"text","text":"second"}]},
+                {"role":"user","content":[{"type":"text","text":"more"},
+                    {"type":"image","source":{"type":"base64","media_type":"image/png","data":"AA=="}}]}]}),
+            true,
+        )
+        .expect("valid");
+        assert_eq!(
+            texts(&r),
+            [
+                (Role::System, "first\n\nsecond"),
+                (Role::User, "hi"),
+                (Role::User, "more")
+            ]
+        );
+        assert_eq!(r.chat.images.len(), 1);
     }
 
     #[test]
@@ -416,6 +509,7 @@ mod tests {
             json!({"max_tokens":1}),
             json!({"max_tokens":1,"messages":[]}),
             json!({"max_tokens":1,"messages":[{"role":"system","content":"x"}]}),
+            json!({"max_tokens":1,"messages":[{"role":"wizard","content":"x"}]}),
             json!({"max_tokens":1,"messages":[{"role":"user","content":5}]}),
             json!({"max_tokens":1,"messages":[{"role":"user"}]}),
             json!({"max_tokens":1,"system":5,"messages":[{"role":"user","content":"x"}]}),
@@ -432,7 +526,7 @@ mod tests {
             {"type":"image","source":{"type":"base64","media_type":"image/png","data":"AA=="}}]}]});
         let r = MessagesRequest::parse(&img, true).expect("image taken");
         assert_eq!(
-            r.images,
+            r.chat.images,
             [ImageSource::Base64 {
                 media_type: "image/png".into(),
                 data: "AA==".into()

@@ -1,8 +1,10 @@
-//! Parsing and validation of a `POST /v1/chat/completions` body.
+//! Parsing and validation of a `POST /v1/chat/completions` body into a [`Chat`].
 //!
 //! The body is read as a JSON value and checked field by field, so every mistake gets a 400 that
-//! names the field (`param`). Fields we do not use (temperature, tools, ...) are accepted and
-//! ignored, as the upstream agent has no such knobs.
+//! names the field (`param`). `tools` (and the legacy `functions`), `tool_choice`,
+//! `parallel_tool_calls`, assistant `tool_calls` and `role: "tool"` messages map to the internal
+//! model; sampling fields (temperature, ...) are accepted and ignored, as the web agent has no
+//! such knobs.
 //!
 //! `image_url` parts of user messages (a `data:` or `https:` URL) are carried beside the text:
 //! those of the new turn (after the last assistant message) go upstream with it; the checks
@@ -11,8 +13,10 @@
 use serde_json::Value;
 
 use crate::conversation::message::split_point;
-use crate::conversation::{Message, Role};
+use crate::conversation::{Message, Role, ToolCall};
+use crate::relay::Chat;
 use crate::server::error::ApiError;
+use crate::server::tool_defs;
 use crate::upstream::images::ImageSource;
 
 /// A validated chat request.
@@ -20,11 +24,9 @@ use crate::upstream::images::ImageSource;
 pub struct ChatRequest {
     /// The model as the client named it (checked against the catalogue later).
     pub model: Option<String>,
-    pub messages: Vec<Message>,
+    pub chat: Chat,
     pub stream: bool,
     pub include_usage: bool,
-    /// Images of the new turn's user messages, in order.
-    pub images: Vec<ImageSource>,
 }
 
 fn bad(msg: impl Into<String>, param: &'static str) -> ApiError {
@@ -90,12 +92,32 @@ impl ChatRequest {
                 "messages",
             ));
         }
+        let specs = tool_defs::openai(body.get("tools"), body.get("functions"))?;
+        let choice = match body.get("tool_choice") {
+            None | Some(Value::Null) => tool_defs::openai_choice(body.get("function_call"))?,
+            v => tool_defs::openai_choice(v)?,
+        };
+        let parallel = match body.get("parallel_tool_calls") {
+            None | Some(Value::Null) => true,
+            Some(Value::Bool(b)) => *b,
+            Some(_) => {
+                return Err(bad(
+                    "`parallel_tool_calls` must be a boolean.",
+                    "parallel_tool_calls",
+                ));
+            }
+        };
+        let mut chat = Chat {
+            messages,
+            tools: tool_defs::offer(specs, choice, parallel)?,
+            images,
+        };
+        chat.link_results();
         Ok(ChatRequest {
             model,
-            messages,
+            chat,
             stream,
             include_usage,
-            images,
         })
     }
 }
@@ -117,6 +139,11 @@ fn parse_message(i: usize, m: &Value) -> Result<(Message, Vec<ImageSource>), Api
         )
     })?;
     let mut images = Vec::new();
+    let calls = if role == Role::Assistant {
+        tool_calls(i, obj)?
+    } else {
+        Vec::new()
+    };
     let text = match obj.get("content") {
         Some(Value::String(s)) => s.clone(),
         None | Some(Value::Null) if role == Role::Assistant => String::new(),
@@ -134,7 +161,68 @@ fn parse_message(i: usize, m: &Value) -> Result<(Message, Vec<ImageSource>), Api
             ));
         }
     };
-    Ok((Message { role, text }, images))
+    let mut message = Message::new(role, text);
+    message.tool_calls = calls;
+    if role == Role::Tool {
+        // `role: tool` answers `tool_call_id`; the legacy `role: function` names the function.
+        let id = obj
+            .get("tool_call_id")
+            .and_then(Value::as_str)
+            .or_else(|| obj.get("name").and_then(Value::as_str))
+            .unwrap_or("");
+        let mut result = Message::result(id, std::mem::take(&mut message.text), false);
+        if let (Some(r), Some(name)) = (
+            result.result_of.as_mut(),
+            obj.get("name").and_then(Value::as_str),
+        ) {
+            r.name = Some(name.to_string());
+        }
+        message = result;
+    }
+    Ok((message, images))
+}
+
+/// An assistant message's `tool_calls` (or legacy `function_call`).
+fn tool_calls(i: usize, obj: &serde_json::Map<String, Value>) -> Result<Vec<ToolCall>, ApiError> {
+    let mut out = Vec::new();
+    if let Some(Value::Array(calls)) = obj.get("tool_calls") {
+        for (j, c) in calls.iter().enumerate() {
+            let f = c.get("function");
+            let name = f.and_then(|f| f.get("name")).and_then(Value::as_str);
+            let Some(name) = name else {
+                return Err(bad(
+                    format!("`messages[{i}].tool_calls[{j}].function.name` must be a string."),
+                    "messages",
+                ));
+            };
+            out.push(ToolCall {
+                id: c
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string(),
+                name: name.to_string(),
+                arguments: arguments_text(f.and_then(|f| f.get("arguments"))),
+            });
+        }
+    } else if let Some(f) = obj.get("function_call").filter(|f| f.is_object()) {
+        let name = f.get("name").and_then(Value::as_str).unwrap_or("");
+        out.push(ToolCall {
+            id: name.to_string(),
+            name: name.to_string(),
+            arguments: arguments_text(f.get("arguments")),
+        });
+    }
+    Ok(out)
+}
+
+/// Call arguments as JSON text: clients send a string holding JSON; an object is taken too.
+pub fn arguments_text(v: Option<&Value>) -> String {
+    match v {
+        Some(Value::String(s)) => s.clone(),
+        None | Some(Value::Null) => "{}".to_string(),
+        Some(other) => other.to_string(),
+    }
 }
 
 /// Joins the text parts of an array content; collects the images of a user message.
@@ -200,7 +288,7 @@ mod tests {
             "messages":[{"role":"system","content":"s"},{"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]}]}))
         .expect("valid");
         assert!(r.stream && r.include_usage);
-        assert_eq!(r.messages[1].text, "a\nb");
+        assert_eq!(r.chat.messages[1].text, "a\nb");
     }
 
     #[test]
@@ -213,7 +301,7 @@ mod tests {
                 {"type":"image_url","image_url":"data:image/gif;base64,R0lG"}]}]}))
         .expect("valid");
         assert_eq!(
-            r.images,
+            r.chat.images,
             [
                 ImageSource::Url("https://x/a.png".into()),
                 ImageSource::Base64 {
@@ -222,10 +310,42 @@ mod tests {
                 }
             ]
         );
-        assert_eq!(r.messages[2].text, "new");
+        assert_eq!(r.chat.messages[2].text, "new");
         let from_assistant = json!({"messages":[{"role":"user","content":"x"},
             {"role":"assistant","content":[part("data:image/png;base64,AA==")]}]});
         assert!(ChatRequest::parse(&from_assistant).is_err());
+    }
+
+    #[test]
+    fn tools_calls_and_results_map_to_the_internal_model() {
+        let r = ChatRequest::parse(&json!({"messages":[
+            {"role":"user","content":"write it"},
+            {"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function",
+                "function":{"name":"Write","arguments":"{\"file_path\":\"/x\"}"}}]},
+            {"role":"tool","tool_call_id":"call_1","content":[{"type":"text","text":"done"}]}],
+            "tools":[{"type":"function","function":{"name":"Write","parameters":{"type":"object"}}}],
+            "tool_choice":{"type":"function","function":{"name":"Write"}},"parallel_tool_calls":false}))
+        .expect("valid");
+        let tools = r.chat.tools.as_ref().expect("offered");
+        assert_eq!(
+            tools.choice,
+            crate::tools::ToolChoice::Named("Write".into())
+        );
+        assert!(!tools.parallel);
+        assert_eq!(r.chat.messages[1].tool_calls[0].name, "Write");
+        let res = r.chat.messages[2].result_of.as_ref().expect("a result");
+        assert_eq!(
+            (res.call_id.as_str(), res.name.as_deref()),
+            ("call_1", Some("Write"))
+        );
+        assert_eq!(r.chat.messages[2].text, "done");
+        let none = ChatRequest::parse(&json!({"messages":[{"role":"user","content":"x"}],
+            "tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":"none"}))
+        .expect("valid");
+        assert!(none.chat.tools.is_none());
+        let unknown = json!({"messages":[{"role":"user","content":"x"}],
+            "tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":{"type":"function","function":{"name":"g"}}});
+        assert!(ChatRequest::parse(&unknown).is_err());
     }
 
     #[test]

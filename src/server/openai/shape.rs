@@ -19,11 +19,6 @@ pub struct Shaper {
     mode: ReasoningMode,
     think_open: bool,
     think_closed: bool,
-    /// The visible answer as the upstream produced it (no tags): what the client will echo.
-    pub answer: String,
-    /// Everything the client received as reasoning and as content (for usage).
-    pub emitted_reasoning: String,
-    pub emitted_content: String,
 }
 
 impl Shaper {
@@ -32,9 +27,6 @@ impl Shaper {
             mode,
             think_open: false,
             think_closed: false,
-            answer: String::new(),
-            emitted_reasoning: String::new(),
-            emitted_content: String::new(),
         }
     }
 
@@ -63,7 +55,6 @@ impl Shaper {
                 }
             }
             (TurnEvent::Content(t), _) => {
-                self.answer.push_str(t);
                 let mut s = String::new();
                 if self.think_open && !self.think_closed {
                     self.think_closed = true;
@@ -75,30 +66,17 @@ impl Shaper {
                     content: Some(s),
                 }
             }
-            (TurnEvent::Finished { .. }, _) => {
-                if self.think_open && !self.think_closed {
-                    self.think_closed = true;
-                    Piece {
-                        reasoning: None,
-                        content: Some("</think>".to_string()),
-                    }
-                } else {
-                    return None;
+            (TurnEvent::Finished { .. }, _) if self.think_open && !self.think_closed => {
+                self.think_closed = true;
+                Piece {
+                    reasoning: None,
+                    content: Some("</think>".to_string()),
                 }
             }
+            // Tool calls, stop reasons and usage are not text: the chunk shape renders them.
+            _ => return None,
         };
-        self.emitted_reasoning
-            .push_str(piece.reasoning.as_deref().unwrap_or(""));
-        self.emitted_content
-            .push_str(piece.content.as_deref().unwrap_or(""));
         Some(piece)
-    }
-}
-
-impl Shaper {
-    /// Completion tokens of everything the client received.
-    pub fn completion_tokens(&self) -> u64 {
-        super::usage::completion_tokens(&self.emitted_reasoning, &self.emitted_content)
     }
 }
 

@@ -1,7 +1,9 @@
 //! The streamed answer: OpenAI `chat.completion.chunk` events over SSE.
 //!
-//! Order: a first chunk with `role: assistant`, content/reasoning chunks, a last chunk with
-//! `finish_reason`, an optional usage chunk (`stream_options.include_usage`), then `[DONE]`.
+//! Order: a first chunk with `role: assistant`, content/reasoning chunks, tool calls as
+//! `tool_calls` deltas (the first delta of each call holds its index, id, type and name, the
+//! next ones pieces of `function.arguments`), a last chunk with `finish_reason`, an optional
+//! usage chunk (`stream_options.include_usage`), then `[DONE]`.
 //! An upstream error after the first byte becomes a `data: {"error": ...}` event (what the
 //! `openai` SDKs raise on) followed by `[DONE]`: every stream ends properly.
 //!
@@ -17,9 +19,10 @@ use serde_json::{Value, json};
 
 use super::shape::Shaper;
 use super::usage;
-use crate::relay::Running;
 use crate::server::AppState;
+use crate::server::answer::Answer;
 use crate::server::pump::{Shape, pump};
+use crate::server::turn::Started;
 use crate::store::now_ms;
 use crate::upstream::{TurnEvent, UpstreamError};
 
@@ -95,10 +98,10 @@ impl ChunkMeta {
         Event::default().data(v.to_string())
     }
 
-    fn usage_chunk(&self, completion_tokens: u64) -> Event {
+    fn usage_chunk(&self, prompt_tokens: u64, completion_tokens: u64) -> Event {
         let v = json!({
             "id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model,
-            "choices": [], "usage": usage::usage_json(self.prompt_tokens, completion_tokens),
+            "choices": [], "usage": usage::usage_json(prompt_tokens, completion_tokens),
         });
         Event::default().data(v.to_string())
     }
@@ -110,31 +113,49 @@ struct ChunkShape {
     shaper: Shaper,
 }
 
-impl Shape for ChunkShape {
-    fn push_event(&mut self, ev: &TurnEvent, out: &mut VecDeque<Event>) -> bool {
+impl ChunkShape {
+    fn piece(&mut self, ev: &TurnEvent, out: &mut VecDeque<Event>) {
         if let Some(p) = self.shaper.shape(ev) {
             out.push_back(
                 self.meta
                     .text_chunk(p.reasoning.as_deref(), p.content.as_deref()),
             );
         }
-        matches!(ev, TurnEvent::Finished { .. })
+    }
+}
+
+impl Shape for ChunkShape {
+    fn push_event(&mut self, ev: &TurnEvent, _answer: &Answer, out: &mut VecDeque<Event>) {
+        match ev {
+            TurnEvent::Reasoning(_) | TurnEvent::Content(_) => self.piece(ev, out),
+            TurnEvent::ToolCallStart { index, id, name } => {
+                // A think block still open is closed before the calls.
+                self.piece(&TurnEvent::Finished { cancelled: false }, out);
+                let call = json!({"index": index, "id": id, "type": "function",
+                    "function": {"name": name, "arguments": ""}});
+                out.push_back(self.meta.chunk(json!({"tool_calls": [call]}), None));
+            }
+            TurnEvent::ToolCallArgs { index, delta } if !delta.is_empty() => {
+                let call = json!({"index": index, "function": {"arguments": delta}});
+                out.push_back(self.meta.chunk(json!({"tool_calls": [call]}), None));
+            }
+            _ => {}
+        }
     }
 
-    fn answer(&self) -> &str {
-        &self.shaper.answer
-    }
-
-    fn finish(&mut self, out: &mut VecDeque<Event>) {
-        out.push_back(self.meta.chunk(json!({}), Some("stop")));
+    fn finish(&mut self, answer: &Answer, out: &mut VecDeque<Event>) {
+        self.piece(&TurnEvent::Finished { cancelled: false }, out);
+        let reason = answer.finish_reason().openai();
+        out.push_back(self.meta.chunk(json!({}), Some(reason)));
         if self.meta.include_usage {
-            out.push_back(self.meta.usage_chunk(self.shaper.completion_tokens()));
+            let (prompt, completion) = usage::counts(self.meta.prompt_tokens, answer);
+            out.push_back(self.meta.usage_chunk(prompt, completion));
         }
         out.push_back(Event::default().data("[DONE]"));
     }
 
-    fn fail(&mut self, e: UpstreamError, out: &mut VecDeque<Event>) {
-        let err = super::chat::counted(e);
+    fn fail(&mut self, e: UpstreamError, _answer: &Answer, out: &mut VecDeque<Event>) {
+        let err = crate::server::turn::counted(e);
         tracing::warn!(error = %err, "upstream failed mid-stream");
         out.push_back(Event::default().data(err.to_json().to_string()));
         out.push_back(Event::default().data("[DONE]"));
@@ -143,7 +164,7 @@ impl Shape for ChunkShape {
 
 /// Appends `text` as a JSON string literal.
 fn push_json_str(out: &mut String, text: &str) {
-    // serde_json's string escaping into a Vec never fails; fall back to the slow path if it did.
+    // serde_json's string escaping into a String never fails; an empty string if it ever did.
     match serde_json::to_string(text) {
         Ok(quoted) => out.push_str(&quoted),
         Err(_) => out.push_str("\"\""),
@@ -152,13 +173,12 @@ fn push_json_str(out: &mut String, text: &str) {
 
 pub fn respond(
     app: AppState,
-    running: Running,
-    first: TurnEvent,
+    started: Started,
     meta: ChunkMeta,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let shaper = Shaper::new(app.config().reasoning);
     let opening = vec![meta.chunk(json!({"role": "assistant", "content": ""}), None)];
-    let stream = pump(app, running, first, ChunkShape { meta, shaper }, opening);
+    let stream = pump(app, started, ChunkShape { meta, shaper }, opening);
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 

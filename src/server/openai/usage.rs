@@ -5,7 +5,26 @@
 //! tokens are everything the client received (reasoning and content).
 
 use crate::conversation::Message;
+use crate::server::answer::Answer;
 use crate::tokens;
+
+/// Prompt and completion tokens of an answer: the upstream's own counts when it reported them
+/// (the CLI door), else the estimates (`prompt_estimate` and the answer's text, reasoning and
+/// tool calls through the tokenizer).
+pub fn counts(prompt_estimate: u64, answer: &Answer) -> (u64, u64) {
+    if let Some(u) = answer.usage {
+        return (u.prompt_tokens, u.completion_tokens);
+    }
+    let calls: u64 = answer
+        .calls
+        .iter()
+        .map(|c| tokens::count(&c.name) + tokens::count(&c.arguments))
+        .sum();
+    (
+        prompt_estimate,
+        completion_tokens(&answer.reasoning, &answer.text) + calls,
+    )
+}
 
 /// Tokens of the request's messages.
 pub fn estimate_messages(messages: &[Message]) -> u64 {

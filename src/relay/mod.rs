@@ -1,15 +1,59 @@
 //! The core of a chat request, shared by every API surface: find or start the upstream
 //! history, run the turn, and remember the history once the turn completed.
+//!
+//! # Layout
+//! - [`chat`]: [`Chat`], the request in the internal model;
+//! - [`context`]: context turns, for transcripts over the upstream's prompt budget;
+//! - [`emulate`]: tool calls on the web door (parse the answer, one repair turn);
+//! - this file: [`Relay::start`] (continuity, failover, retries) and [`Running`].
+
+pub mod chat;
+pub mod context;
+pub mod emulate;
 
 use std::sync::Arc;
 use std::time::Instant;
 
+pub use chat::Chat;
+
 use crate::conversation::message::split_point;
-use crate::conversation::{Fingerprint, Message, Role, Scope, prompt};
+use crate::conversation::prompt::Plan;
+use crate::conversation::{Fingerprint, Message, Scope, prompt};
 use crate::pool::{Lease, Pool, PoolError, Verdict, Want, account_id_for_user};
 use crate::store::{ConversationRecord, Store, now_ms};
 use crate::upstream::images::ImageData;
-use crate::upstream::{Account, EngineClient, HistoryRef, Turn, TurnRequest, UpstreamError};
+use crate::upstream::{
+    Account, EngineClient, HistoryRef, Turn, TurnEvent, TurnRequest, UpstreamError,
+};
+
+/// What to do with a transcript over the prompt budget (`LONG_PROMPTS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LongPrompts {
+    /// Send the start as numbered context turns in the same upstream chat (each costs credits).
+    ContextTurns,
+    /// Refuse with a 413 that explains the limit.
+    Reject,
+}
+
+/// How prompts are sized for the web door.
+#[derive(Debug, Clone, Copy)]
+pub struct PromptSettings {
+    /// Most bytes of one upstream prompt (`PROMPT_BUDGET_BYTES`).
+    pub budget: usize,
+    pub long_prompts: LongPrompts,
+    /// Most context turns one request may cost (`MAX_CONTEXT_TURNS`).
+    pub max_context_turns: usize,
+}
+
+impl Default for PromptSettings {
+    fn default() -> Self {
+        PromptSettings {
+            budget: 18_000,
+            long_prompts: LongPrompts::ContextTurns,
+            max_context_turns: 8,
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum RelayError {
@@ -22,6 +66,15 @@ pub enum RelayError {
     Pool(#[from] PoolError),
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
+    /// The transcript is over the prompt budget and may not be split (or needs too many parts).
+    #[error(
+        "The conversation is {bytes} bytes as a prompt; cto.new's web agent takes about {budget} bytes per turn. {hint}"
+    )]
+    PromptTooLong {
+        bytes: usize,
+        budget: usize,
+        hint: &'static str,
+    },
 }
 
 /// Runs turns for all API surfaces.
@@ -29,6 +82,7 @@ pub struct Relay {
     pub engine: Arc<EngineClient>,
     pub store: Arc<dyn Store>,
     pub pool: Arc<Pool>,
+    pub prompts: PromptSettings,
 }
 
 /// A turn in flight plus what is needed to remember it when it completes.
@@ -36,9 +90,31 @@ pub struct Running {
     pub turn: Turn,
     pub continued: bool,
     pub completion: Completion,
+    /// Tool-call emulation over the web door's text, when the client offered tools.
+    emulation: Option<emulate::Emulation>,
+    /// For the repair turn of the emulation: the client that runs it.
+    engine: Arc<EngineClient>,
     _active: ActiveGuard,
     /// The account slot, held until the turn is over (dropped with `Running`).
     _lease: Lease,
+}
+
+impl Running {
+    /// The next event of the answer, in the internal model; `None` after `Finished` or an error.
+    pub async fn next(&mut self) -> Option<Result<TurnEvent, UpstreamError>> {
+        match self.emulation.as_mut() {
+            None => self.turn.next().await,
+            Some(em) => {
+                em.next(
+                    &mut self.turn,
+                    &self.engine,
+                    &self.completion,
+                    &self._lease.account,
+                )
+                .await
+            }
+        }
+    }
 }
 
 /// Keeps the in-flight gauge right however a turn ends (finished, failed, abandoned).
@@ -63,7 +139,10 @@ pub struct Completion {
     scope: Scope,
     messages: Vec<Message>,
     account: Arc<Account>,
+    /// Upstream turns of the history before the answer's own turns.
     turns_before: u32,
+    /// Upstream turns this answer took besides its own (context parts, a repair turn).
+    extra_turns: std::sync::atomic::AtomicU32,
 }
 
 /// A conversation found in the store and the pool key of the account that owns it.
@@ -139,21 +218,22 @@ impl Relay {
     /// account hands the request to another one (a continued conversation then restarts with
     /// the whole transcript), transient failures are retried with backoff within the deadline,
     /// and failures that cannot succeed anywhere are answered at once.
-    pub async fn start(&self, scope: Scope, messages: Vec<Message>) -> Result<Running, RelayError> {
-        self.start_with_images(scope, messages, Vec::new()).await
-    }
-
-    /// [`Relay::start`] with the new turn's images (checked and loaded by the caller).
-    pub async fn start_with_images(
+    ///
+    /// `images` are the new turn's images, checked and loaded by the caller from
+    /// `chat.images`.
+    pub async fn start(
         &self,
-        scope: Scope,
-        messages: Vec<Message>,
+        mut scope: Scope,
+        chat: Chat,
         images: Vec<ImageData>,
     ) -> Result<Running, RelayError> {
+        let tools = chat.offered_tools().cloned();
+        scope.tools = tools.as_ref().map(|t| t.digest());
+        let messages = chat.messages;
         let split = split_point(&messages);
         let mut continued = self.find_continued(&scope, &messages, split).await;
         let result = self
-            .attempts(scope, messages, images, split, &mut continued)
+            .attempts(scope, messages, tools, images, split, &mut continued)
             .await;
         if result.is_err()
             && let Some(c) = continued
@@ -174,34 +254,36 @@ impl Relay {
         &self,
         scope: Scope,
         messages: Vec<Message>,
+        tools: Option<Arc<crate::tools::ToolSet>>,
         images: Vec<ImageData>,
         split: usize,
         continued: &mut Option<Owned>,
     ) -> Result<Running, RelayError> {
         let started = Instant::now();
         let (mut transient, mut failovers) = (0u32, 0u32);
+        let budget = self.prompts.budget;
         loop {
-            let (owner, req, turns_before) = match continued.as_ref() {
+            let (owner, plan, history, turns_before) = match continued.as_ref() {
                 Some(c) => (
                     Some(c.key),
-                    TurnRequest {
-                        model: scope.model.clone(),
-                        prompt: prompt::new_turn(&messages[split..]),
-                        continue_history: Some(c.record.history.clone()),
-                        images: images.clone(),
-                    },
+                    prompt::for_continued(&messages[split..], tools.as_deref(), budget),
+                    Some(c.record.history.clone()),
                     c.record.turns,
                 ),
                 None => (
                     None,
-                    TurnRequest {
-                        model: scope.model.clone(),
-                        prompt: prompt::full_transcript(&messages),
-                        continue_history: None,
-                        images: images.clone(),
-                    },
+                    prompt::for_new_history(&messages, tools.as_deref(), budget),
+                    None,
                     0,
                 ),
+            };
+            self.check_plan(&plan)?;
+            let Plan { context, prompt } = plan;
+            let req = TurnRequest {
+                model: scope.model.clone(),
+                prompt,
+                continue_history: history,
+                images: images.clone(),
             };
             let want = Want {
                 owner,
@@ -223,7 +305,12 @@ impl Relay {
             let is_continued = req.continue_history.is_some();
             tracing::debug!(continued = is_continued, prompt_chars = req.prompt.len(), account = %lease.account.label(), "starting upstream turn");
             let setup = Instant::now();
-            let err = match self.engine.start_turn(&lease.account, req).await {
+            let started_turn =
+                match context::send(&self.engine, &lease.account, &context, req).await {
+                    Ok(req) => self.engine.start_turn(&lease.account, req).await,
+                    Err(e) => Err(e),
+                };
+            let err = match started_turn {
                 Ok(turn) => {
                     self.pool.record_success(&mut lease, &scope.model);
                     metrics::histogram!(crate::metrics::UPSTREAM_SETUP_SECONDS, "generation" => turn.history.generation.as_str())
@@ -231,6 +318,7 @@ impl Relay {
                     metrics::counter!(crate::metrics::TURNS, "kind" => if is_continued { "continued" } else { "new" }).increment(1);
                     let history = turn.history.clone();
                     let account = Arc::clone(&lease.account);
+                    let emulation = tools.clone().map(emulate::Emulation::new);
                     return Ok(Running {
                         turn,
                         continued: is_continued,
@@ -240,7 +328,10 @@ impl Relay {
                             messages,
                             account,
                             turns_before,
+                            extra_turns: (context.len() as u32).into(),
                         },
+                        emulation,
+                        engine: Arc::clone(&self.engine),
                         _active: ActiveGuard::new(),
                         _lease: lease,
                     });
@@ -279,10 +370,52 @@ impl Relay {
     }
 }
 
+impl Relay {
+    /// Refuses a plan the settings do not allow, with a message that says what to change.
+    fn check_plan(&self, plan: &Plan) -> Result<(), RelayError> {
+        let parts = plan.context.len();
+        if parts == 0 {
+            return Ok(());
+        }
+        let (bytes, budget) = (plan.total_bytes(), self.prompts.budget);
+        if self.prompts.long_prompts == LongPrompts::Reject {
+            return Err(RelayError::PromptTooLong {
+                bytes,
+                budget,
+                hint: "Shorten the conversation, or set LONG_PROMPTS=context-turns to send its start as context turns (each costs credits).",
+            });
+        }
+        if parts > self.prompts.max_context_turns {
+            return Err(RelayError::PromptTooLong {
+                bytes,
+                budget,
+                hint: "Sending it would take more context turns than MAX_CONTEXT_TURNS allows: shorten the conversation or raise MAX_CONTEXT_TURNS (each context turn costs credits).",
+            });
+        }
+        Ok(())
+    }
+}
+
 impl Completion {
-    /// Records that the turn completed with this visible answer, so the next request that
-    /// echoes it continues the same upstream history.
-    pub async fn remember(&self, store: &dyn Store, answer: &str) {
+    /// Counts an upstream turn this answer took besides its own (a repair turn).
+    pub(crate) fn add_extra_turn(&self) {
+        self.extra_turns
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The upstream history the answer runs in.
+    pub(crate) fn history(&self) -> &HistoryRef {
+        &self.history
+    }
+
+    /// The model of the answer.
+    pub(crate) fn model(&self) -> &str {
+        &self.scope.model
+    }
+
+    /// Records that the turn completed with this answer (text and tool calls), so the next
+    /// request that echoes it continues the same upstream history.
+    pub async fn remember(&self, store: &dyn Store, answer: Message) {
         let c = self;
         let Some(account_id) = c
             .account
@@ -292,18 +425,44 @@ impl Completion {
             return;
         };
         let mut messages = c.messages.clone();
-        messages.push(Message::new(Role::Assistant, answer));
+        messages.push(answer);
         let key = Fingerprint::of(&c.scope, &messages);
+        let extra = c.extra_turns.load(std::sync::atomic::Ordering::Relaxed);
         let record = ConversationRecord {
             account_id,
             history: c.history.clone(),
-            turns: c.turns_before + 1,
+            turns: c.turns_before + 1 + extra,
             model: c.scope.model.clone(),
             last_used_ms: now_ms(),
+            transcript: None,
         };
         if let Err(e) = store.put_conversation(key.as_str(), &record).await {
             metrics::counter!(crate::metrics::STORE_ERRORS).increment(1);
             tracing::warn!(error = %e, "could not remember the conversation; its next turn will start a new history");
+        }
+    }
+
+    /// Stores a Responses API answer under `key` with its whole conversation, for a later
+    /// `previous_response_id`.
+    pub async fn remember_response(&self, store: &dyn Store, key: &str, transcript: String) {
+        let Some(account_id) = self
+            .account
+            .identity()
+            .map(|i| account_id_for_user(&i.user_id))
+        else {
+            return;
+        };
+        let record = ConversationRecord {
+            account_id,
+            history: self.history.clone(),
+            turns: self.turns_before + 1,
+            model: self.scope.model.clone(),
+            last_used_ms: now_ms(),
+            transcript: Some(transcript),
+        };
+        if let Err(e) = store.put_conversation(key, &record).await {
+            metrics::counter!(crate::metrics::STORE_ERRORS).increment(1);
+            tracing::warn!(error = %e, "could not store the response for previous_response_id");
         }
     }
 }
