@@ -122,20 +122,56 @@ impl Catalog {
         &self.models
     }
 
-    /// The model a name means: a model's own name first, then an alias (one level).
+    /// The model a name means: a model's own name first, then a `MODEL_ALIASES` alias (one
+    /// level), then the Claude family rule ([`Catalog::claude_family`]).
     pub fn find(&self, name: &str) -> Option<&CatalogModel> {
         let name = name.trim();
         if name.is_empty() {
             return None;
         }
-        self.models.iter().find(|m| m.answers_to(name)).or_else(|| {
-            let (_, target) = self
-                .aliases
-                .iter()
-                .find(|(a, _)| a.eq_ignore_ascii_case(name))?;
-            self.models.iter().find(|m| m.answers_to(target))
-        })
+        self.models
+            .iter()
+            .find(|m| m.answers_to(name))
+            .or_else(|| {
+                let (_, target) = self
+                    .aliases
+                    .iter()
+                    .find(|(a, _)| a.eq_ignore_ascii_case(name))?;
+                self.models.iter().find(|m| m.answers_to(target))
+            })
+            .or_else(|| self.claude_family(name))
     }
+
+    /// Anthropic model names (`claude-sonnet-4-5`, dated variants, `claude-opus-*`,
+    /// `claude-haiku-*`, `claude-3-5-*`), which Claude Code sends, mean the closest model on
+    /// offer: one of the same family (a name containing `opus`, `sonnet` or `haiku`), else
+    /// any Claude model (Sonnet first), else the default model. `MODEL_ALIASES` overrides it.
+    pub fn claude_family(&self, name: &str) -> Option<&CatalogModel> {
+        let lower = name.to_ascii_lowercase();
+        if !lower.starts_with("claude") {
+            return None;
+        }
+        let family = ["opus", "haiku", "sonnet"]
+            .into_iter()
+            .find(|f| lower.contains(f))
+            .unwrap_or("sonnet");
+        let named = |word: &str| {
+            self.models.iter().find(|m| {
+                std::iter::once(&m.id)
+                    .chain(&m.other_names)
+                    .any(|n| n.to_ascii_lowercase().contains(word))
+            })
+        };
+        named(family)
+            .or_else(|| named("sonnet"))
+            .or_else(|| named("claude"))
+            .or_else(|| self.resolve(None).ok())
+    }
+
+    /// The Claude names `/v1/models` lists (Claude Code keeps the ids that start with
+    /// `claude` when it discovers a gateway's models), each resolving by the family rule.
+    pub const CLAUDE_ALIASES: [&'static str; 3] =
+        ["claude-sonnet-4-5", "claude-opus-4-5", "claude-haiku-4-5"];
 
     /// What a request means: the named model, or the default one (`DEFAULT_MODEL` when it is
     /// on offer, else the first model listed). `Err` carries the unknown name.

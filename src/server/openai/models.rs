@@ -1,14 +1,17 @@
 //! `GET /v1/models` and `GET /v1/models/{id}`: the model catalogue in OpenAI's shape.
 //!
 //! Each model is listed once under its canonical name (the adapter key when the live list is
-//! known), owned by its upstream provider; aliases and the other names resolve but are not
-//! listed, so a client's model picker shows no duplicates.
+//! known), owned by its upstream provider; `MODEL_ALIASES` and the other names resolve but are
+//! not listed, so a client's model picker shows no duplicates. The exception is the Claude
+//! family names ([`Catalog::CLAUDE_ALIASES`]), listed after the models because Claude Code
+//! discovers a gateway's models by keeping the ids that start with `claude`; each says in
+//! `owned_by` which model it stands for.
 
 use axum::Json;
 use axum::extract::{Path, State};
 use serde_json::{Value, json};
 
-use crate::catalog::CatalogModel;
+use crate::catalog::{Catalog, CatalogModel};
 use crate::server::AppState;
 use crate::server::error::ApiError;
 
@@ -27,7 +30,14 @@ fn model_json(m: &CatalogModel) -> Value {
 pub async fn list(State(state): State<AppState>) -> Json<Value> {
     state.catalog().ensure_loaded(&state).await;
     let catalog = state.catalog().snapshot();
-    let data: Vec<Value> = catalog.models().iter().map(model_json).collect();
+    let mut data: Vec<Value> = catalog.models().iter().map(model_json).collect();
+    for alias in Catalog::CLAUDE_ALIASES {
+        let taken = catalog.models().iter().any(|m| m.id.eq_ignore_ascii_case(alias));
+        if let (false, Some(target)) = (taken, catalog.find(alias)) {
+            data.push(json!({"id": alias, "object": "model", "created": CREATED,
+                "owned_by": format!("alias of {}", target.id)}));
+        }
+    }
     Json(json!({"object": "list", "data": data}))
 }
 
