@@ -285,6 +285,15 @@ fn trigger_fault(st: &SimState, user: &str) -> Option<Response> {
     Some(resp)
 }
 
+/// The 413 cto.new answers for a prompt above the size limit (counted), if `prompt` is one.
+fn too_large(st: &SimState, prompt: &str) -> Option<Response> {
+    if prompt.len() <= st.cfg.max_prompt_bytes {
+        return None;
+    }
+    lock(&st.stats).prompts_too_large += 1;
+    Some(message(StatusCode::PAYLOAD_TOO_LARGE, "Message too large"))
+}
+
 /// `POST /engine-agent/chat`: Gen-1 when `adapterName` is present, Gen-2 otherwise.
 pub(crate) async fn trigger(
     State(st): State<Arc<SimState>>,
@@ -323,6 +332,9 @@ pub(crate) async fn trigger(
         if uuid::Uuid::parse_str(hid).is_err() {
             return message(StatusCode::BAD_REQUEST, "chatHistoryId must be a UUID");
         }
+        if let Some(resp) = too_large(&st, raw_prompt) {
+            return resp;
+        }
         let mut inner = lock(&st.inner);
         let org = inner
             .accounts
@@ -355,6 +367,9 @@ pub(crate) async fn trigger(
         } else {
             raw_prompt.to_owned()
         };
+        if let Some(resp) = too_large(&st, &prompt) {
+            return resp;
+        }
         let mut inner = lock(&st.inner);
         let Some(hist) = inner.histories.get(hid).cloned() else {
             return message(StatusCode::NOT_FOUND, "Chat history not found");

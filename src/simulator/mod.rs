@@ -10,6 +10,10 @@
 //! - `clerk`: `GET /v1/client`, `POST /v1/client/sessions/{sid}/tokens`;
 //! - `engine`: the EngineLabs REST calls and the model catalogue;
 //! - `images`: the presigned image upload (`/images/presign`, the PUT target, the "CDN");
+//! - `model`: the simulated model, which decides what a turn answers (the deterministic reply,
+//!   or the tool-emulation answers of `docs/tool-emulation.md`);
+//! - `prompt`: reading the proxy's prompts (sections, tool results, `call` lines, directives);
+//! - `tool_block`: the `<<<TOOL_CALLS>>>` block the model writes, correct, garbled or drifted;
 //! - `script`: reply texts and the frames of a turn, and the task that streams them;
 //! - `ws`: the `buffer/stream` WebSocket;
 //! - `control`: the `/__sim` control plane and the Cloudflare-challenge fault.
@@ -34,8 +38,11 @@ mod control;
 mod engine;
 mod images;
 mod jwt;
+mod model;
+mod prompt;
 mod script;
 mod state;
+mod tool_block;
 mod ws;
 
 use std::net::SocketAddr;
@@ -64,6 +71,9 @@ pub struct SimConfig {
     pub frame_delay: Duration,
     /// Whether Clerk rotates `__client` on every mint (`Set-Cookie`).
     pub rotate_cookies: bool,
+    /// Largest prompt a trigger accepts, in bytes of decoded UTF-8 (both generations); above
+    /// it the trigger answers 413 `Message too large`. cto.new refuses near 20 000 bytes.
+    pub max_prompt_bytes: usize,
 }
 
 impl Default for SimConfig {
@@ -75,6 +85,7 @@ impl Default for SimConfig {
             reply_words: 24,
             frame_delay: Duration::ZERO,
             rotate_cookies: true,
+            max_prompt_bytes: 20_000,
         }
     }
 }
@@ -153,6 +164,8 @@ pub struct SimStats {
     pub ws_closed_early: u64,
     /// EngineLabs calls refused for a missing, forged or expired bearer JWT.
     pub rejected_jwts: u64,
+    /// Triggers refused with 413 because the prompt exceeded `SimConfig::max_prompt_bytes`.
+    pub prompts_too_large: u64,
     /// `DELETE /engine-agent/chat-histories/{id}` calls that deleted something.
     pub deletions: u64,
     /// `POST /projects/create-hosted` calls.
