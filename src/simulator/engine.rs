@@ -261,9 +261,10 @@ pub(crate) async fn offers(State(st): State<Arc<SimState>>, headers: HeaderMap) 
     axum::Json(json!({"offers": []})).into_response()
 }
 
-/// Takes one use of the `trigger_status` fault, if armed for this user. A count of 0 means
-/// "until cleared".
-fn trigger_fault(st: &SimState, user: &str) -> Option<Response> {
+/// Takes one use of the `trigger_status` fault, if armed for this user, and returns its status.
+/// A count of 0 means "until cleared". Both doors start a turn through it (the web trigger and
+/// the CLI's `/chat/completions`), each answering in its own error shape.
+pub(crate) fn take_trigger_fault(st: &SimState, user: &str) -> Option<StatusCode> {
     let mut f = lock(&st.faults);
     let status = f.trigger_status?;
     if f.trigger_status_user.as_deref().is_some_and(|u| u != user) {
@@ -275,10 +276,14 @@ fn trigger_fault(st: &SimState, user: &str) -> Option<Response> {
             f.trigger_status = None;
         }
     }
-    drop(f);
-    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    Some(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+}
+
+/// The web trigger's answer to an armed `trigger_status` fault (429 adds `Retry-After: 1`).
+fn trigger_fault(st: &SimState, user: &str) -> Option<Response> {
+    let code = take_trigger_fault(st, user)?;
     let mut resp = message(code, "Simulated trigger failure");
-    if status == 429 {
+    if code == StatusCode::TOO_MANY_REQUESTS {
         resp.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     }
