@@ -16,16 +16,21 @@ use super::engine::message;
 use super::state::{Account, SimState, lock};
 use super::{Faults, SimAccount};
 
-/// `GET /__sim/stats`: counters; the trigger list only with `?triggers=1`.
+/// `GET /__sim/stats`: counters; the trigger list only with `?triggers=1`, the CLI completion
+/// records only with `?completions=1` (both can be long).
 pub(crate) async fn stats(
     State(st): State<Arc<SimState>>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Response {
-    let with_triggers = q.get("triggers").is_some_and(|v| v == "1" || v == "true");
+    let wants = |name: &str| q.get(name).is_some_and(|v| v == "1" || v == "true");
     let stats = lock(&st.stats).clone();
     let mut v = serde_json::to_value(&stats).unwrap_or(Value::Null);
-    if !with_triggers && let Some(map) = v.as_object_mut() {
-        map.remove("triggers");
+    if let Some(map) = v.as_object_mut() {
+        for (param, field) in [("triggers", "triggers"), ("completions", "cli_completions")] {
+            if !wants(param) {
+                map.remove(field);
+            }
+        }
     }
     Json(v).into_response()
 }
@@ -90,7 +95,8 @@ pub(crate) fn replace_session(st: &SimState, user_id: &str) -> Option<String> {
     Some(acc.session_id.clone())
 }
 
-/// `POST /__sim/accounts/{user_id}/{action}` with action `revoke`, `restore`, `replace-session`.
+/// `POST /__sim/accounts/{user_id}/{action}` with action `revoke`, `restore`, `replace-session`,
+/// `cli-login` (answers the new [`super::SimCliAccount`]).
 pub(crate) async fn account_action(
     State(st): State<Arc<SimState>>,
     Path((user_id, action)): Path<(String, String)>,
@@ -101,6 +107,12 @@ pub(crate) async fn account_action(
         "replace-session" => {
             return match replace_session(&st, &user_id) {
                 Some(sid) => Json(json!({"session_id": sid})).into_response(),
+                None => message(StatusCode::NOT_FOUND, "no such user"),
+            };
+        }
+        "cli-login" => {
+            return match super::cli::login(&st, &user_id) {
+                Some(acc) => Json(acc).into_response(),
                 None => message(StatusCode::NOT_FOUND, "no such user"),
             };
         }
@@ -122,6 +134,8 @@ pub(crate) async fn record_client(
     let path = req.uri().path();
     let surface = if path.starts_with("/v1/") {
         "clerk"
+    } else if matches!(path, "/oauth/token" | "/models" | "/chat/completions") {
+        "cli"
     } else if path.ends_with("/buffer/stream") {
         "websocket"
     } else if path.starts_with("/__uploads/") {

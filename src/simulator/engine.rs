@@ -261,9 +261,10 @@ pub(crate) async fn offers(State(st): State<Arc<SimState>>, headers: HeaderMap) 
     axum::Json(json!({"offers": []})).into_response()
 }
 
-/// Takes one use of the `trigger_status` fault, if armed for this user. A count of 0 means
-/// "until cleared".
-fn trigger_fault(st: &SimState, user: &str) -> Option<Response> {
+/// Takes one use of the `trigger_status` fault, if armed for this user, and returns its status.
+/// A count of 0 means "until cleared". Both doors start a turn through it (the web trigger and
+/// the CLI's `/chat/completions`), each answering in its own error shape.
+pub(crate) fn take_trigger_fault(st: &SimState, user: &str) -> Option<StatusCode> {
     let mut f = lock(&st.faults);
     let status = f.trigger_status?;
     if f.trigger_status_user.as_deref().is_some_and(|u| u != user) {
@@ -275,14 +276,27 @@ fn trigger_fault(st: &SimState, user: &str) -> Option<Response> {
             f.trigger_status = None;
         }
     }
-    drop(f);
-    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    Some(StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR))
+}
+
+/// The web trigger's answer to an armed `trigger_status` fault (429 adds `Retry-After: 1`).
+fn trigger_fault(st: &SimState, user: &str) -> Option<Response> {
+    let code = take_trigger_fault(st, user)?;
     let mut resp = message(code, "Simulated trigger failure");
-    if status == 429 {
+    if code == StatusCode::TOO_MANY_REQUESTS {
         resp.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     }
     Some(resp)
+}
+
+/// The 413 cto.new answers for a prompt above the size limit (counted), if `prompt` is one.
+fn too_large(st: &SimState, prompt: &str) -> Option<Response> {
+    if prompt.len() <= st.cfg.max_prompt_bytes {
+        return None;
+    }
+    lock(&st.stats).prompts_too_large += 1;
+    Some(message(StatusCode::PAYLOAD_TOO_LARGE, "Message too large"))
 }
 
 /// `POST /engine-agent/chat`: Gen-1 when `adapterName` is present, Gen-2 otherwise.
@@ -323,6 +337,9 @@ pub(crate) async fn trigger(
         if uuid::Uuid::parse_str(hid).is_err() {
             return message(StatusCode::BAD_REQUEST, "chatHistoryId must be a UUID");
         }
+        if let Some(resp) = too_large(&st, raw_prompt) {
+            return resp;
+        }
         let mut inner = lock(&st.inner);
         let org = inner
             .accounts
@@ -355,6 +372,9 @@ pub(crate) async fn trigger(
         } else {
             raw_prompt.to_owned()
         };
+        if let Some(resp) = too_large(&st, &prompt) {
+            return resp;
+        }
         let mut inner = lock(&st.inner);
         let Some(hist) = inner.histories.get(hid).cloned() else {
             return message(StatusCode::NOT_FOUND, "Chat history not found");

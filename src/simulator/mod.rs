@@ -6,12 +6,19 @@
 //!
 //! # Layout
 //! - `state`: accounts, chat histories and their turns' frames, faults, counters;
+//! - `stats`: the counters and records tests read ([`SimStats`]);
 //! - `jwt`: HS256 session tokens (mint, verify);
 //! - `clerk`: `GET /v1/client`, `POST /v1/client/sessions/{sid}/tokens`;
 //! - `engine`: the EngineLabs REST calls and the model catalogue;
 //! - `images`: the presigned image upload (`/images/presign`, the PUT target, the "CDN");
+//! - `model`: the simulated model, which decides what a turn answers (the deterministic reply,
+//!   or the tool-emulation answers of `docs/tool-emulation.md`);
+//! - `prompt`: reading the proxy's prompts (sections, tool results, `call` lines, directives);
+//! - `tool_block`: the `<<<TOOL_CALLS>>>` block the model writes, correct, garbled or drifted;
 //! - `script`: reply texts and the frames of a turn, and the task that streams them;
 //! - `ws`: the `buffer/stream` WebSocket;
+//! - `cli`: the CLI door (protocol notes §10): OAuth refresh tokens, `/models`,
+//!   `/chat/completions` with native tool calls, all in OpenAI's shapes;
 //! - `control`: the `/__sim` control plane and the Cloudflare-challenge fault.
 //!
 //! # Routes (all on [`Simulator::url`], used as both CLERK_BASE_URL and ENGINE_BASE_URL)
@@ -21,21 +28,29 @@
 //!   `POST /engine-agent/chat`, `GET /billing`, `GET /current-user`,
 //!   `DELETE /engine-agent/chat-histories/{id}`, `POST /images/presign`, WebSocket
 //!   `GET /engine-agent/chat-histories/{id}/buffer/stream`;
+//! - CLI door (OAuth access token, see `cli`): `POST /oauth/token`, `GET /models`,
+//!   `POST /chat/completions`;
 //! - image storage (no JWT: presigned): `PUT /__uploads/{id}`, `GET /cdn/{file}`;
-//! - control: `GET /__sim/stats[?triggers=1]`, `GET|POST /__sim/faults`,
-//!   `GET|POST /__sim/accounts`, `POST /__sim/accounts/{user_id}/{revoke|restore|replace-session}`.
+//! - control: `GET /__sim/stats[?triggers=1][&completions=1]`, `GET|POST /__sim/faults`,
+//!   `GET|POST /__sim/accounts`,
+//!   `POST /__sim/accounts/{user_id}/{revoke|restore|replace-session|cli-login}`.
 //!
 //! A Gen-1 history exists only once a trigger created it, so a Gen-1 client triggers first and
 //! then connects (the socket replays the turn from its start); a Gen-2 client must connect
 //! before triggering, as the real Gen-2 loses what was sent before the socket opened.
 
 mod clerk;
+mod cli;
 mod control;
 mod engine;
 mod images;
 mod jwt;
+mod model;
+mod prompt;
 mod script;
 mod state;
+mod stats;
+mod tool_block;
 mod ws;
 
 use std::net::SocketAddr;
@@ -48,6 +63,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use script::{reply_text, thinking_text};
 use state::{Account, Inner, SimState, lock};
+pub use stats::{CliCompletionRecord, SeenClient, SimStats, TriggerRecord};
 
 /// Start-up settings of a simulator.
 #[derive(Debug, Clone)]
@@ -64,6 +80,12 @@ pub struct SimConfig {
     pub frame_delay: Duration,
     /// Whether Clerk rotates `__client` on every mint (`Set-Cookie`).
     pub rotate_cookies: bool,
+    /// Largest prompt a trigger accepts, in bytes of decoded UTF-8 (both generations); above
+    /// it the trigger answers 413 `Message too large`. cto.new refuses near 20 000 bytes.
+    pub max_prompt_bytes: usize,
+    /// Lifetime of the CLI door's access tokens (`expires_in`, whole seconds on the wire).
+    /// The CLI sees 900 s; tests use a second or two.
+    pub cli_token_ttl: Duration,
 }
 
 impl Default for SimConfig {
@@ -75,6 +97,8 @@ impl Default for SimConfig {
             reply_words: 24,
             frame_delay: Duration::ZERO,
             rotate_cookies: true,
+            max_prompt_bytes: 20_000,
+            cli_token_ttl: Duration::from_secs(900),
         }
     }
 }
@@ -85,25 +109,28 @@ impl Default for SimConfig {
 pub struct Faults {
     /// The next `trigger_status_count` trigger calls answer this status without starting a turn
     /// (429 adds `Retry-After: 1`). A count of 0 means every call, until the fault is cleared.
+    /// The CLI door's `/chat/completions` counts as a trigger (OpenAI error body).
     pub trigger_status: Option<u16>,
     pub trigger_status_count: u32,
     /// Limits `trigger_status` to this user's triggers (one sick account among healthy ones).
     pub trigger_status_user: Option<String>,
     /// Drop the WebSocket (no close frame) after it has sent this many assistant (`chat`/
     /// `thinking`) updates of one turn. Counted per socket, so a Gen-1 reconnect that replays
-    /// the turn is dropped again; clear the fault to let a retry through.
+    /// the turn is dropped again; clear the fault to let a retry through. On the CLI door, the
+    /// SSE body breaks off after this many reasoning, content or tool-call deltas.
     pub ws_drop_after: Option<u32>,
-    /// Extra delay before each frame, in milliseconds.
+    /// Extra delay before each frame (and each CLI chunk), in milliseconds.
     pub slow_frame_ms: u64,
     /// Send `chat.content` as cumulative buffers instead of deltas.
     pub cumulative: bool,
-    /// Send `thinking` frames before the answer.
+    /// Send `thinking` frames (CLI: `reasoning_content` deltas) before the answer.
     pub thinking: bool,
     /// Skip the idle `state{inProgress:false}` that real cto.new sends right after connect.
     pub no_idle_state_at_connect: bool,
     /// On connect, replay the previous finished turn of the history before the current one.
     pub replay_previous_turn: bool,
-    /// Accept the trigger but never send any frame (idle-timeout tests).
+    /// Accept the trigger but never send any frame (idle-timeout tests). CLI: 200 and headers,
+    /// then nothing.
     pub silent: bool,
     /// Every Clerk and EngineLabs REST call answers a Cloudflare challenge page (403,
     /// `cf-mitigated: challenge`, HTML).
@@ -112,6 +139,9 @@ pub struct Faults {
     pub revoked_as_empty_client: bool,
     /// Mid-stream, also send an unknown outer frame (`presence`) and a `tool_call` update.
     pub extra_frames: bool,
+    /// User ids whose CLI refresh is refused (400 `invalid_grant`, the token not spent), as
+    /// after a logout elsewhere.
+    pub cli_refresh_refused: Vec<String>,
 }
 
 /// One account of the simulated Clerk instance.
@@ -124,62 +154,14 @@ pub struct SimAccount {
     pub cookie: String,
 }
 
-/// One trigger the simulator received, as it understood it.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct TriggerRecord {
-    pub generation: &'static str,
+/// An account's CLI login (what `~/.cto/credentials` would hold, less the access token, which
+/// `POST /oauth/token` hands out).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct SimCliAccount {
     pub user_id: String,
-    pub chat_history_id: String,
-    /// The model the turn ran with (Gen-1 `adapterName` as sent, Gen-2 the catalogue `key` of
-    /// the team's preferred model).
-    pub model: String,
-    /// The prompt text (decoded from base64 for Gen-2).
-    pub prompt: String,
-    /// 1-based turn number within its chat history.
-    pub turn: u32,
-    /// Gen-2 `imageUrls` (final URLs of completed uploads).
-    pub image_urls: Vec<String>,
-}
-
-/// Counters for assertions.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct SimStats {
-    pub client_calls: u64,
-    pub mints: u64,
-    pub triggers: Vec<TriggerRecord>,
-    pub ws_opened: u64,
-    pub ws_open_now: u64,
-    /// Sockets the client closed (or dropped) before the turn finished.
-    pub ws_closed_early: u64,
-    /// EngineLabs calls refused for a missing, forged or expired bearer JWT.
-    pub rejected_jwts: u64,
-    /// `DELETE /engine-agent/chat-histories/{id}` calls that deleted something.
-    pub deletions: u64,
-    /// `POST /projects/create-hosted` calls.
-    pub projects: u64,
-    /// `POST /engine-agent/offers` calls.
-    pub offers: u64,
-    /// Accepted `PATCH /teams/preferred-model` calls.
-    pub model_switches: u64,
-    /// Accepted `POST /images/presign` calls.
-    pub presigns: u64,
-    /// Completed image PUTs.
-    pub uploads: u64,
-    /// Image PUTs that carried an `Authorization` header (the JWT must not go to the bucket).
-    pub leaked_auth_on_upload: u64,
-    /// The last client each surface saw (`clerk`, `engine`, `websocket`, `upload`): what the
-    /// proxy's transport presents itself as.
-    pub clients: std::collections::BTreeMap<String, SeenClient>,
-}
-
-/// How a caller presented itself: the headers a bot check reads first.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct SeenClient {
-    pub user_agent: Option<String>,
-    pub sec_ch_ua: Option<String>,
-    pub sec_fetch_mode: Option<String>,
-    pub sec_fetch_site: Option<String>,
-    pub origin: Option<String>,
+    /// The live refresh token. It rotates on every use: read it again with
+    /// [`Simulator::cli_account`] after the client has refreshed.
+    pub refresh_token: String,
 }
 
 /// A running simulator. Dropping it stops the server, its sockets and its turn tasks.
@@ -218,6 +200,7 @@ impl Simulator {
             inner: Mutex::new(inner),
             faults: Mutex::new(Faults::default()),
             stats: Mutex::new(SimStats::default()),
+            cli: Mutex::new(cli::Logins::default()),
             cancel: CancellationToken::new(),
         });
         let app = router(Arc::clone(&state));
@@ -267,6 +250,30 @@ impl Simulator {
 
     pub fn add_account(&self) -> SimAccount {
         control::add_account(&self.state)
+    }
+
+    /// Logs an existing account in on the CLI door: a new refresh token (the previous one dies).
+    /// `None` for an unknown user.
+    pub fn cli_login(&self, user_id: &str) -> Option<SimCliAccount> {
+        cli::login(&self.state, user_id)
+    }
+
+    /// A new account, logged in on the CLI door.
+    pub fn add_cli_account(&self) -> SimCliAccount {
+        let acc = self.add_account();
+        self.cli_login(&acc.user_id).unwrap_or(SimCliAccount {
+            user_id: acc.user_id,
+            refresh_token: String::new(),
+        })
+    }
+
+    /// The account's CLI login as it stands now (its refresh token rotates on every use).
+    pub fn cli_account(&self, user_id: &str) -> Option<SimCliAccount> {
+        let logins = lock(&self.state.cli);
+        logins.current(user_id).map(|t| SimCliAccount {
+            user_id: user_id.to_owned(),
+            refresh_token: t.to_owned(),
+        })
     }
 
     /// Makes Clerk answer 401 for this user's cookie until [`Simulator::restore`].
@@ -334,6 +341,9 @@ fn router(state: Arc<SimState>) -> Router {
         .route("/billing", get(engine::billing))
         .route("/current-user", get(engine::current_user))
         .route("/images/presign", post(images::presign))
+        .route("/oauth/token", post(cli::token))
+        .route("/models", get(cli::models))
+        .route("/chat/completions", post(cli::chat_completions))
         .route(
             "/engine-agent/chat-histories/{id}",
             delete(engine::delete_history),

@@ -1,5 +1,7 @@
 //! What a turn says and how it is streamed: the deterministic reply and reasoning texts, the
 //! frames of one turn (protocol notes §5.2), and the task that appends them to the history.
+//! Which answer a prompt gets is the simulated model's decision (`model`); this file only
+//! cuts it into frames.
 //!
 //! Each frame is serialized once and shared by every socket of the history (`Utf8Bytes` is a
 //! reference-counted buffer), so a thousand concurrent turns cost one JSON encoding per frame.
@@ -10,6 +12,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::Faults;
+use super::model::{Split, answer};
 use super::state::{Frame, History, SimState, Turn, lock, now_ms};
 
 /// Filler words of the deterministic replies.
@@ -89,6 +92,35 @@ fn word_updates(msg_id: &str, kind: &str, text: &str, cumulative: bool) -> Vec<F
         .collect()
 }
 
+/// Characters per `update` of a byte-exact answer: small enough that a tool-call block and
+/// its markers are split over several frames, as a real model's tokens would split them.
+const CHUNK_CHARS: usize = 12;
+
+/// `chat` updates for `text` cut into [`CHUNK_CHARS`]-character pieces, kept byte-exact:
+/// deltas, or with `cumulative` everything so far.
+fn chunk_updates(msg_id: &str, kind: &str, text: &str, cumulative: bool) -> Vec<Frame> {
+    let mut bounds: Vec<usize> = text
+        .char_indices()
+        .map(|(i, _)| i)
+        .step_by(CHUNK_CHARS)
+        .collect();
+    bounds.push(text.len());
+    bounds
+        .windows(2)
+        .map(|w| {
+            let content = if cumulative {
+                &text[..w[1]]
+            } else {
+                &text[w[0]..w[1]]
+            };
+            update(
+                &json!({"id": msg_id, "type": kind, "chat": {"content": content}}),
+                true,
+            )
+        })
+        .collect()
+}
+
 /// The switches read from [`Faults`] when a turn is triggered.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Shape {
@@ -117,13 +149,16 @@ pub(crate) struct Script {
     pub msg_id: String,
     /// The id of the user echo.
     pub echo_id: String,
+    /// How the answer is cut into frames.
+    pub split: Split,
 }
 
 impl Script {
-    pub fn new(n: u32, shape: Shape) -> Script {
+    pub fn new(n: u32, shape: Shape, split: Split) -> Script {
         Script {
             n,
             shape,
+            split,
             msg_id: format!("msg_{}_0", now_ms()),
             echo_id: uuid::Uuid::new_v4().to_string(),
         }
@@ -154,7 +189,10 @@ pub(crate) fn turn_frames(script: &Script, prompt: &str, reply: &str) -> Vec<Fra
             shape.cumulative,
         ));
     }
-    let chat = word_updates(msg_id, "chat", reply, shape.cumulative);
+    let chat = match script.split {
+        Split::Words => word_updates(msg_id, "chat", reply, shape.cumulative),
+        Split::Exact => chunk_updates(msg_id, "chat", reply, shape.cumulative),
+    };
     let middle = chat.len() / 2;
     for (i, f) in chat.into_iter().enumerate() {
         if shape.extra_frames && i == middle {
@@ -193,11 +231,12 @@ pub(crate) fn start_turn(
         let mut log = lock(&hist.log);
         let index = log.turns.len();
         let n = index as u32 + 1;
-        let reply = reply_text(&prompt, n, st.cfg.reply_words);
-        let script = Script::new(n, Shape::from_faults(faults));
+        let earlier: Vec<&str> = log.turns.iter().map(|t| t.prompt.as_str()).collect();
+        let answer = answer(&earlier, &prompt, n, st.cfg.reply_words);
+        let script = Script::new(n, Shape::from_faults(faults), answer.split);
         log.turns.push(Turn {
             prompt: prompt.clone(),
-            reply,
+            reply: answer.text,
             script: script.clone(),
             frames: Vec::new(),
             done: false,
@@ -280,14 +319,7 @@ mod tests {
     #[test]
     fn deltas_concatenate_to_the_reply() {
         let reply = reply_text("hello", 1, 12);
-        let script = Script::new(
-            1,
-            Shape {
-                thinking: false,
-                cumulative: false,
-                extra_frames: false,
-            },
-        );
+        let script = Script::new(1, SHAPE, Split::Words);
         let frames = turn_frames(&script, "hello", &reply);
         let again = turn_frames(&script, "hello", &reply);
         assert!(frames.iter().zip(&again).all(|(a, b)| a.text == b.text));
@@ -303,5 +335,45 @@ mod tests {
         }
         assert_eq!(text, reply);
         assert_eq!(frames.iter().filter(|f| f.assistant).count(), 12);
+    }
+
+    const SHAPE: Shape = Shape {
+        thinking: false,
+        cumulative: false,
+        extra_frames: false,
+    };
+
+    /// `chat.content` of every chat update, in order.
+    fn contents(frames: &[Frame]) -> Vec<String> {
+        frames
+            .iter()
+            .filter_map(|f| {
+                let v: Value = serde_json::from_str(f.text.as_str()).unwrap();
+                let inner: Value = serde_json::from_str(v["buffer"].as_str()?).unwrap();
+                (inner["type"] == "chat").then(|| inner["chat"]["content"].as_str().unwrap().into())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn exact_chunks_keep_every_byte_in_both_modes() {
+        let reply = "I will call Wr\u{e9}te.\n<<<TOOL_CALLS>>>\n[{\"a\":  \"\u{1f980} x\"}]\n";
+        let script = Script::new(1, SHAPE, Split::Exact);
+        let deltas = contents(&turn_frames(&script, "p", reply));
+        assert!(deltas.len() > 3);
+        assert!(deltas.iter().all(|d| d.chars().count() <= CHUNK_CHARS));
+        assert_eq!(deltas.concat(), reply);
+        let cumulative = Script::new(
+            1,
+            Shape {
+                cumulative: true,
+                ..SHAPE
+            },
+            Split::Exact,
+        );
+        let snapshots = contents(&turn_frames(&cumulative, "p", reply));
+        assert_eq!(snapshots.len(), deltas.len());
+        assert_eq!(snapshots.last().map(String::as_str), Some(reply));
+        assert!(snapshots.windows(2).all(|w| w[1].starts_with(&w[0])));
     }
 }

@@ -56,6 +56,9 @@ pub(crate) struct SimState {
     pub inner: Mutex<Inner>,
     pub faults: Mutex<Faults>,
     pub stats: Mutex<SimStats>,
+    /// The CLI door's refresh and access tokens (apart from `inner`: the two doors never need
+    /// both locks at once).
+    pub cli: Mutex<super::cli::Logins>,
     /// Cancelled when the [`super::Simulator`] is dropped: stops sockets and turn tasks too.
     pub cancel: CancellationToken,
 }
