@@ -506,3 +506,19 @@ async fn count_tokens_is_stable_and_grows_with_the_text() {
         "counting never runs a turn"
     );
 }
+
+/// The admin overview's time to first token counts Anthropic requests too (one start path for
+/// every API; the copies had drifted and left this surface out).
+#[tokio::test]
+async fn anthropic_requests_feed_the_overview_ttfb() {
+    let h = start(SimConfig::default(), |_| {}).await;
+    let resp = h
+        .post("/v1/messages")
+        .json(&json!({"model": "GPT5", "max_tokens": 50, "messages": [user("timing")]}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status(), 200);
+    let w = enginelabs_2api::server::admin_ui::stats::window(5);
+    assert!(w.ttfb_p50_ms.is_some(), "{w:?}");
+}

@@ -34,8 +34,14 @@ async fn respond_stream(h: &Harness, mut body: Value) -> Vec<(String, Value)> {
     let text = resp.text().await.unwrap();
     let mut out = Vec::new();
     for block in text.split("\n\n") {
-        let name = block.lines().find_map(|l| l.strip_prefix("event:")).map(str::trim);
-        let data = block.lines().find_map(|l| l.strip_prefix("data:")).map(str::trim);
+        let name = block
+            .lines()
+            .find_map(|l| l.strip_prefix("event:"))
+            .map(str::trim);
+        let data = block
+            .lines()
+            .find_map(|l| l.strip_prefix("data:"))
+            .map(str::trim);
         if let (Some(n), Some(d)) = (name, data) {
             let v: Value = serde_json::from_str(d).unwrap();
             assert_eq!(v["type"], n, "data.type matches the event name");
@@ -48,7 +54,11 @@ async fn respond_stream(h: &Harness, mut body: Value) -> Vec<(String, Value)> {
 #[tokio::test]
 async fn text_answer_not_streamed() {
     let h = start(SimConfig::default(), |_| {}).await;
-    let (status, r) = respond(&h, json!({"model": "GPT5", "instructions": "Be brief.", "input": "Say hello"})).await;
+    let (status, r) = respond(
+        &h,
+        json!({"model": "GPT5", "instructions": "Be brief.", "input": "Say hello"}),
+    )
+    .await;
     assert_eq!(status, 200, "{r}");
     assert_eq!(r["object"], "response");
     assert_eq!(r["status"], "completed");
@@ -58,7 +68,11 @@ async fn text_answer_not_streamed() {
     let text = msg["content"][0]["text"].as_str().unwrap();
     assert!(text.contains("Say hello"), "{text}");
     assert!(r["usage"]["output_tokens"].as_u64().unwrap() > 0);
-    assert!(h.sim.stats().triggers[0].prompt.starts_with("[System]\nBe brief."));
+    assert!(
+        h.sim.stats().triggers[0]
+            .prompt
+            .starts_with("[System]\nBe brief.")
+    );
 }
 
 #[tokio::test]
@@ -71,7 +85,11 @@ async fn streamed_function_call_has_the_full_event_sequence() {
     )
     .await;
     let names: Vec<&str> = evs.iter().map(|(n, _)| n.as_str()).collect();
-    assert_eq!(names[..2], ["response.created", "response.in_progress"], "{names:?}");
+    assert_eq!(
+        names[..2],
+        ["response.created", "response.in_progress"],
+        "{names:?}"
+    );
     assert_eq!(names.last(), Some(&"response.completed"), "{names:?}");
     for n in [
         "response.output_item.added",
@@ -84,10 +102,18 @@ async fn streamed_function_call_has_the_full_event_sequence() {
     ] {
         assert!(names.contains(&n), "{n} missing: {names:?}");
     }
-    let seqs: Vec<u64> = evs.iter().map(|(_, v)| v["sequence_number"].as_u64().unwrap()).collect();
+    let seqs: Vec<u64> = evs
+        .iter()
+        .map(|(_, v)| v["sequence_number"].as_u64().unwrap())
+        .collect();
     assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "{seqs:?}");
     let done = &evs.last().unwrap().1["response"];
-    let call = done["output"].as_array().unwrap().iter().find(|i| i["type"] == "function_call").unwrap();
+    let call = done["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["type"] == "function_call")
+        .unwrap();
     assert_eq!(call["name"], "exec_command");
     assert_eq!(
         serde_json::from_str::<Value>(call["arguments"].as_str().unwrap()).unwrap(),
@@ -109,8 +135,16 @@ async fn namespaced_calls_come_back_with_their_namespace() {
     )
     .await;
     assert_eq!(status, 200, "{r}");
-    let call = r["output"].as_array().unwrap().iter().find(|i| i["type"] == "function_call").unwrap();
-    assert_eq!((call["name"].as_str(), call["namespace"].as_str()), (Some("spawn"), Some("agents")));
+    let call = r["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["type"] == "function_call")
+        .unwrap();
+    assert_eq!(
+        (call["name"].as_str(), call["namespace"].as_str()),
+        (Some("spawn"), Some("agents"))
+    );
 }
 
 #[tokio::test]
@@ -122,25 +156,48 @@ async fn function_call_output_continues_the_chat_and_previous_response_id_works(
     )
     .await;
     assert_eq!(status, 200, "{first}");
-    let call = first["output"].as_array().unwrap().iter().find(|i| i["type"] == "function_call").unwrap().clone();
+    let call = first["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["type"] == "function_call")
+        .unwrap()
+        .clone();
     // Stateless follow-up (what Codex does with store:false): the whole conversation again.
     let mut input = vec![json!({"role": "user", "content": format!("call exec_command {ARGS}")})];
     input.extend(first["output"].as_array().unwrap().iter().cloned());
     input.push(json!({"type": "function_call_output", "call_id": call["call_id"], "output": "ok, created"}));
-    let (status, second) = respond(&h, json!({"model": "GPT5", "tools": tools(), "input": input, "store": false})).await;
+    let (status, second) = respond(
+        &h,
+        json!({"model": "GPT5", "tools": tools(), "input": input, "store": false}),
+    )
+    .await;
     assert_eq!(status, 200, "{second}");
-    assert_eq!(second["output"][0]["content"][0]["text"], "The tool returned: ok, created");
+    assert_eq!(
+        second["output"][0]["content"][0]["text"],
+        "The tool returned: ok, created"
+    );
     let t = h.sim.stats().triggers;
-    assert_eq!(t[1].chat_history_id, t[0].chat_history_id, "same upstream chat");
+    assert_eq!(
+        t[1].chat_history_id, t[0].chat_history_id,
+        "same upstream chat"
+    );
 
     // previous_response_id: only the new input is sent by the client.
     let (status, third) = respond(&h, json!({"model": "GPT5", "tools": tools(),
         "previous_response_id": first["id"],
         "input": [{"type": "function_call_output", "call_id": call["call_id"], "output": "again"}]})).await;
     assert_eq!(status, 200, "{third}");
-    assert_eq!(third["output"][0]["content"][0]["text"], "The tool returned: again");
+    assert_eq!(
+        third["output"][0]["content"][0]["text"],
+        "The tool returned: again"
+    );
 
-    let (status, err) = respond(&h, json!({"model": "GPT5", "previous_response_id": "resp_nope", "input": "x"})).await;
+    let (status, err) = respond(
+        &h,
+        json!({"model": "GPT5", "previous_response_id": "resp_nope", "input": "x"}),
+    )
+    .await;
     assert_eq!(status, 400);
     assert_eq!(err["error"]["param"], "previous_response_id");
 }

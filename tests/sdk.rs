@@ -25,7 +25,10 @@ fn need(var: &str, what: &str) -> String {
 
 /// Runs `script` with the SDK's Python against a fresh demo; `v1` appends `/v1` to the base.
 async fn python(script: &str, v1: bool, extra: &[&str], what: &str) {
-    let python = need("SDK_PYTHON", "a python with the `openai` and `anthropic` packages");
+    let python = need(
+        "SDK_PYTHON",
+        "a python with the `openai` and `anthropic` packages",
+    );
     let demo = spawn_demo(KEY).await;
     let base = if v1 {
         format!("{}/v1", demo.base)
@@ -47,7 +50,13 @@ async fn openai_python_sdk_against_the_demo() {
 #[tokio::test]
 #[ignore = "needs SDK_PYTHON (a python with the openai package; .ci/run installs it)"]
 async fn openai_python_sdk_tools_and_responses() {
-    python("openai_tools.py", true, &[], "the openai Python SDK tools check").await;
+    python(
+        "openai_tools.py",
+        true,
+        &[],
+        "the openai Python SDK tools check",
+    )
+    .await;
 }
 
 #[tokio::test]

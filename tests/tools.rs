@@ -41,7 +41,11 @@ fn streamed_calls(data: &[String]) -> (Vec<(String, String, String)>, Option<Str
         if let Some(r) = choice["finish_reason"].as_str() {
             finish = Some(r.to_string());
         }
-        for tc in choice["delta"]["tool_calls"].as_array().into_iter().flatten() {
+        for tc in choice["delta"]["tool_calls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
             let i = tc["index"].as_u64().unwrap() as usize;
             if calls.len() <= i {
                 calls.resize(i + 1, Default::default());
@@ -52,7 +56,9 @@ fn streamed_calls(data: &[String]) -> (Vec<(String, String, String)>, Option<Str
             if let Some(n) = tc["function"]["name"].as_str() {
                 calls[i].1 = n.to_string();
             }
-            calls[i].2.push_str(tc["function"]["arguments"].as_str().unwrap_or(""));
+            calls[i]
+                .2
+                .push_str(tc["function"]["arguments"].as_str().unwrap_or(""));
         }
     }
     (calls, finish)
@@ -74,7 +80,10 @@ async fn openai_tool_call_then_result_continues_the_same_upstream_chat() {
     let call = &choice["message"]["tool_calls"][0];
     assert_eq!(call["type"], "function");
     assert_eq!(call["function"]["name"], "Write");
-    assert!(json_eq(call["function"]["arguments"].as_str().unwrap(), ARGS));
+    assert!(json_eq(
+        call["function"]["arguments"].as_str().unwrap(),
+        ARGS
+    ));
     let id = call["id"].as_str().unwrap();
     assert!(id.starts_with("call_"), "{id}");
     let first_prompt = h.sim.stats().triggers[0].prompt.clone();
@@ -96,9 +105,9 @@ async fn openai_tool_call_then_result_continues_the_same_upstream_chat() {
     assert_eq!(triggers.len(), 2);
     assert_eq!(triggers[1].chat_history_id, triggers[0].chat_history_id);
     assert!(
-        triggers[1]
-            .prompt
-            .starts_with(&format!("[Tool result call_id={id} name=Write]\nFile created successfully")),
+        triggers[1].prompt.starts_with(&format!(
+            "[Tool result call_id={id} name=Write]\nFile created successfully"
+        )),
         "{}",
         triggers[1].prompt
     );
@@ -154,8 +163,18 @@ async fn a_malformed_block_gets_one_repair_turn_in_the_same_chat() {
     assert_eq!(triggers.len(), 2, "one repair turn");
     assert_eq!(triggers[1].chat_history_id, triggers[0].chat_history_id);
     assert!(triggers[1].prompt.starts_with("[Tool call error]"));
-    let metrics = h.get("/metrics").send().await.unwrap().text().await.unwrap();
-    assert!(metrics.contains("el2a_tool_call_repairs_total 1"), "{metrics}");
+    let metrics = h
+        .get("/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("el2a_tool_call_repairs_total 1"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
@@ -169,7 +188,10 @@ async fn a_block_that_stays_malformed_degrades_to_text() {
     assert!(calls.is_empty());
     assert_eq!(finish.as_deref(), Some("stop"));
     let (content, _) = stream_text(&data);
-    assert!(content.starts_with("I will call Write.\n<<<TOOL_CALLS>>>"), "{content}");
+    assert!(
+        content.starts_with("I will call Write.\n<<<TOOL_CALLS>>>"),
+        "{content}"
+    );
     assert_eq!(h.sim.stats().triggers.len(), 2, "exactly one repair turn");
 }
 
@@ -181,7 +203,12 @@ async fn a_model_that_ignores_the_tools_gives_a_plain_answer() {
         .await;
     assert_eq!(status, 200);
     assert_eq!(body["choices"][0]["finish_reason"], "stop");
-    assert!(body["choices"][0]["message"]["content"].as_str().unwrap().starts_with("Turn 1"));
+    assert!(
+        body["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("Turn 1")
+    );
 }
 
 #[tokio::test]
@@ -205,7 +232,10 @@ async fn every_drift_of_the_simulator_parses() {
         assert_eq!(status, 200, "{kind}: {body}");
         let calls = &body["choices"][0]["message"]["tool_calls"];
         if calls[0]["function"]["name"] == "Write"
-            && json_eq(calls[0]["function"]["arguments"].as_str().unwrap_or("null"), ARGS)
+            && json_eq(
+                calls[0]["function"]["arguments"].as_str().unwrap_or("null"),
+                ARGS,
+            )
         {
             parsed += 1;
         } else {
@@ -214,7 +244,11 @@ async fn every_drift_of_the_simulator_parses() {
     }
     println!("simulator drift cases parsed: {parsed}/{}", kinds.len());
     assert_eq!(parsed, kinds.len());
-    assert_eq!(h.sim.stats().triggers.len(), kinds.len(), "no repair turn was needed");
+    assert_eq!(
+        h.sim.stats().triggers.len(),
+        kinds.len(),
+        "no repair turn was needed"
+    );
 }
 
 #[tokio::test]
@@ -240,7 +274,15 @@ async fn anthropic_tool_use_round_trip_stream_and_not() {
     follow["messages"] = json!([user(&ask), {"role": "assistant", "content": msg["content"]},
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool["id"],
             "content": [{"type": "text", "text": "written"}]}]}]);
-    let text = h.post("/v1/messages").json(&follow).send().await.unwrap().text().await.unwrap();
+    let text = h
+        .post("/v1/messages")
+        .json(&follow)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(text.contains("The tool returned: written"), "{text}");
     assert!(text.contains("\"stop_reason\":\"end_turn\""), "{text}");
     let triggers = h.sim.stats().triggers;
@@ -250,7 +292,15 @@ async fn anthropic_tool_use_round_trip_stream_and_not() {
     let mut streamed = body.clone();
     streamed["stream"] = json!(true);
     streamed["messages"] = json!([user(&format!("again\ncall Write {ARGS}"))]);
-    let text = h.post("/v1/messages").json(&streamed).send().await.unwrap().text().await.unwrap();
+    let text = h
+        .post("/v1/messages")
+        .json(&streamed)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(text.contains("\"type\":\"tool_use\""), "{text}");
     assert!(text.contains("input_json_delta"), "{text}");
     assert!(text.contains("\"stop_reason\":\"tool_use\""), "{text}");
@@ -258,7 +308,10 @@ async fn anthropic_tool_use_round_trip_stream_and_not() {
 
 #[tokio::test]
 async fn a_first_turn_over_the_budget_goes_as_context_turns() {
-    let h = start(SimConfig::default(), |a| a.prompt_budget_bytes = "6000".into()).await;
+    let h = start(SimConfig::default(), |a| {
+        a.prompt_budget_bytes = "6000".into()
+    })
+    .await;
     let system: String = (0..600).map(|i| format!("Rule {i}: be exact.\n")).collect();
     let body = json!({"model": "GPT5", "tools": [write_tool()], "messages": [
         {"role": "system", "content": system}, user(&format!("call Write {ARGS}"))]});
@@ -269,12 +322,22 @@ async fn a_first_turn_over_the_budget_goes_as_context_turns() {
     assert!(triggers.len() >= 3, "{}", triggers.len());
     let (context, real) = triggers.split_at(triggers.len() - 1);
     for (i, t) in context.iter().enumerate() {
-        assert!(t.prompt.starts_with(&format!("[Context part {} of {}]", i + 1, context.len())));
+        assert!(
+            t.prompt
+                .starts_with(&format!("[Context part {} of {}]", i + 1, context.len()))
+        );
         assert!(t.prompt.len() <= 6000);
         assert_eq!(t.chat_history_id, real[0].chat_history_id);
     }
     assert!(real[0].prompt.contains("<<<TOOLS>>>") && real[0].prompt.len() <= 6000);
-    let metrics = h.get("/metrics").send().await.unwrap().text().await.unwrap();
+    let metrics = h
+        .get("/metrics")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(
         metrics.contains(&format!("el2a_context_turns_total {}", context.len())),
         "{metrics}"
@@ -293,6 +356,11 @@ async fn long_prompts_reject_explains_the_limit() {
         .await;
     assert_eq!(status, 413, "{body}");
     assert_eq!(body["error"]["code"], "prompt_too_long");
-    assert!(body["error"]["message"].as_str().unwrap().contains("LONG_PROMPTS"));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("LONG_PROMPTS")
+    );
     assert!(h.sim.stats().triggers.is_empty());
 }

@@ -88,6 +88,7 @@ async function loadOverview() {
     $("#ov-accounts").textContent = `${o.accounts.active} / ${o.accounts.total}`;
     $("#ov-protocol").textContent = o.upstream_protocol;
     $("#ov-store").textContent = o.store_backend;
+    $("#ov-context").textContent = String(o.context_turns);
     drawChart(t.points);
   } catch (e) {
     console.warn(e);

@@ -56,6 +56,8 @@ pub async fn overview(
             "in_flight": accounts.iter().map(|a| a.in_flight).sum::<usize>(),
         },
         "queued": state.pool().waiting(),
+        // Extra upstream turns sent for prompts over the budget (each costs credits).
+        "context_turns": crate::relay::context::sent_total(),
         "traffic": stats::window(q.minutes.unwrap_or(5)),
     }))
 }

@@ -32,7 +32,10 @@ pub async fn list(State(state): State<AppState>) -> Json<Value> {
     let catalog = state.catalog().snapshot();
     let mut data: Vec<Value> = catalog.models().iter().map(model_json).collect();
     for alias in Catalog::CLAUDE_ALIASES {
-        let taken = catalog.models().iter().any(|m| m.id.eq_ignore_ascii_case(alias));
+        let taken = catalog
+            .models()
+            .iter()
+            .any(|m| m.id.eq_ignore_ascii_case(alias));
         if let (false, Some(target)) = (taken, catalog.find(alias)) {
             data.push(json!({"id": alias, "object": "model", "created": CREATED,
                 "owned_by": format!("alias of {}", target.id)}));
