@@ -355,12 +355,12 @@ async fn errors_have_anthropics_shape() {
         assert!(msg.contains("max_tokens"), "{msg}");
     }
     let resp = messages_req(&h, "/v1/messages")
-        .json(&json!({"model": "claude-nonexistent", "max_tokens": 5, "messages": [user("x")]}))
+        .json(&json!({"model": "nonexistent-model", "max_tokens": 5, "messages": [user("x")]}))
         .send()
         .await
         .expect("send");
     let msg = expect_error(resp, 404, "not_found_error").await;
-    assert!(msg.contains("claude-nonexistent"), "{msg}");
+    assert!(msg.contains("nonexistent-model"), "{msg}");
     let resp = messages_req(&h, "/v1/messages")
         .header("content-type", "application/json")
         .body("{\"model\": \"GPT5\", ")
