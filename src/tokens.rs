@@ -50,7 +50,7 @@ pub fn count_messages(messages: &[Message]) -> u64 {
 
 /// Tokens of the tool definitions offered (name, description and schema of each).
 pub fn count_tools(set: &crate::tools::ToolSet) -> u64 {
-    set.specs
+    set.specs()
         .iter()
         .map(|t| count(&t.name) + count(&t.description) + count(&t.parameters.to_string()))
         .sum()

@@ -39,6 +39,18 @@ impl ToolSet {
         }
     }
 
+    pub fn specs(&self) -> &[ToolSpec] {
+        &self.specs
+    }
+
+    pub fn choice(&self) -> &ToolChoice {
+        &self.choice
+    }
+
+    pub fn parallel(&self) -> bool {
+        self.parallel
+    }
+
     pub fn is_empty(&self) -> bool {
         self.specs.is_empty()
     }

@@ -466,7 +466,7 @@ mod tests {
         let res = m[2].result_of.as_ref().expect("result");
         assert!(res.is_error && res.call_id == "t1");
         let tools = r.chat.tools.as_ref().expect("offered");
-        assert_eq!(tools.choice, crate::tools::ToolChoice::Required);
+        assert_eq!(*tools.choice(), crate::tools::ToolChoice::Required);
     }
 
     #[test]

@@ -328,10 +328,10 @@ mod tests {
         .expect("valid");
         let tools = r.chat.tools.as_ref().expect("offered");
         assert_eq!(
-            tools.choice,
+            *tools.choice(),
             crate::tools::ToolChoice::Named("Write".into())
         );
-        assert!(!tools.parallel);
+        assert!(!tools.parallel());
         assert_eq!(r.chat.messages[1].tool_calls[0].name, "Write");
         let res = r.chat.messages[2].result_of.as_ref().expect("a result");
         assert_eq!(

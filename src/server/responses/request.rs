@@ -323,7 +323,7 @@ mod tests {
         assert_eq!(names, ["exec_command", "agents__spawn"]);
         let res = m[4].result_of.as_ref().expect("result");
         assert_eq!(res.name.as_deref(), Some("exec_command"));
-        assert_eq!(r.chat.tools.as_ref().expect("tools").specs.len(), 2);
+        assert_eq!(r.chat.tools.as_ref().expect("tools").specs().len(), 2);
         assert!(r.namespaces.contains("agents"));
     }
 
