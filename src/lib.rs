@@ -10,6 +10,8 @@
 //! - [`pool`]: the cto.new accounts: scheduling, health, failover, the admin operations;
 //! - [`store`]: where conversation mappings and rotated cookies live (memory, redb, Redis);
 //! - [`server`]: the HTTP surface (`/v1/chat/completions`, `/v1/models`), errors, auth;
+//! - [`tools`]: client tools without a tool API: described in the prompt, calls parsed back out
+//!   of the streamed answer (`docs/tool-emulation.md`); pure, names no other module;
 //! - [`simulator`]: our own cto.new (Clerk + EngineLabs + WebSocket, with fault injection) that
 //!   tests, benchmarks and the demo run against. It shares no code with [`upstream`], so a
 //!   misreading of the protocol notes shows up as a failing test rather than agreement;
