@@ -1,5 +1,7 @@
 //! Test fixtures: a tool set shaped like Claude Code's (20 tools, ~49 KB of compact definitions,
-//! a few with pages of usage prose), in the Anthropic `input_schema` spelling.
+//! a few with pages of usage prose), in the Anthropic `input_schema` spelling. The names and
+//! schema structure follow the real tools; every description is generated filler of the same
+//! length, since only sizes and structure matter to the tests.
 
 use serde_json::Value;
 
