@@ -108,6 +108,19 @@ async fn models_lists_the_live_catalogue_once_each() {
             ("gpt_5".into(), "openai".into()),
             ("claude_sonnet_4_5".into(), "anthropic".into()),
             ("glm_5_1".into(), "openrouter".into()),
+            // The Claude family names, for Claude Code's gateway discovery.
+            (
+                "claude-sonnet-4-5".into(),
+                "alias of claude_sonnet_4_5".into()
+            ),
+            (
+                "claude-opus-4-5".into(),
+                "alias of claude_sonnet_4_5".into()
+            ),
+            (
+                "claude-haiku-4-5".into(),
+                "alias of claude_sonnet_4_5".into()
+            ),
         ]
     );
     let paid = start(SimConfig::default(), |a| {
@@ -129,7 +142,17 @@ async fn gen1_falls_back_to_the_configured_models() {
     h.state.catalog().ensure_loaded(&h.state).await;
     assert!(!h.state.catalog().snapshot().is_live());
     let ids: Vec<String> = models(&h).await.into_iter().map(|m| m.0).collect();
-    assert_eq!(ids, ["ClaudeSonnet4_5", "GPT5", "gpt_5_4"]);
+    assert_eq!(
+        ids,
+        [
+            "ClaudeSonnet4_5",
+            "GPT5",
+            "gpt_5_4",
+            "claude-sonnet-4-5",
+            "claude-opus-4-5",
+            "claude-haiku-4-5"
+        ]
+    );
     let (status, v) = h
         .chat(json!({"model": "fast", "messages": [user("x")]}))
         .await;

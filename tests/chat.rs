@@ -183,6 +183,7 @@ async fn models_list_and_get() {
         .as_array()
         .expect("data")
         .iter()
+        .filter(|m| !m["owned_by"].as_str().unwrap_or("").starts_with("alias of"))
         .filter_map(|m| m["id"].as_str())
         .collect();
     assert_eq!(ids, ["ClaudeSonnet4_5", "GPT5", "gpt_5_4"]);

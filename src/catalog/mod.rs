@@ -58,6 +58,9 @@ impl CatalogModel {
 #[derive(Debug, Clone)]
 pub struct Catalog {
     models: Vec<CatalogModel>,
+    /// Every name of the adapters left out (disabled, or paid without `INCLUDE_PAID_MODELS`):
+    /// a client naming one gets a 404, never a stand-in by the Claude family rule.
+    excluded: Vec<String>,
     aliases: Vec<(String, String)>,
     default: String,
     live: bool,
@@ -77,6 +80,7 @@ impl Catalog {
                     supports_images: None,
                 })
                 .collect(),
+            excluded: Vec::new(),
             aliases: config.catalog.aliases.clone(),
             default: config.default_model.clone(),
             live: false,
@@ -86,9 +90,19 @@ impl Catalog {
     /// The live list: enabled adapters, paid ones only when `include_paid`, each key once.
     pub fn from_adapters(adapters: &[Adapter], config: &Config) -> Catalog {
         let mut models: Vec<CatalogModel> = Vec::with_capacity(adapters.len());
+        let mut excluded = Vec::new();
         for a in adapters {
             let paid = a.minimum_tier.unwrap_or(0) > 0;
             if a.enabled == Some(false) || (paid && !config.catalog.include_paid) {
+                excluded.extend(
+                    [
+                        Some(a.key.clone()),
+                        a.engine_agent_key.clone(),
+                        a.model.clone(),
+                    ]
+                    .into_iter()
+                    .flatten(),
+                );
                 continue;
             }
             if models.iter().any(|m| m.id.eq_ignore_ascii_case(&a.key)) {
@@ -107,6 +121,7 @@ impl Catalog {
         }
         Catalog {
             models,
+            excluded,
             aliases: config.catalog.aliases.clone(),
             default: config.default_model.clone(),
             live: true,
@@ -129,17 +144,18 @@ impl Catalog {
         if name.is_empty() {
             return None;
         }
-        self.models
-            .iter()
-            .find(|m| m.answers_to(name))
-            .or_else(|| {
-                let (_, target) = self
-                    .aliases
-                    .iter()
-                    .find(|(a, _)| a.eq_ignore_ascii_case(name))?;
-                self.models.iter().find(|m| m.answers_to(target))
-            })
-            .or_else(|| self.claude_family(name))
+        self.find_named(name).or_else(|| self.claude_family(name))
+    }
+
+    /// A model's own name, then a `MODEL_ALIASES` alias (one level).
+    fn find_named(&self, name: &str) -> Option<&CatalogModel> {
+        self.models.iter().find(|m| m.answers_to(name)).or_else(|| {
+            let (_, target) = self
+                .aliases
+                .iter()
+                .find(|(a, _)| a.eq_ignore_ascii_case(name))?;
+            self.models.iter().find(|m| m.answers_to(target))
+        })
     }
 
     /// Anthropic model names (`claude-sonnet-4-5`, dated variants, `claude-opus-*`,
@@ -148,7 +164,9 @@ impl Catalog {
     /// any Claude model (Sonnet first), else the default model. `MODEL_ALIASES` overrides it.
     pub fn claude_family(&self, name: &str) -> Option<&CatalogModel> {
         let lower = name.to_ascii_lowercase();
-        if !lower.starts_with("claude") {
+        if !lower.starts_with("claude")
+            || self.excluded.iter().any(|n| n.eq_ignore_ascii_case(name))
+        {
             return None;
         }
         let family = ["opus", "haiku", "sonnet"]
@@ -165,7 +183,8 @@ impl Catalog {
         named(family)
             .or_else(|| named("sonnet"))
             .or_else(|| named("claude"))
-            .or_else(|| self.resolve(None).ok())
+            .or_else(|| self.find_named(&self.default))
+            .or_else(|| self.models.first())
     }
 
     /// The Claude names `/v1/models` lists (Claude Code keeps the ids that start with
@@ -370,6 +389,58 @@ mod tests {
             supports_images: Some(true),
             ..Adapter::default()
         }
+    }
+
+    #[test]
+    fn claude_names_take_the_closest_model_but_never_an_excluded_one() {
+        let c = config(&["--model-aliases", "claude-haiku-4-5=gpt_5_4"]).expect("valid");
+        let cat = Catalog::from_adapters(
+            &[
+                adapter("gpt_5_4", "GPT5_4", "gpt-5.4", 0, true),
+                adapter(
+                    "claude_sonnet_4_5",
+                    "ClaudeSonnet4_5",
+                    "claude-sonnet-4.5",
+                    0,
+                    true,
+                ),
+                adapter(
+                    "claude_opus_4_6",
+                    "ClaudeOpus4_6",
+                    "claude-opus-4.6",
+                    1,
+                    true,
+                ),
+            ],
+            &c,
+        );
+        let id = |n: &str| cat.find(n).map(|m| m.id.clone());
+        assert_eq!(
+            id("claude-sonnet-4-5-20250929").as_deref(),
+            Some("claude_sonnet_4_5")
+        );
+        assert_eq!(
+            id("claude-3-5-sonnet-latest").as_deref(),
+            Some("claude_sonnet_4_5")
+        );
+        // No opus on offer (paid): the closest is Sonnet; the paid model's own names stay 404.
+        assert_eq!(id("claude-opus-4-1").as_deref(), Some("claude_sonnet_4_5"));
+        assert_eq!(id("claude-opus-4.6"), None);
+        assert_eq!(id("ClaudeOpus4_6"), None);
+        // MODEL_ALIASES wins over the family rule.
+        assert_eq!(id("claude-haiku-4-5").as_deref(), Some("gpt_5_4"));
+        assert_eq!(id("gpt-unknown"), None);
+        // Without any Claude model the default stands in (and a Claude default never loops).
+        let only_gpt =
+            config(&["--models", "claude-x,GPT5", "--default-model", "claude-x"]).expect("valid");
+        let cat = Catalog::from_adapters(
+            &[adapter("gpt_5_4", "GPT5_4", "gpt-5.4", 0, true)],
+            &only_gpt,
+        );
+        assert_eq!(
+            cat.find("claude-sonnet-4-5").map(|m| m.id.as_str()),
+            Some("gpt_5_4")
+        );
     }
 
     #[test]
