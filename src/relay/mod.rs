@@ -229,6 +229,12 @@ impl Relay {
     ) -> Result<Running, RelayError> {
         let tools = chat.offered_tools().cloned();
         scope.tools = tools.as_ref().map(|t| t.digest());
+        tracing::debug!(
+            messages = chat.messages.len(),
+            text_bytes = chat.messages.iter().map(|m| m.text.len()).sum::<usize>(),
+            tools = tools.as_ref().map_or(0, |t| t.specs().len()),
+            "chat request"
+        );
         let messages = chat.messages;
         let split = split_point(&messages);
         let mut continued = self.find_continued(&scope, &messages, split).await;
@@ -278,6 +284,14 @@ impl Relay {
                 ),
             };
             self.check_plan(&plan)?;
+            if !plan.context.is_empty() {
+                tracing::info!(
+                    context_turns = plan.context.len(),
+                    total_bytes = plan.total_bytes(),
+                    prompt_bytes = plan.prompt.len(),
+                    "the transcript is over the prompt budget: its start goes as context turns (each costs credits)"
+                );
+            }
             let Plan { context, prompt } = plan;
             let req = TurnRequest {
                 model: scope.model.clone(),
