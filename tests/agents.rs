@@ -49,9 +49,8 @@ async fn claude_code_writes_a_file_through_the_proxy() {
         .args(["--max-turns", "4"])
         .env("ANTHROPIC_BASE_URL", base_url(&proxy))
         .env("ANTHROPIC_AUTH_TOKEN", KEY)
-        .env("ANTHROPIC_MODEL", "claude_sonnet_4_5")
-        // Background requests (titles, summaries) use the "small fast" model: one we serve.
-        .env("ANTHROPIC_DEFAULT_HAIKU_MODEL", "claude_sonnet_4_5")
+        // A Claude name, as Claude Code users set it: the proxy maps it to the closest model.
+        .env("ANTHROPIC_MODEL", "claude-sonnet-4-5")
         // No update checks, telemetry, error reports or feature-flag fetches: with these the
         // only connections are to the base URL (checked with strace while writing this test).
         .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
