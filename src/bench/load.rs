@@ -1,5 +1,11 @@
 //! The load: C workers share a pool of N request tickets; each request is timed from send to
-//! the first answer token, and read to its end so that every stream really completes.
+//! the first answer token and to its end (read to `[DONE]`, so every stream really completes).
+//!
+//! With `--tools` each request offers a `Write` tool and asks for a call of it (the simulator's
+//! `call` convention): the answer is a sentence and a `<<<TOOL_CALLS>>>` block that the proxy
+//! parses into a native tool call. The direct side sends the same prompt the proxy would
+//! (tools block included), so both sides stream the same frames and the difference is the
+//! proxy's work, the parsing included.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -8,7 +14,9 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::procs::{BENCH_KEY, Children};
+use crate::conversation::{Message, Role, prompt};
 use crate::run::anyhow_like::Result;
+use crate::tools::{ToolChoice, ToolSet, ToolSpec};
 use crate::upstream::{Account, EngineClient, TurnEvent, TurnRequest, UpstreamConfig};
 
 /// Drives requests through the proxy and directly against the simulator.
@@ -17,18 +25,44 @@ pub struct Driver {
     proxy_url: String,
     engine: Arc<EngineClient>,
     account: Arc<Account>,
+    /// `--tools`: the tool every request offers.
+    tools: Option<Arc<ToolSet>>,
 }
 
-/// Time to first token of every successful request, and the number that failed.
+/// Time to first token and to the end of every successful request, and the number that failed.
 pub struct Outcome {
     pub ttft: Vec<Duration>,
+    pub total: Vec<Duration>,
     pub errors: usize,
+}
+
+/// The tool of `--tools` runs, as a client offers it (OpenAI shape) and as the proxy sees it.
+fn write_tool() -> (serde_json::Value, ToolSpec) {
+    let parameters = json!({"type": "object", "properties": {"file_path": {"type": "string"},
+        "content": {"type": "string"}}, "required": ["file_path", "content"]});
+    let offer = json!({"type": "function", "function": {"name": "Write",
+        "description": "Writes a file", "parameters": parameters}});
+    let spec = ToolSpec {
+        name: "Write".into(),
+        description: "Writes a file".into(),
+        parameters,
+    };
+    (offer, spec)
+}
+
+/// The user message of request `i`.
+fn user_text(i: usize, tools: bool) -> String {
+    if tools {
+        format!("bench request {i}\ncall Write {{\"file_path\":\"/tmp/b{i}\",\"content\":\"x\"}}")
+    } else {
+        format!("bench request {i}")
+    }
 }
 
 const MODEL: &str = "GPT5";
 
 impl Driver {
-    pub async fn new(procs: &Children, _words: usize) -> Result<Driver> {
+    pub async fn new(procs: &Children, tools: bool) -> Result<Driver> {
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(2048)
             .timeout(Duration::from_secs(120))
@@ -39,20 +73,35 @@ impl Driver {
         let account = Arc::new(
             Account::new("bench-direct", &procs.direct_cookie).map_err(|e| e.to_string())?,
         );
+        let tools =
+            tools.then(|| Arc::new(ToolSet::new(vec![write_tool().1], ToolChoice::Auto, true)));
         Ok(Driver {
             http,
             proxy_url: procs.proxy_url.clone(),
             engine,
             account,
+            tools,
         })
+    }
+
+    /// The upstream prompt for request `i`: the proxy's own prompt plan for it.
+    fn direct_prompt(&self, i: usize) -> String {
+        let text = user_text(i, self.tools.is_some());
+        let messages = [Message::new(Role::User, text)];
+        prompt::for_new_history(&messages, self.tools.as_deref(), usize::MAX).prompt
     }
 
     /// One request each way, so connection set-up and the first JWT are not measured.
     pub async fn warm_up(&self) -> Result<()> {
-        proxied_one(&self.http, &self.proxy_url, "warm up")
-            .await
-            .map_err(|e| format!("warm-up via proxy: {e}"))?;
-        direct_one(&self.engine, &self.account, "warm up")
+        proxied_one(
+            &self.http,
+            &self.proxy_url,
+            usize::MAX,
+            self.tools.is_some(),
+        )
+        .await
+        .map_err(|e| format!("warm-up via proxy: {e}"))?;
+        direct_one(&self.engine, &self.account, self.direct_prompt(usize::MAX))
             .await
             .map_err(|e| format!("warm-up direct: {e}"))?;
         Ok(())
@@ -61,9 +110,10 @@ impl Driver {
     pub async fn proxied(&self, concurrency: usize, requests: usize) -> Result<Outcome> {
         let http = self.http.clone();
         let url = self.proxy_url.clone();
+        let tools = self.tools.is_some();
         run_workers(concurrency, requests, move |i| {
             let (http, url) = (http.clone(), url.clone());
-            async move { proxied_one(&http, &url, &format!("bench request {i}")).await }
+            async move { proxied_one(&http, &url, i, tools).await }
         })
         .await
     }
@@ -71,9 +121,11 @@ impl Driver {
     pub async fn direct(&self, concurrency: usize, requests: usize) -> Result<Outcome> {
         let engine = self.engine.clone();
         let account = self.account.clone();
+        let prompts: Arc<Vec<String>> =
+            Arc::new((0..requests).map(|i| self.direct_prompt(i)).collect());
         run_workers(concurrency, requests, move |i| {
-            let (engine, account) = (engine.clone(), account.clone());
-            async move { direct_one(&engine, &account, &format!("bench request {i}")).await }
+            let (engine, account, prompts) = (engine.clone(), account.clone(), prompts.clone());
+            async move { direct_one(&engine, &account, prompts[i].clone()).await }
         })
         .await
     }
@@ -82,14 +134,14 @@ impl Driver {
 async fn run_workers<F, Fut>(concurrency: usize, requests: usize, one: F) -> Result<Outcome>
 where
     F: Fn(usize) -> Fut + Send + Sync + Clone + 'static,
-    Fut: std::future::Future<Output = std::result::Result<Duration, String>> + Send,
+    Fut: std::future::Future<Output = std::result::Result<(Duration, Duration), String>> + Send,
 {
     let next = Arc::new(AtomicUsize::new(0));
     let mut workers = Vec::with_capacity(concurrency);
     for _ in 0..concurrency {
         let (next, one) = (next.clone(), one.clone());
         workers.push(tokio::spawn(async move {
-            let mut ttft = Vec::new();
+            let mut times = Vec::new();
             let mut errors = Vec::new();
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
@@ -97,21 +149,23 @@ where
                     break;
                 }
                 match one(i).await {
-                    Ok(t) => ttft.push(t),
+                    Ok(t) => times.push(t),
                     Err(e) => errors.push(e),
                 }
             }
-            (ttft, errors)
+            (times, errors)
         }));
     }
     let mut out = Outcome {
         ttft: Vec::with_capacity(requests),
+        total: Vec::with_capacity(requests),
         errors: 0,
     };
     let mut first_error = None;
     for w in workers {
         let (t, e) = w.await.map_err(|e| format!("worker panicked: {e}"))?;
-        out.ttft.extend(t);
+        out.ttft.extend(t.iter().map(|x| x.0));
+        out.total.extend(t.iter().map(|x| x.1));
         out.errors += e.len();
         if first_error.is_none() {
             first_error = e.into_iter().next();
@@ -123,14 +177,19 @@ where
     Ok(out)
 }
 
-/// One streamed request through the proxy: time to the first content chunk; read to `[DONE]`.
+/// One streamed request through the proxy: times to the first content chunk and to `[DONE]`.
+/// With `tools`, the answer must end with `finish_reason: tool_calls`.
 async fn proxied_one(
     http: &reqwest::Client,
     url: &str,
-    prompt: &str,
-) -> std::result::Result<Duration, String> {
-    let body =
-        json!({"model": MODEL, "stream": true, "messages": [{"role": "user", "content": prompt}]});
+    i: usize,
+    tools: bool,
+) -> std::result::Result<(Duration, Duration), String> {
+    let mut body = json!({"model": MODEL, "stream": true,
+        "messages": [{"role": "user", "content": user_text(i, tools)}]});
+    if tools {
+        body["tools"] = json!([write_tool().0]);
+    }
     let started = Instant::now();
     let resp = http
         .post(format!("{url}/v1/chat/completions"))
@@ -145,19 +204,27 @@ async fn proxied_one(
     let mut resp = resp;
     let mut first = None;
     let mut tail = Vec::new();
+    let mut called = false;
     while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
         if first.is_none() && contains(&chunk, b"\"content\":\"") && !only_empty_content(&chunk) {
             first = Some(started.elapsed());
         }
+        called |= contains(&chunk, b"\"finish_reason\":\"tool_calls\"");
         tail.extend_from_slice(&chunk);
         if tail.len() > 64 {
             tail.drain(..tail.len() - 64);
         }
     }
+    let total = started.elapsed();
     if contains(&tail, b"\"error\"") || !contains(&tail, b"[DONE]") {
         return Err("stream did not end with [DONE]".into());
     }
-    first.ok_or_else(|| "no content".to_string())
+    if tools && !called {
+        return Err("the answer held no tool call".into());
+    }
+    first
+        .map(|f| (f, total))
+        .ok_or_else(|| "no content".to_string())
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
@@ -178,16 +245,17 @@ fn only_empty_content(chunk: &[u8]) -> bool {
     true
 }
 
-/// The same turn with the upstream client alone: time to the first content event.
+/// The same turn with the upstream client alone: times to the first content event and to the
+/// end of the turn.
 async fn direct_one(
     engine: &EngineClient,
     account: &Arc<Account>,
-    prompt: &str,
-) -> std::result::Result<Duration, String> {
+    prompt: String,
+) -> std::result::Result<(Duration, Duration), String> {
     let started = Instant::now();
     let req = TurnRequest {
         model: MODEL.to_string(),
-        prompt: prompt.to_string(),
+        prompt,
         continue_history: None,
         images: Vec::new(),
     };
@@ -205,5 +273,8 @@ async fn direct_one(
             None => return Err("stream ended early".into()),
         }
     }
-    first.ok_or_else(|| "no content".to_string())
+    let total = started.elapsed();
+    first
+        .map(|f| (f, total))
+        .ok_or_else(|| "no content".to_string())
 }

@@ -34,6 +34,10 @@ pub struct BenchArgs {
     /// First port of the two the bench uses (simulator, proxy).
     #[arg(long, default_value = "18090")]
     pub port: u16,
+    /// Offer a tool in every request and have the simulated model call it (the emulated
+    /// tool-call path: prompt block, streaming parse, native tool-call chunks).
+    #[arg(long)]
+    pub tools: bool,
 }
 
 /// One level's numbers.
@@ -44,6 +48,9 @@ pub struct LevelReport {
     pub errors: usize,
     pub direct_ttft: Percentiles,
     pub proxy_ttft: Percentiles,
+    /// Time to the end of the answer (with `--tools`: to the complete tool call).
+    pub direct_total: Percentiles,
+    pub proxy_total: Percentiles,
     pub proxy_cpu_ms_per_request: f64,
     /// The simulator's CPU per request in the same run: it wakes up once per frame like the
     /// proxy does, so it shows what this machine charges for the wake-ups alone.
@@ -98,7 +105,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         procs.proxy_pid(),
         procs.proxy_url
     );
-    let driver = load::Driver::new(&procs, args.words).await?;
+    let driver = load::Driver::new(&procs, args.tools).await?;
     driver.warm_up().await?;
     let mut reports = Vec::new();
     for c in levels {
@@ -114,14 +121,16 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         let cpu = procs.proxy_cpu()?.saturating_sub(cpu_before);
         let sim_cpu = procs.sim_cpu()?.saturating_sub(sim_before);
         let peak = sampler.stop().await;
-        let mut d = direct.ttft;
-        let mut p = proxied.ttft;
+        let (mut d, mut p) = (direct.ttft, proxied.ttft);
+        let (mut dt, mut pt) = (direct.total, proxied.total);
         reports.push(LevelReport {
             concurrency: c,
             requests,
             errors: proxied.errors + direct.errors,
             direct_ttft: Percentiles::of(&mut d),
             proxy_ttft: Percentiles::of(&mut p),
+            direct_total: Percentiles::of(&mut dt),
+            proxy_total: Percentiles::of(&mut pt),
             proxy_cpu_ms_per_request: ms(cpu) / requests as f64,
             sim_cpu_ms_per_request: ms(sim_cpu) / requests as f64,
             proxy_peak_rss_mb: peak as f64 / (1024.0 * 1024.0),
@@ -134,15 +143,20 @@ pub async fn run(args: BenchArgs) -> Result<()> {
 
 /// The README table.
 pub fn table(reports: &[LevelReport], args: &BenchArgs) -> String {
+    let what = if args.tools {
+        "Answers that call a tool (a sentence and a `<<<TOOL_CALLS>>>` block the proxy parses into a native tool call)".to_string()
+    } else {
+        format!("{}-word streams", args.words)
+    };
     let mut s = format!(
-        "{}-word streams, {} ms between words, proxy and simulator as separate processes on this machine\n\n",
-        args.words, args.frame_delay_ms
+        "{what}, {} ms between frames, proxy and simulator as separate processes on this machine\n\n",
+        args.frame_delay_ms
     );
-    s.push_str("| C | requests | errors | TTFT direct p50 / p99 (ms) | TTFT via proxy p50 / p99 (ms) | added p50 / p99 (ms) | proxy CPU per request (ms) | simulator CPU per request (ms) | proxy peak RSS (MB) |\n");
-    s.push_str("|---|---|---|---|---|---|---|---|---|\n");
+    s.push_str("| C | requests | errors | TTFT direct p50 / p99 (ms) | TTFT via proxy p50 / p99 (ms) | added p50 / p99 (ms) | end added p50 / p99 (ms) | proxy CPU per request (ms) | simulator CPU per request (ms) | proxy peak RSS (MB) |\n");
+    s.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
     for r in reports {
         s.push_str(&format!(
-            "| {} | {} | {} | {:.2} / {:.2} | {:.2} / {:.2} | {} / {} | {:.2} | {:.2} | {:.1} |\n",
+            "| {} | {} | {} | {:.2} / {:.2} | {:.2} / {:.2} | {} / {} | {} / {} | {:.2} | {:.2} | {:.1} |\n",
             r.concurrency,
             r.requests,
             r.errors,
@@ -152,6 +166,8 @@ pub fn table(reports: &[LevelReport], args: &BenchArgs) -> String {
             ms(r.proxy_ttft.p99),
             signed_ms(r.proxy_ttft.p50, r.direct_ttft.p50),
             signed_ms(r.proxy_ttft.p99, r.direct_ttft.p99),
+            signed_ms(r.proxy_total.p50, r.direct_total.p50),
+            signed_ms(r.proxy_total.p99, r.direct_total.p99),
             r.proxy_cpu_ms_per_request,
             r.sim_cpu_ms_per_request,
             r.proxy_peak_rss_mb,
