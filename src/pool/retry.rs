@@ -28,7 +28,10 @@ pub enum Verdict {
 pub fn classify(e: &UpstreamError) -> Verdict {
     use UpstreamError as U;
     match e {
-        U::BadCookie(_) | U::CookieRejected { .. } => Verdict::Dead,
+        U::BadCookie(_)
+        | U::CookieRejected { .. }
+        | U::BadCliCredentials(_)
+        | U::CliLoginRejected { .. } => Verdict::Dead,
         U::RateLimited { retry_after, .. } | U::QuotaExhausted { retry_after, .. } => {
             Verdict::Cool(*retry_after)
         }
@@ -96,6 +99,10 @@ mod tests {
         );
         assert_eq!(
             classify(&UpstreamError::CookieRejected { detail: "x".into() }),
+            Verdict::Dead
+        );
+        assert_eq!(
+            classify(&UpstreamError::CliLoginRejected { detail: "x".into() }),
             Verdict::Dead
         );
         assert_eq!(

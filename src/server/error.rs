@@ -223,9 +223,11 @@ fn upstream_parts(e: &UpstreamError) -> (StatusCode, &'static str, Option<&'stat
                 Some("upstream_quota_exhausted"),
             );
         }
-        U::BadCookie(_) | U::CookieRejected { .. } | U::CloudflareChallenge { .. } => {
-            StatusCode::SERVICE_UNAVAILABLE
-        }
+        U::BadCookie(_)
+        | U::CookieRejected { .. }
+        | U::BadCliCredentials(_)
+        | U::CliLoginRejected { .. }
+        | U::CloudflareChallenge { .. } => StatusCode::SERVICE_UNAVAILABLE,
         U::IdleTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
         U::Status { .. } | U::Network { .. } | U::Protocol { .. } | U::StreamClosed(_) => {
             StatusCode::BAD_GATEWAY
@@ -234,6 +236,8 @@ fn upstream_parts(e: &UpstreamError) -> (StatusCode, &'static str, Option<&'stat
     let code = match e {
         U::BadCookie(_) => "bad_cookie",
         U::CookieRejected { .. } => "cookie_rejected",
+        U::BadCliCredentials(_) => "bad_cli_credentials",
+        U::CliLoginRejected { .. } => "cli_login_rejected",
         U::CloudflareChallenge { .. } => "cloudflare_challenge",
         U::IdleTimeout(_) => "upstream_timeout",
         _ => "upstream_error",

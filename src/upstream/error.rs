@@ -9,7 +9,8 @@ const CHALLENGE_HINT: &str = "try again later, or run a build with the `imperson
 #[cfg(feature = "impersonate")]
 const CHALLENGE_HINT: &str = "this build already presents Chrome's fingerprint (`impersonate`): the block is on the IP or account; try again later or through another network (UPSTREAM_PROXY)";
 
-#[derive(Debug, thiserror::Error)]
+/// `Clone` so that one failed refresh can be handed to every request that waited for it.
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum UpstreamError {
     /// The pasted cookie carries no `__client` value we can use.
     #[error("the configured cookie has no __client value: {0}")]
@@ -19,6 +20,17 @@ pub enum UpstreamError {
         "the cto.new cookie was rejected by Clerk ({detail}): sign in to cto.new in a browser and paste a fresh cookie"
     )]
     CookieRejected { detail: String },
+    /// The CLI door's credentials (`~/.cto/credentials` or a refresh token) cannot be read.
+    #[error(
+        "the cto CLI credentials could not be read ({0}): paste the JSON that `cto login` wrote to ~/.cto/credentials, or its refreshToken"
+    )]
+    BadCliCredentials(String),
+    /// The CLI door refused the login itself: the refresh token is dead (spent, revoked, logged
+    /// out elsewhere), or a freshly refreshed access token was refused.
+    #[error(
+        "the cto CLI login was refused ({detail}): run `cto login` again and give the proxy the new refresh token from ~/.cto/credentials"
+    )]
+    CliLoginRejected { detail: String },
     /// Cloudflare answered with a challenge page instead of the API.
     #[error(
         "Cloudflare challenged the request to {host} (status {status}): the upstream blocks this client; {}",
@@ -72,6 +84,8 @@ impl UpstreamError {
     pub const KINDS: &'static [&'static str] = &[
         "bad_cookie",
         "cookie_rejected",
+        "bad_cli_credentials",
+        "cli_login_rejected",
         "cloudflare_challenge",
         "rate_limited",
         "quota_exhausted",
@@ -102,6 +116,8 @@ impl UpstreamError {
         match self {
             UpstreamError::BadCookie(_) => "bad_cookie",
             UpstreamError::CookieRejected { .. } => "cookie_rejected",
+            UpstreamError::BadCliCredentials(_) => "bad_cli_credentials",
+            UpstreamError::CliLoginRejected { .. } => "cli_login_rejected",
             UpstreamError::CloudflareChallenge { .. } => "cloudflare_challenge",
             UpstreamError::RateLimited { .. } => "rate_limited",
             UpstreamError::QuotaExhausted { .. } => "quota_exhausted",
@@ -114,5 +130,80 @@ impl UpstreamError {
             UpstreamError::StreamClosed(_) => "stream_closed",
             UpstreamError::IdleTimeout(_) => "idle_timeout",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One value of every variant; `kind()`'s exhaustive match makes a new variant show up here
+    /// only if it is added, so the length check below catches a forgotten `KINDS` entry.
+    fn one_of_each() -> Vec<UpstreamError> {
+        use UpstreamError as U;
+        let s = String::new;
+        vec![
+            U::BadCookie(s()),
+            U::CookieRejected { detail: s() },
+            U::BadCliCredentials(s()),
+            U::CliLoginRejected { detail: s() },
+            U::CloudflareChallenge {
+                host: s(),
+                status: 403,
+            },
+            U::RateLimited {
+                what: s(),
+                retry_after: None,
+            },
+            U::QuotaExhausted {
+                detail: s(),
+                retry_after: None,
+            },
+            U::UnknownModel(s()),
+            U::ImagesRefused(s()),
+            U::PromptTooLarge(s()),
+            U::Status {
+                call: "c",
+                status: 500,
+                body: s(),
+            },
+            U::Network {
+                call: "c",
+                detail: s(),
+            },
+            U::Protocol {
+                call: "c",
+                detail: s(),
+            },
+            U::StreamClosed(s()),
+            U::IdleTimeout(Duration::ZERO),
+        ]
+    }
+
+    #[test]
+    fn every_kind_is_listed_once() {
+        let all = one_of_each();
+        assert_eq!(all.len(), UpstreamError::KINDS.len());
+        for e in &all {
+            assert!(UpstreamError::KINDS.contains(&e.kind()), "{}", e.kind());
+        }
+        let mut kinds: Vec<&str> = all.iter().map(UpstreamError::kind).collect();
+        kinds.sort_unstable();
+        kinds.dedup();
+        assert_eq!(kinds.len(), all.len());
+    }
+
+    #[test]
+    fn cli_login_errors_say_what_to_do() {
+        let e = UpstreamError::CliLoginRejected {
+            detail: "invalid_grant".into(),
+        };
+        assert!(e.to_string().contains("cto login"));
+        assert!(!e.is_retryable());
+        assert!(
+            UpstreamError::BadCliCredentials("empty".into())
+                .to_string()
+                .contains("~/.cto/credentials")
+        );
     }
 }

@@ -13,14 +13,18 @@
 //!   with the `impersonate` feature);
 //! - [`stream`]: the WebSocket itself (connect, ping, idle timeout, cancellation);
 //! - [`resume`]: reconnecting a dropped Gen-1 stream and delivering the replay exactly once;
-//! - [`client`]: [`EngineClient`], which runs one turn end to end and hands back a [`Turn`].
+//! - [`client`]: [`EngineClient`], which runs one turn end to end and hands back a [`Turn`];
+//! - [`cli`]: the second door, the `cto` CLI's OpenAI-compatible API with OAuth refresh tokens
+//!   ([`cli::CliClient`]).
 //!
-//! Nothing here knows about OpenAI: the server layer turns [`TurnEvent`]s into SSE or JSON.
+//! Apart from the CLI door, whose API is OpenAI's own, nothing here knows about OpenAI: the
+//! server layer turns [`TurnEvent`]s into SSE or JSON.
 
 pub mod account;
 pub mod clerk;
 #[cfg(test)]
 mod clerk_tests;
+pub mod cli;
 pub mod client;
 pub mod cookie;
 pub mod error;

@@ -3,6 +3,7 @@
 
 pub mod pool;
 pub mod proc;
+pub mod relay;
 pub mod sim;
 
 use std::sync::Arc;

@@ -14,8 +14,8 @@ use wreq_util::{Emulation, Platform, Profile};
 
 use super::proxy::UpstreamProxy;
 use super::{
-    Download, Reply, Request, WS_CALL, WS_MAX_MESSAGE, WS_READ_BUFFER, WsEvent, closed_by_server,
-    refused,
+    Download, Opened, Reply, Request, WS_CALL, WS_MAX_MESSAGE, WS_READ_BUFFER, WsEvent,
+    closed_by_server, refused,
 };
 use crate::upstream::{UpstreamConfig, UpstreamError};
 
@@ -94,6 +94,11 @@ impl Transport {
         req: Request,
         dest: FetchDest,
     ) -> wreq::RequestBuilder {
+        let dest = if req.program {
+            FetchDest::Program
+        } else {
+            dest
+        };
         let headers = browser_headers(req.headers, &self.origin, &req.url, dest);
         let mut b = client.request(req.method, &req.url).headers(headers);
         if let Some(t) = req.timeout {
@@ -121,6 +126,32 @@ impl Transport {
             .await
             .map_err(|e| network(call, &e, self.proxy.as_ref()))?;
         Reply::checked(call, &host, status, headers, body)
+    }
+
+    /// Sends the request and hands back the answer as soon as its head arrived: a success with
+    /// its body still to be read, or a refusal read whole (see the plain transport's `open`).
+    pub async fn open(&self, call: &'static str, req: Request) -> Result<Opened, UpstreamError> {
+        req.check(call)?;
+        let resp = self
+            .build(req, FetchDest::Empty)
+            .send()
+            .await
+            .map_err(|e| network(call, &e, self.proxy.as_ref()))?;
+        let host = resp.uri().host().unwrap_or_default().to_string();
+        let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
+        let proxy = self.proxy.clone();
+        let chunks = resp.bytes_stream().map(move |c| {
+            c.map_err(|e| {
+                let why = super::with_sources("reading the answer failed", &e);
+                super::through(proxy.as_ref(), why)
+            })
+        });
+        let body = Download {
+            status,
+            headers,
+            chunks: Box::pin(chunks),
+        };
+        super::opened(call, &host, body).await
     }
 
     /// Downloads an image URL a client sent (through the image client: public addresses only
@@ -224,18 +255,23 @@ enum FetchDest {
     /// An image the client pointed us at.
     Image,
     WebSocket,
+    /// A program's own request (the `cto` CLI): its headers are sent as they are.
+    Program,
 }
 
 /// Our headers, minus the user agent (the emulation's matches its handshake), plus the
 /// `sec-fetch-*` of a request made by the page at `origin`. The emulation's own defaults are
 /// those of a navigation (`navigate`, `document`, `none`), which no page script ever sends.
+/// A program's request keeps its own headers: the CLI door expects opencode's user agent, and
+/// no `fetch()` outside a browser sends `sec-fetch-*`.
 fn browser_headers(mut headers: HeaderMap, origin: &str, url: &str, dest: FetchDest) -> HeaderMap {
-    headers.remove(USER_AGENT);
     let (dest, mode) = match dest {
         FetchDest::Empty => ("empty", "cors"),
         FetchDest::Image => ("image", "no-cors"),
         FetchDest::WebSocket => ("websocket", "websocket"),
+        FetchDest::Program => return headers,
     };
+    headers.remove(USER_AGENT);
     let site = fetch_site(origin, url);
     for (name, value) in [
         ("sec-fetch-dest", dest),
@@ -341,5 +377,15 @@ mod tests {
         assert_eq!(out["sec-fetch-mode"], "websocket");
         assert_eq!(out["sec-fetch-dest"], "websocket");
         assert_eq!(out["sec-fetch-site"], "cross-site");
+        let mut h = HeaderMap::new();
+        h.insert(USER_AGENT, HeaderValue::from_static("opencode/1.15.0"));
+        let out = browser_headers(
+            h,
+            "https://cto.new",
+            "https://api.enginelabs.ai/chat/completions",
+            FetchDest::Program,
+        );
+        assert_eq!(out[USER_AGENT], "opencode/1.15.0");
+        assert!(out.get("sec-fetch-mode").is_none());
     }
 }

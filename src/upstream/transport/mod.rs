@@ -47,6 +47,9 @@ pub struct Request {
     /// The first header whose value could not be sent (reported at send time, value left out:
     /// it may be a cookie).
     invalid_header: Option<HeaderName>,
+    /// Sent by a program (the `cto` CLI), not by the cto.new page: the impersonating stack
+    /// keeps the request's own `User-Agent` and adds no `sec-fetch-*` headers.
+    program: bool,
 }
 
 impl Request {
@@ -58,6 +61,7 @@ impl Request {
             body: None,
             timeout: None,
             invalid_header: None,
+            program: false,
         }
     }
 
@@ -92,6 +96,12 @@ impl Request {
 
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
+        self
+    }
+
+    /// Marks the request as made by a program rather than the cto.new page (see `program`).
+    pub fn as_program(mut self) -> Self {
+        self.program = true;
         self
     }
 
@@ -154,6 +164,50 @@ impl Reply {
 }
 
 type ChunkStream = Pin<Box<dyn Stream<Item = Result<Bytes, String>> + Send>>;
+
+/// What [`Transport::open`] got once the answer's head arrived.
+pub enum Opened {
+    /// A success: the body is still to be read, chunk by chunk (errors name the proxy).
+    Streaming(Download),
+    /// Any other status: its body read whole (up to [`REFUSAL_BODY_LIMIT`]), Cloudflare and
+    /// proxy refusals already turned into their errors.
+    Refused(Reply),
+}
+
+/// How much of a refusal's body [`Transport::open`] reads: error messages are short, and a
+/// refusal that streams forever must not hold the caller.
+pub const REFUSAL_BODY_LIMIT: usize = 64 * 1024;
+
+/// Reads at most [`REFUSAL_BODY_LIMIT`] bytes of a refusal, then the checks every answer gets.
+async fn refusal(
+    call: &'static str,
+    host: &str,
+    mut body: Download,
+) -> Result<Opened, UpstreamError> {
+    let mut bytes = Vec::new();
+    while bytes.len() < REFUSAL_BODY_LIMIT {
+        match body.chunk().await {
+            Ok(Some(chunk)) => bytes.extend_from_slice(&chunk),
+            Ok(None) => break,
+            Err(detail) => return Err(UpstreamError::Network { call, detail }),
+        }
+    }
+    bytes.truncate(REFUSAL_BODY_LIMIT);
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    Reply::checked(call, host, body.status, body.headers, text).map(Opened::Refused)
+}
+
+/// Sorts an answer whose head arrived: a success streams on (unless Cloudflare flagged it in
+/// its headers); anything else is read as a refusal.
+async fn opened(call: &'static str, host: &str, body: Download) -> Result<Opened, UpstreamError> {
+    if !(200..300).contains(&body.status) {
+        return refusal(call, host, body).await;
+    }
+    match challenge(host, body.status, &body.headers, "") {
+        Some(err) => Err(err),
+        None => Ok(Opened::Streaming(body)),
+    }
+}
 
 /// An answer whose body is read chunk by chunk, so a size limit can stop it early.
 pub struct Download {

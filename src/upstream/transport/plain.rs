@@ -11,8 +11,8 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use super::proxy::{UpstreamProxy, tunnel};
 use super::{
-    Download, Reply, Request, WS_CALL, WS_MAX_MESSAGE, WS_READ_BUFFER, WsEvent, closed_by_server,
-    refused,
+    Download, Opened, Reply, Request, WS_CALL, WS_MAX_MESSAGE, WS_READ_BUFFER, WsEvent,
+    closed_by_server, refused,
 };
 use crate::upstream::{UpstreamConfig, UpstreamError};
 
@@ -102,6 +102,43 @@ impl Transport {
             .await
             .map_err(|e| network(call, &e, self.proxy.as_ref()))?;
         Reply::checked(call, &host, status, headers, body)
+    }
+
+    /// Sends the request and hands back the answer as soon as its head arrived: a success with
+    /// its body still to be read, or a refusal read whole. Only the request's own timeout bounds
+    /// it (give a long one to a long stream): the caller bounds the wait for the head and the
+    /// silences of the body.
+    pub async fn open(&self, call: &'static str, req: Request) -> Result<Opened, UpstreamError> {
+        req.check(call)?;
+        let resp = self
+            .build(req)
+            .send()
+            .await
+            .map_err(|e| network(call, &e, self.proxy.as_ref()))?;
+        let host = resp.url().host_str().unwrap_or_default().to_string();
+        let (status, headers) = (resp.status().as_u16(), resp.headers().clone());
+        let proxy = self.proxy.clone();
+        let chunks = futures_util::stream::unfold(Some(resp), move |resp| {
+            let proxy = proxy.clone();
+            async move {
+                let mut resp = resp?;
+                match resp.chunk().await {
+                    Ok(Some(chunk)) => Some((Ok(chunk), Some(resp))),
+                    Ok(None) => None,
+                    // Nothing follows an error.
+                    Err(e) => {
+                        let why = super::with_sources("reading the answer failed", &e);
+                        Some((Err(super::through(proxy.as_ref(), why)), None))
+                    }
+                }
+            }
+        });
+        let body = Download {
+            status,
+            headers,
+            chunks: Box::pin(chunks),
+        };
+        super::opened(call, &host, body).await
     }
 
     /// Downloads an image URL a client sent (through the image client: public addresses only
