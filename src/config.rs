@@ -33,9 +33,24 @@ pub struct ConfigArgs {
     #[arg(long, env = "CLERK_COOKIES", hide_env_values = true)]
     pub clerk_cookies: Option<String>,
     /// A file of accounts: one per line as `label = cookie` or a bare cookie, or `[[account]]`
-    /// blocks with `label = "..."` and `cookie = "..."`. `#` starts a comment.
+    /// blocks with `label = "..."` and `cookie = "..."` or `refresh_token = "..."`. `#` starts a
+    /// comment.
     #[arg(long, env = "ACCOUNTS_FILE")]
     pub accounts_file: Option<PathBuf>,
+    /// `cto login` accounts (the CLI door): refresh tokens, separated by newlines, commas or
+    /// `|||`. Labels are `cli-1`, `cli-2`, ...
+    #[arg(long, env = "CTO_REFRESH_TOKEN", hide_env_values = true)]
+    pub cto_refresh_token: Option<String>,
+    /// The credentials file `cto login` writes (JSON with `refreshToken`). Default:
+    /// `~/.cto/credentials` when it exists; `none` to ignore it.
+    #[arg(long, env = "CTO_CREDENTIALS_FILE")]
+    pub cto_credentials_file: Option<String>,
+    /// Turns at once per `cto login` account (default 2, lowered when the CLI API answers 429).
+    #[arg(long, env = "CLI_CONCURRENCY")]
+    pub cli_concurrency: Option<String>,
+    /// User-Agent of requests to the CLI API (default: the opencode agent string `cto` sends).
+    #[arg(long, env = "CLI_USER_AGENT")]
+    pub cli_user_agent: Option<String>,
     /// Key of the admin API (`/admin/api`), sent as `Authorization: Bearer <key>`. Distinct from
     /// the client keys; without it the admin API is off.
     #[arg(long, env = "ADMIN_KEY", hide_env_values = true)]
@@ -314,6 +329,14 @@ impl Config {
         };
         upstream.allow_private_image_urls =
             parse_bool("ALLOW_PRIVATE_IMAGE_URLS", &a.allow_private_image_urls)?;
+        if let Some(ua) = a
+            .cli_user_agent
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+        {
+            upstream.cli_user_agent = ua.to_string();
+        }
         let timeout: u64 = parse_num("REQUEST_TIMEOUT_SECS", &a.request_timeout_secs)?;
         if timeout == 0 {
             return Err(bad("REQUEST_TIMEOUT_SECS", "must be at least 1"));

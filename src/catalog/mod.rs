@@ -44,6 +44,10 @@ pub struct CatalogModel {
     pub provider: Option<String>,
     /// `None` when unknown (configured list): images are then refused.
     pub supports_images: Option<bool>,
+    /// The web agent serves it (cookie accounts).
+    pub web: bool,
+    /// The CLI API serves it (`cto login` accounts), under this id.
+    pub cli_id: Option<String>,
 }
 
 impl CatalogModel {
@@ -78,6 +82,8 @@ impl Catalog {
                     other_names: Vec::new(),
                     provider: None,
                     supports_images: None,
+                    web: true,
+                    cli_id: None,
                 })
                 .collect(),
             excluded: Vec::new(),
@@ -117,6 +123,8 @@ impl Catalog {
                     .collect(),
                 provider: a.provider.clone().filter(|p| !p.is_empty()),
                 supports_images: a.supports_images,
+                web: true,
+                cli_id: None,
             });
         }
         Catalog {
@@ -126,6 +134,33 @@ impl Catalog {
             default: config.default_model.clone(),
             live: true,
         }
+    }
+
+    /// This catalogue with the CLI door's models joined: a CLI id that names a web model
+    /// (by any of its names) marks that model as served by both doors; the others become
+    /// models of their own. Without cookie accounts (`web: false`) the web models go.
+    pub fn with_cli(&self, cli_ids: &[String], web: bool) -> Catalog {
+        let mut c = self.clone();
+        if !web {
+            c.models.clear();
+        }
+        for id in cli_ids {
+            match c.models.iter_mut().find(|m| m.answers_to(id)) {
+                Some(m) => m.cli_id = Some(id.clone()),
+                None => c.models.push(CatalogModel {
+                    id: id.clone(),
+                    other_names: Vec::new(),
+                    provider: None,
+                    supports_images: None,
+                    web: false,
+                    cli_id: Some(id.clone()),
+                }),
+            }
+        }
+        if !cli_ids.is_empty() {
+            c.live = c.live || !web;
+        }
+        c
     }
 
     /// Whether this came from `GET /chat/adapters` (else: the configured list).
@@ -214,6 +249,14 @@ impl Catalog {
     }
 }
 
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// What the last look at the upstream account said (for `/readyz`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AccountProbe {
@@ -228,6 +271,10 @@ pub enum AccountProbe {
 /// The shared catalogue: a snapshot plus what the last refresh learned.
 pub struct ModelCatalog {
     current: RwLock<Arc<Catalog>>,
+    /// The web part (live adapters or configured `MODELS`), before the CLI models join.
+    web: RwLock<Arc<Catalog>>,
+    /// The CLI door's model ids, as its last `GET /models` said.
+    cli_ids: RwLock<Vec<String>>,
     probe: Mutex<AccountProbe>,
     /// Set once the first load was tried (whatever its outcome).
     loaded: tokio::sync::OnceCell<()>,
@@ -235,8 +282,11 @@ pub struct ModelCatalog {
 
 impl ModelCatalog {
     pub fn new(config: &Config) -> Self {
+        let configured = Arc::new(Catalog::configured(config));
         ModelCatalog {
-            current: RwLock::new(Arc::new(Catalog::configured(config))),
+            web: RwLock::new(Arc::clone(&configured)),
+            cli_ids: RwLock::new(Vec::new()),
+            current: RwLock::new(configured),
             probe: Mutex::new(AccountProbe::Untried),
             loaded: tokio::sync::OnceCell::new(),
         }
@@ -265,18 +315,25 @@ impl ModelCatalog {
 
     /// The current snapshot (cheap: an `Arc` clone).
     pub fn snapshot(&self) -> Arc<Catalog> {
-        match self.current.read() {
-            Ok(c) => Arc::clone(&c),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
+        Arc::clone(&read(&self.current))
     }
 
-    fn set(&self, catalog: Catalog) {
-        let catalog = Arc::new(catalog);
-        match self.current.write() {
-            Ok(mut c) => *c = catalog,
-            Err(poisoned) => *poisoned.into_inner() = catalog,
+    /// Swaps in a new web part, or new CLI ids, and rebuilds the joined snapshot.
+    fn set(&self, web: Option<Catalog>, cli_ids: Option<Vec<String>>, has_web: bool) {
+        if let Some(w) = web {
+            *write(&self.web) = Arc::new(w);
         }
+        if let Some(ids) = cli_ids {
+            *write(&self.cli_ids) = ids;
+        }
+        let web = Arc::clone(&read(&self.web));
+        let ids = read(&self.cli_ids).clone();
+        let joined = if ids.is_empty() && has_web {
+            web
+        } else {
+            Arc::new(web.with_cli(&ids, has_web))
+        };
+        *write(&self.current) = joined;
     }
 
     pub fn probe(&self) -> AccountProbe {
@@ -295,6 +352,31 @@ impl ModelCatalog {
     /// Fetches the adapter list now (bypassing the client's cache) and swaps it in. Returns
     /// whether the catalogue is live afterwards. Gen-1 (fixed) and no account: nothing to do.
     pub async fn refresh(&self, state: &AppState) -> bool {
+        let cli = self.refresh_cli(state).await;
+        self.refresh_web(state).await || cli
+    }
+
+    /// The CLI door's `GET /models`, with any `cto login` account.
+    async fn refresh_cli(&self, state: &AppState) -> bool {
+        let pool = &state.relay().pool;
+        let Some(account) = pool.any_cli_account() else {
+            return false;
+        };
+        match state.relay().cli.models(&account).await {
+            Ok(ids) => {
+                tracing::debug!(models = ids.len(), "CLI model list refreshed");
+                self.set(None, Some(ids), pool.has(crate::pool::Kind::Web));
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not fetch the CLI API's model list; keeping the current one");
+                false
+            }
+        }
+    }
+
+    /// The web agent's adapter list.
+    async fn refresh_web(&self, state: &AppState) -> bool {
         let config = state.config();
         let Some(account) = state.relay().pool.any_account() else {
             return false;
@@ -310,7 +392,7 @@ impl ModelCatalog {
                     tracing::warn!(aliases = ?dangling, "MODEL_ALIASES name models the live catalogue does not offer");
                 }
                 tracing::debug!(models = catalog.models().len(), "model catalogue refreshed");
-                self.set(catalog);
+                self.set(Some(catalog), None, true);
                 self.set_probe(AccountProbe::Usable);
                 true
             }

@@ -2,7 +2,6 @@
 //! (health, breaker, slots in use, quota, the model it last ran), and the cookie-free view of
 //! it that the admin API lists.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -10,7 +9,7 @@ use serde::Serialize;
 use super::account_id_for_user;
 use super::account_state::{Health, Quota, secs_until};
 use super::breaker::Breaker;
-use crate::upstream::Account;
+use super::login::{Kind, Login};
 
 /// Where an account was configured: the environment (returns at every start) or the admin API
 /// (persisted in the store).
@@ -26,7 +25,7 @@ pub struct Entry {
     pub key: u64,
     pub seed: String,
     pub origin: Origin,
-    pub account: Arc<Account>,
+    pub login: Login,
     /// The account id remembered by the store, until discovery tells the real one.
     pub id_hint: Option<String>,
     pub health: Health,
@@ -48,15 +47,18 @@ pub struct Entry {
     pub last_model: Option<String>,
     /// Monotonic pick counter, for round robin among equally busy accounts.
     pub last_pick: u64,
+    /// A limit learned from the upstream's 429s (CLI accounts, whose limit nobody documents).
+    pub learned_limit: Option<usize>,
 }
 
 impl Entry {
-    pub fn new(key: u64, seed: String, origin: Origin, account: Arc<Account>) -> Entry {
+    pub fn new(key: u64, seed: String, origin: Origin, login: Login) -> Entry {
         Entry {
             key,
             seed,
             origin,
-            account,
+            login,
+            learned_limit: None,
             id_hint: None,
             health: Health::Active,
             breaker: Breaker::default(),
@@ -75,8 +77,13 @@ impl Entry {
 
     /// `acct_...` from the Clerk user id once known (the same id conversations are stored
     /// under), else the store's memory of it, else a placeholder from the cookie's seed hash.
+    /// A `cto login` account's id is its stable seed hash (`cli_…`).
     pub fn id(&self) -> String {
-        match self.account.identity() {
+        let web = match &self.login {
+            Login::Web(a) => a,
+            Login::Cli(a) => return a.id().to_string(),
+        };
+        match web.identity() {
             Some(i) => account_id_for_user(&i.user_id),
             None => self
                 .id_hint
@@ -90,15 +97,27 @@ impl Entry {
         self.id() == id || self.id_hint.as_deref() == Some(id)
     }
 
+    /// Turns at once: the configured limit of the account's kind, else `/billing`'s (web),
+    /// else 2; never above what the upstream's 429s taught.
     pub fn limit(&self, configured: Option<usize>) -> usize {
-        configured.or(self.billing_limit).unwrap_or(2).max(1)
+        let base = configured.or(self.billing_limit).unwrap_or(2);
+        self.learned_limit.map_or(base, |l| base.min(l)).max(1)
+    }
+
+    pub fn kind(&self) -> Kind {
+        self.login.kind()
     }
 
     pub fn view(&self, now: Instant, configured: Option<usize>) -> AccountView {
         AccountView {
             id: self.id(),
-            label: self.account.label().to_string(),
-            user_id: self.account.identity().map(|i| i.user_id),
+            label: self.login.label().to_string(),
+            kind: self.kind(),
+            user_id: self
+                .login
+                .web()
+                .and_then(|a| a.identity())
+                .map(|i| i.user_id),
             origin: self.origin,
             state: self.health.name(now),
             reason: self.health.reason().map(str::to_string),
@@ -124,6 +143,8 @@ impl Entry {
 pub struct AccountView {
     pub id: String,
     pub label: String,
+    /// `web` (a browser cookie) or `cli` (a `cto login` refresh token).
+    pub kind: Kind,
     pub user_id: Option<String>,
     pub origin: Origin,
     pub state: &'static str,

@@ -11,10 +11,12 @@ use std::time::Instant;
 
 use super::account_state::{Health, Quota};
 use super::entry::{AccountView, Entry, Origin};
+use super::login::Login;
 use super::retry::classify;
 use super::sources::AccountSource;
 use super::{Pool, account_id_for_user, apply_failure, lock, seed_hash};
 use crate::store::{AccountRecord, Store, now_ms};
+use crate::upstream::cli::CliAccount;
 use crate::upstream::{Account, EngineClient, UpstreamError};
 
 /// Seed prefix of accounts added through the admin API.
@@ -42,6 +44,10 @@ impl Pool {
         store: &Arc<dyn Store>,
     ) -> Result<(), (String, UpstreamError)> {
         for s in sources {
+            if s.kind == super::login::Kind::Cli {
+                self.load_cli(s, store).await?;
+                continue;
+            }
             let seed = seed_hash(&s.cookie);
             let remembered = match store.get_account(&seed).await {
                 Ok(r) => r,
@@ -115,7 +121,7 @@ impl Pool {
             Arc::clone(store),
             Arc::clone(&self.record_lock),
         );
-        let mut e = Entry::new(self.next_key(), seed, origin, account);
+        let mut e = Entry::new(self.next_key(), seed, origin, Login::Web(account));
         e.id_hint = hint;
         if disabled {
             e.health = Health::Disabled;
@@ -171,7 +177,7 @@ impl Pool {
                 .ok_or_else(|| ManageError::NotFound(id.to_string()))?;
             let e = g.entries.remove(i);
             (
-                e.view(Instant::now(), self.cfg.concurrency),
+                e.view(Instant::now(), self.cfg.limits().of(e.kind())),
                 e.origin,
                 e.seed,
             )
@@ -211,13 +217,14 @@ impl Pool {
                 .iter()
                 .find(|e| e.key == key)
                 .ok_or_else(|| ManageError::NotFound(id.to_string()))?;
-            (e.seed.clone(), Arc::clone(&e.account))
+            (e.seed.clone(), e.login.clone())
         };
         let _serial = self.record_lock.lock().await;
-        let mut record = match store.get_account(&seed).await {
-            Ok(Some(rec)) => rec,
-            Ok(None) => record_of(&seed, &account, account.current_client_cookie()),
-            Err(e) => return Err(ManageError::Store(e.to_string())),
+        let mut record = match (store.get_account(&seed).await, &account) {
+            (Ok(Some(rec)), _) => rec,
+            (Ok(None), Login::Web(a)) => record_of(&seed, a, a.current_client_cookie()),
+            (Ok(None), Login::Cli(a)) => cli_record(&seed, a),
+            (Err(e), _) => return Err(ManageError::Store(e.to_string())),
         };
         record.disabled = disabled;
         store
@@ -263,7 +270,7 @@ impl Pool {
         self.update(key, |e, now| match result {
             Ok(q) => {
                 if matches!(e.health, Health::Dead { .. }) {
-                    tracing::info!(account = %e.account.label(), "the cookie works again");
+                    tracing::info!(account = %e.login.label(), "the cookie works again");
                     e.health = Health::Active;
                     e.breaker.on_success();
                 }
@@ -286,7 +293,7 @@ impl Pool {
         lock(&self.inner)
             .entries
             .iter()
-            .map(|e| e.view(now, self.cfg.concurrency))
+            .map(|e| e.view(now, self.cfg.limits().of(e.kind())))
             .collect()
     }
 
@@ -296,20 +303,21 @@ impl Pool {
             .entries
             .iter()
             .find(|e| e.answers_to(id))
-            .map(|e| e.view(now, self.cfg.concurrency))
+            .map(|e| e.view(now, self.cfg.limits().of(e.kind())))
             .ok_or_else(|| ManageError::NotFound(id.to_string()))
     }
 
+    /// The cookie account with this key (`None` for a CLI login).
     pub(crate) fn account_of(&self, key: u64) -> Option<Arc<Account>> {
         let g = lock(&self.inner);
         g.entries
             .iter()
             .find(|e| e.key == key)
-            .map(|e| Arc::clone(&e.account))
+            .and_then(|e| e.login.web().cloned())
     }
 
     /// The id of an entry added with one of these seeds (the same cookie pasted again).
-    fn id_with_seed(&self, seeds: &[&str]) -> Option<String> {
+    pub(super) fn id_with_seed(&self, seeds: &[&str]) -> Option<String> {
         let g = lock(&self.inner);
         let found = g.entries.iter().find(|e| seeds.contains(&e.seed.as_str()));
         found.map(Entry::id)
@@ -340,7 +348,19 @@ pub(crate) fn apply_quota(e: &mut Entry, q: Quota, now: Instant, recheck: std::t
     e.quota = Some(q);
 }
 
-/// Writes the account's cookie to the store whenever Clerk rotates it.
+/// The stored record of a CLI login as it is now (not disabled): its current refresh token.
+fn cli_record(seed: &str, account: &CliAccount) -> AccountRecord {
+    AccountRecord {
+        seed_hash: seed.to_string(),
+        account_id: Some(account.id().to_string()),
+        label: Some(account.label().to_string()),
+        client_cookie: account.tokens().refresh_token().expose().to_string(),
+        session_id: None,
+        updated_ms: now_ms(),
+        disabled: false,
+    }
+}
+
 /// The stored record of an account as it is now (not disabled).
 fn record_of(seed: &str, account: &Account, cookie: String) -> AccountRecord {
     let identity = account.identity();
@@ -399,7 +419,12 @@ mod tests {
     #[test]
     fn exhausted_quota_rests_the_account_until_it_is_back() {
         let account = Arc::new(Account::new("q", "__client=q").expect("account"));
-        let mut e = Entry::new(1, "seed".into(), Origin::Config, account);
+        let mut e = Entry::new(
+            1,
+            "seed".into(),
+            Origin::Config,
+            crate::pool::Login::Web(account),
+        );
         let now = Instant::now();
         let week = Duration::from_secs(300);
         let full = Quota {

@@ -5,11 +5,13 @@
 //! - [`sources`]: `CLERK_COOKIE`, `CLERK_COOKIES`, `ACCOUNTS_FILE` parsing;
 //! - [`settings`]: the pool's settings as the config validates them;
 //! - [`entry`]: one account as the pool holds it, and its cookie-free admin view;
+//! - [`login`]: the two kinds of account ([`Login`]): a browser cookie or a `cto login`;
 //! - [`account_state`]: health (active, cooling, dead, disabled) and quota from `/billing`;
 //! - [`breaker`]: the per-account circuit breaker;
 //! - [`retry`]: which failures are retried or failed over, and the backoff between attempts;
 //! - [`schedule`]: least-busy pick, stickiness, the bounded wait queue, the slot [`Lease`];
 //! - [`manage`]: add, remove, disable, enable, re-check (behind the admin API);
+//! - [`cli_logins`]: `cto login` accounts: loading, adding, their rotating refresh tokens;
 //! - [`probe`]: the background task that re-probes dead accounts and reads quotas.
 //!
 //! All pool state sits behind one std `Mutex`; no critical section awaits. Upstream calls
@@ -17,7 +19,9 @@
 
 pub mod account_state;
 pub mod breaker;
+pub mod cli_logins;
 pub mod entry;
+pub mod login;
 pub mod manage;
 pub mod probe;
 pub mod retry;
@@ -33,8 +37,9 @@ use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
 pub use breaker::BreakerConfig;
+pub use login::{Kind, Login};
 pub use retry::{Backoff, Verdict};
-pub use schedule::{Lease, Want};
+pub use schedule::{Doors, Lease, Limits, Want};
 
 use crate::conversation::fingerprint::hex;
 use crate::upstream::UpstreamError;
@@ -44,8 +49,10 @@ use entry::Entry;
 /// Scheduling, health and retry settings (see `config.rs` for their names and defaults).
 #[derive(Debug, Clone)]
 pub struct PoolConfig {
-    /// Turns per account at once; `None`: `/billing`'s `taskConcurrencyLimit`, else 2.
+    /// Turns per cookie account at once; `None`: `/billing`'s `taskConcurrencyLimit`, else 2.
     pub concurrency: Option<usize>,
+    /// Turns per `cto login` account at once; `None`: 2, lowered by the upstream's 429s.
+    pub cli_concurrency: Option<usize>,
     pub queue_timeout: Duration,
     pub max_queue: usize,
     /// Rest of a rate-limited account when the upstream gives no Retry-After.
@@ -60,10 +67,21 @@ pub struct PoolConfig {
     pub breaker: BreakerConfig,
 }
 
+impl PoolConfig {
+    /// Turns at once per account, by kind.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            web: self.concurrency,
+            cli: self.cli_concurrency,
+        }
+    }
+}
+
 impl Default for PoolConfig {
     fn default() -> Self {
         PoolConfig {
             concurrency: None,
+            cli_concurrency: None,
             queue_timeout: Duration::from_secs(30),
             max_queue: 1000,
             cooldown: Duration::from_secs(60),
@@ -106,9 +124,24 @@ pub enum PoolError {
         waited: Duration,
         retry_after: Duration,
     },
+    /// Accounts exist, but none of the kind that serves the model.
+    #[error("{}", no_door_message(model, *kind))]
+    NoDoor { model: String, kind: Kind },
     /// The account owning a conversation cannot serve it (the relay restarts it elsewhere).
     #[error("the cto.new account of this conversation is not available")]
     OwnerUnavailable,
+}
+
+fn no_door_message(model: &str, kind: Kind) -> String {
+    let model: String = model.chars().take(64).collect();
+    match kind {
+        Kind::Web => format!(
+            "the model `{model}` is served by cto.new's web agent, and no cookie account is configured: add one (CLERK_COOKIE) or pick a model the CLI accounts serve (GET /v1/models)"
+        ),
+        Kind::Cli => format!(
+            "the model `{model}` is served only by cto.new's CLI API, and no `cto login` account is configured: add one (CTO_REFRESH_TOKEN) or pick a model of the web agent (GET /v1/models)"
+        ),
+    }
 }
 
 /// Names the accounts whose cookies must be refreshed (and says how), or that all are disabled.
@@ -216,29 +249,42 @@ impl Pool {
             .map(|e| e.key)
     }
 
-    /// An account to ask account-independent questions (the model list): the first usable one,
-    /// else the first configured one.
+    /// A cookie account to ask account-independent questions (the web model list): the first
+    /// usable one, else the first configured one.
     pub fn any_account(&self) -> Option<Arc<crate::upstream::Account>> {
-        let inner = lock(&self.inner);
-        let now = Instant::now();
-        inner
-            .entries
-            .iter()
-            .find(|e| e.health.is_usable(now))
-            .or_else(|| inner.entries.first())
-            .map(|e| Arc::clone(&e.account))
+        self.any_of(Kind::Web).and_then(|l| l.web().cloned())
     }
 
-    /// Accounts whose identity is not discovered yet (their id is not final).
+    /// A `cto login` account for the same (the CLI model list).
+    pub fn any_cli_account(&self) -> Option<Arc<crate::upstream::cli::CliAccount>> {
+        self.any_of(Kind::Cli).and_then(|l| l.cli().cloned())
+    }
+
+    fn any_of(&self, kind: Kind) -> Option<Login> {
+        let inner = lock(&self.inner);
+        let now = Instant::now();
+        let mut of_kind = inner.entries.iter().filter(|e| e.kind() == kind);
+        let first = of_kind.clone().next();
+        of_kind
+            .find(|e| e.health.is_usable(now))
+            .or(first)
+            .map(|e| e.login.clone())
+    }
+
+    /// Whether some account of this kind is configured.
+    pub fn has(&self, kind: Kind) -> bool {
+        lock(&self.inner).entries.iter().any(|e| e.kind() == kind)
+    }
+
+    /// Cookie accounts whose identity is not discovered yet (their id is not final).
     pub fn undiscovered(&self) -> Vec<Arc<crate::upstream::Account>> {
         lock(&self.inner)
             .entries
             .iter()
-            .filter(|e| {
-                e.account.identity().is_none()
-                    && matches!(e.health.name(Instant::now()), "active" | "cooling")
-            })
-            .map(|e| Arc::clone(&e.account))
+            .filter(|e| matches!(e.health.name(Instant::now()), "active" | "cooling"))
+            .filter_map(|e| e.login.web())
+            .filter(|a| a.identity().is_none())
+            .cloned()
             .collect()
     }
 
@@ -266,6 +312,16 @@ impl Pool {
         let verdict = retry::classify(err);
         let cfg = &self.cfg;
         self.update(lease.key, |e, now| {
+            // A CLI account refusing with 429 while others of its turns run: its limit is
+            // lower than ours; learn it (the web account's limit comes from /billing).
+            if e.kind() == Kind::Cli
+                && matches!(err, UpstreamError::RateLimited { .. })
+                && e.in_flight > 1
+            {
+                let learned = e.in_flight - 1;
+                tracing::info!(account = %e.login.label(), limit = learned, "the CLI API refused a turn with 429 at this concurrency; lowering the account's limit");
+                e.learned_limit = Some(learned);
+            }
             apply_failure(e, &verdict, err, now, cfg)
         });
         verdict
@@ -342,7 +398,7 @@ pub(crate) fn apply_failure(
                 e.quota_due = Some(now + cfg.quota_check);
             }
             let until = now + rest;
-            tracing::info!(account = %e.account.label(), secs = secs_until(now, until), "account cooling down");
+            tracing::info!(account = %e.login.label(), secs = secs_until(now, until), "account cooling down");
             e.health = Health::Cooling {
                 until,
                 reason: err.to_string(),

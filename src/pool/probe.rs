@@ -46,13 +46,15 @@ impl Pool {
             } else {
                 e.quota_due.is_some_and(|t| now >= t)
             };
+            // The probe reads the web agent's `/billing`; CLI logins have no such call.
+            let Some(web) = e.login.web() else { continue };
             if due {
                 if dead {
                     e.recheck_due = Some(now + self.cfg.dead_recheck);
                 } else {
                     e.quota_due = Some(now + self.cfg.quota_check);
                 }
-                out.push((e.key, Arc::clone(&e.account), dead));
+                out.push((e.key, Arc::clone(web), dead));
             }
         }
         out

@@ -7,8 +7,58 @@ use std::time::{Duration, Instant};
 
 use super::account_state::secs_until;
 use super::entry::Entry;
+use super::login::{Kind, Login};
 use super::{Pool, PoolError, lock};
-use crate::upstream::Account;
+
+/// Which doors may serve a request: the kinds of account that serve its model, and the one to
+/// prefer when both do (the CLI door for requests with tools: native tool calls).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Doors {
+    pub web: bool,
+    pub cli: bool,
+    pub prefer: Option<Kind>,
+}
+
+impl Doors {
+    /// Either door, no preference.
+    pub const ANY: Doors = Doors {
+        web: true,
+        cli: true,
+        prefer: None,
+    };
+
+    pub fn allows(&self, kind: Kind) -> bool {
+        match kind {
+            Kind::Web => self.web,
+            Kind::Cli => self.cli,
+        }
+    }
+}
+
+/// Turns at once per account, by kind (`ACCOUNT_CONCURRENCY`, `CLI_CONCURRENCY`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Limits {
+    pub web: Option<usize>,
+    pub cli: Option<usize>,
+}
+
+impl Limits {
+    pub fn of(&self, kind: Kind) -> Option<usize> {
+        match kind {
+            Kind::Web => self.web,
+            Kind::Cli => self.cli,
+        }
+    }
+}
+
+impl From<Option<usize>> for Limits {
+    fn from(both: Option<usize>) -> Limits {
+        Limits {
+            web: both,
+            cli: both,
+        }
+    }
+}
 
 /// What a request needs from the pool.
 #[derive(Debug, Clone, Copy)]
@@ -16,6 +66,8 @@ pub struct Want<'a> {
     /// The account that owns the conversation's upstream history (its pool key).
     pub owner: Option<u64>,
     pub model: &'a str,
+    /// The kinds of account that may take it.
+    pub doors: Doors,
     /// When every account is dead, try one of them anyway (an idle one, the least recently
     /// tried): with no alternative, a request re-testing the cookie is how a restored cookie
     /// is noticed without waiting for the periodic re-probe. The relay allows it once per
@@ -36,17 +88,20 @@ pub(super) enum Choice {
 pub(super) fn choose(
     entries: &mut [Entry],
     want: &Want<'_>,
-    configured: Option<usize>,
+    limits: impl Into<Limits>,
     now: Instant,
 ) -> Choice {
+    let limits: Limits = limits.into();
+    let limit = |e: &Entry| e.limit(limits.of(e.kind()));
     for e in entries.iter_mut() {
         e.health.settle(now);
     }
-    let serves = |e: &Entry| e.health.is_usable(now) && e.breaker.allows(now);
+    let serves =
+        |e: &Entry| want.doors.allows(e.kind()) && e.health.is_usable(now) && e.breaker.allows(now);
     if let Some(owner) = want.owner {
         return match entries.iter().position(|e| e.key == owner) {
             Some(i) if serves(&entries[i]) => {
-                if entries[i].in_flight < entries[i].limit(configured) {
+                if entries[i].in_flight < limit(&entries[i]) {
                     Choice::Picked(i)
                 } else {
                     Choice::Busy
@@ -58,10 +113,12 @@ pub(super) fn choose(
     let best = entries
         .iter()
         .enumerate()
-        .filter(|(_, e)| serves(e) && e.in_flight < e.limit(configured))
+        .filter(|(_, e)| serves(e) && e.in_flight < limit(e))
         .min_by_key(|(_, e)| {
             (
-                e.in_flight * 1000 / e.limit(configured),
+                // The preferred door first, when the request has one.
+                want.doors.prefer.is_some_and(|k| k != e.kind()),
+                e.in_flight * 1000 / limit(e),
                 // On another model: would need a switch (an unused account is neutral).
                 e.last_model.as_deref().is_some_and(|m| m != want.model),
                 e.last_pick,
@@ -70,11 +127,19 @@ pub(super) fn choose(
     match best {
         Some((i, _)) => Choice::Picked(i),
         None if entries.iter().any(serves) => Choice::Busy,
+        None if !entries.iter().any(|e| want.doors.allows(e.kind())) && !entries.is_empty() => {
+            Choice::Refused(PoolError::NoDoor {
+                model: want.model.to_string(),
+                kind: if want.doors.web { Kind::Web } else { Kind::Cli },
+            })
+        }
         None => match nothing_serves(entries, now) {
             err @ PoolError::AllDead { .. } if want.last_resort => entries
                 .iter()
                 .enumerate()
-                .filter(|(_, e)| e.health.name(now) == "dead" && e.in_flight == 0)
+                .filter(|(_, e)| {
+                    want.doors.allows(e.kind()) && e.health.name(now) == "dead" && e.in_flight == 0
+                })
                 .min_by_key(|(_, e)| e.last_pick)
                 .map_or(Choice::Refused(err), |(i, _)| Choice::Picked(i)),
             err => Choice::Refused(err),
@@ -109,7 +174,7 @@ fn nothing_serves(entries: &[Entry], now: Instant) -> PoolError {
     let dead: Vec<String> = entries
         .iter()
         .filter(|e| e.health.name(now) == "dead")
-        .map(|e| e.account.label().to_string())
+        .map(|e| e.login.label().to_string())
         .collect();
     PoolError::AllDead {
         disabled: entries.len() - dead.len(),
@@ -122,7 +187,7 @@ fn nothing_serves(entries: &[Entry], now: Instant) -> PoolError {
 pub struct Lease {
     pub(super) pool: Arc<Pool>,
     pub(super) key: u64,
-    pub account: Arc<Account>,
+    pub login: Login,
     /// Whether the attempt's outcome was recorded (else a half-open trial is given back).
     pub(super) settled: bool,
 }
@@ -170,7 +235,7 @@ impl Pool {
                 let mut g = lock(&self.inner);
                 g.picks += 1;
                 let pick = g.picks;
-                match choose(&mut g.entries, &want, self.cfg.concurrency, now) {
+                match choose(&mut g.entries, &want, self.cfg.limits(), now) {
                     Choice::Picked(i) => {
                         let e = &mut g.entries[i];
                         e.in_flight += 1;
@@ -180,7 +245,7 @@ impl Pool {
                         let lease = Lease {
                             pool: Arc::clone(self),
                             key: e.key,
-                            account: Arc::clone(&e.account),
+                            login: e.login.clone(),
                             settled: false,
                         };
                         drop(g);

@@ -11,13 +11,19 @@ use crate::upstream::Account;
 
 fn entry(key: u64, label: &str) -> Entry {
     let account = Arc::new(Account::new(label, &format!("__client={label}")).expect("account"));
-    Entry::new(key, format!("seed{key}"), Origin::Config, account)
+    Entry::new(
+        key,
+        format!("seed{key}"),
+        Origin::Config,
+        crate::pool::Login::Web(account),
+    )
 }
 
 fn want(model: &str) -> Want<'_> {
     Want {
         owner: None,
         model,
+        doors: Doors::ANY,
         last_resort: false,
     }
 }
@@ -135,6 +141,7 @@ fn owner_is_sticky() {
     let w = Want {
         owner: Some(2),
         model: "m",
+        doors: Doors::ANY,
         last_resort: false,
     };
     assert!(matches!(

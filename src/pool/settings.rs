@@ -9,8 +9,9 @@ use crate::pool::sources::{self, AccountSource};
 use crate::pool::{Backoff, BreakerConfig, PoolConfig};
 use crate::upstream::UpstreamConfig;
 
-/// CLERK_COOKIE (label `default`), then CLERK_COOKIES, then ACCOUNTS_FILE; a cookie given twice
-/// is kept once (its first label wins).
+/// CLERK_COOKIE (label `default`), then CLERK_COOKIES, then CTO_REFRESH_TOKEN, then
+/// CTO_CREDENTIALS_FILE (default `~/.cto/credentials` when it exists), then ACCOUNTS_FILE; a
+/// secret given twice is kept once (its first label wins).
 pub(crate) fn account_sources(
     a: &ConfigArgs,
     clerk_cookie: Option<&str>,
@@ -22,6 +23,20 @@ pub(crate) fn account_sources(
     if let Some(list) = &a.clerk_cookies {
         out.extend(sources::parse_cookie_list(list));
     }
+    if let Some(list) = &a.cto_refresh_token {
+        out.extend(sources::parse_refresh_tokens(list));
+    }
+    if let Some(path) = credentials_file(a) {
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            bad(
+                "CTO_CREDENTIALS_FILE",
+                format!("cannot read {}: {e}", path.display()),
+            )
+        })?;
+        crate::upstream::cli::Credentials::parse(&text)
+            .map_err(|e| bad("CTO_CREDENTIALS_FILE", e.to_string()))?;
+        out.push(AccountSource::cli("cto-login", &text));
+    }
     if let Some(path) = &a.accounts_file {
         let text = std::fs::read_to_string(path).map_err(|e| {
             bad(
@@ -32,6 +47,20 @@ pub(crate) fn account_sources(
         out.extend(sources::parse_accounts_file(&text).map_err(|e| bad("ACCOUNTS_FILE", e))?);
     }
     Ok(sources::dedup(out))
+}
+
+/// `CTO_CREDENTIALS_FILE`: the path given (`none`: no file), else `~/.cto/credentials` when it
+/// exists.
+fn credentials_file(a: &ConfigArgs) -> Option<std::path::PathBuf> {
+    match a.cto_credentials_file.as_deref().map(str::trim) {
+        Some("none" | "") => None,
+        Some(p) => Some(p.into()),
+        None => {
+            let home = std::env::var_os("HOME")?;
+            let p = std::path::Path::new(&home).join(".cto").join("credentials");
+            p.is_file().then_some(p)
+        }
+    }
 }
 
 /// The scheduling, health and retry settings of the account pool.
@@ -49,6 +78,16 @@ pub(crate) fn pool_config(
             Some(n)
         }
     };
+    let cli_concurrency = match a.cli_concurrency.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(v) => {
+            let n: usize = parse_num("CLI_CONCURRENCY", v)?;
+            if n == 0 {
+                return Err(bad("CLI_CONCURRENCY", "must be at least 1"));
+            }
+            Some(n)
+        }
+    };
     let queue_secs: u64 = parse_num("QUEUE_TIMEOUT_SECS", &a.queue_timeout_secs)?;
     let max_queue: usize = parse_num("MAX_QUEUE", &a.max_queue)?;
     let attempts: u32 = parse_num("RETRY_ATTEMPTS", &a.retry_attempts)?;
@@ -61,6 +100,7 @@ pub(crate) fn pool_config(
     }
     Ok(PoolConfig {
         concurrency,
+        cli_concurrency,
         queue_timeout: Duration::from_secs(queue_secs),
         max_queue,
         cooldown: parse_duration("ACCOUNT_COOLDOWN", &a.account_cooldown)?,

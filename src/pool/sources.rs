@@ -1,34 +1,65 @@
-//! Where configured accounts come from: `CLERK_COOKIE`, `CLERK_COOKIES` and `ACCOUNTS_FILE`.
+//! Where configured accounts come from: `CLERK_COOKIE`, `CLERK_COOKIES`, `CTO_REFRESH_TOKEN`,
+//! `CTO_CREDENTIALS_FILE` and `ACCOUNTS_FILE`.
 //!
 //! The parsers are deliberately small (no TOML dependency): an accounts file holds one account
 //! per line, as `label = cookie` (whitespace around `=` is required, because a cookie header
 //! itself contains `=`) or as a bare cookie, or `[[account]]` blocks with `label = "..."` and
-//! `cookie = "..."` lines. `#` starts a comment line.
+//! `cookie = "..."` (a browser session) or `refresh_token = "..."` (a `cto login`) lines. `#`
+//! starts a comment line.
 
 use std::fmt;
 
+use crate::pool::login::Kind;
 use crate::pool::seed_hash;
 
-/// One configured account: a label for people and the cookie as pasted (a secret).
+/// One configured account: a label for people and its secret as pasted.
 #[derive(Clone, PartialEq, Eq)]
 pub struct AccountSource {
     pub label: String,
+    /// The cookie (`Web`), or the refresh token or `~/.cto/credentials` JSON (`Cli`).
     pub cookie: String,
+    pub kind: Kind,
 }
 
 impl AccountSource {
+    /// A browser session cookie.
     pub fn new(label: &str, cookie: &str) -> Self {
         AccountSource {
             label: label.trim().to_string(),
             cookie: cookie.trim().to_string(),
+            kind: Kind::Web,
+        }
+    }
+
+    /// A `cto login`: a refresh token, or the JSON the CLI writes to `~/.cto/credentials`.
+    pub fn cli(label: &str, credentials: &str) -> Self {
+        AccountSource {
+            kind: Kind::Cli,
+            ..AccountSource::new(label, credentials)
         }
     }
 }
 
 impl fmt::Debug for AccountSource {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "AccountSource({}, <redacted>)", self.label)
+        write!(
+            f,
+            "AccountSource({}, {:?}, <redacted>)",
+            self.label, self.kind
+        )
     }
+}
+
+/// `CTO_REFRESH_TOKEN`: one refresh token, or several separated by newlines, commas or `|||`;
+/// labels `cli-1`, `cli-2`...
+pub fn parse_refresh_tokens(raw: &str) -> Vec<AccountSource> {
+    raw.split(['\n', '\r', ','])
+        .flat_map(|line| line.split("|||"))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .enumerate()
+        .map(|(i, t)| AccountSource::cli(&format!("cli-{}", i + 1), t))
+        .collect()
 }
 
 /// `CLERK_COOKIES`: one cookie per line, or separated by `|||`; labels `cookie-1`, `cookie-2`...
@@ -45,8 +76,8 @@ pub fn parse_cookie_list(raw: &str) -> Vec<AccountSource> {
 /// The content of `ACCOUNTS_FILE`. Errors name the line.
 pub fn parse_accounts_file(text: &str) -> Result<Vec<AccountSource>, String> {
     let mut out = Vec::new();
-    // An open `[[account]]` block: (line number, label, cookie).
-    let mut block: Option<(usize, Option<String>, Option<String>)> = None;
+    // An open `[[account]]` block: (line number, label, secret with its kind).
+    let mut block: Option<Block> = None;
     for (n, raw) in text.lines().enumerate() {
         let line = raw.trim();
         let n = n + 1;
@@ -60,15 +91,20 @@ pub fn parse_accounts_file(text: &str) -> Result<Vec<AccountSource>, String> {
             block = Some((n, None, None));
             continue;
         }
-        if let Some((_, label, cookie)) = block.as_mut() {
+        if let Some((_, label, secret)) = block.as_mut() {
             let (key, value) = line.split_once('=').ok_or_else(|| {
-                format!("line {n}: expected `label = \"...\"` or `cookie = \"...\"`")
+                format!("line {n}: expected `label = \"...\"`, `cookie = \"...\"` or `refresh_token = \"...\"`")
             })?;
             let value = unquote(value.trim()).to_string();
             match key.trim() {
                 "label" | "name" => *label = Some(value),
-                "cookie" => *cookie = Some(value),
-                other => return Err(format!("line {n}: unknown key `{other}` (label, cookie)")),
+                "cookie" => *secret = Some((value, Kind::Web)),
+                "refresh_token" => *secret = Some((value, Kind::Cli)),
+                other => {
+                    return Err(format!(
+                        "line {n}: unknown key `{other}` (label, cookie, refresh_token)"
+                    ));
+                }
             }
             continue;
         }
@@ -99,15 +135,20 @@ fn split_label(line: &str) -> Option<(&str, &str)> {
     plain.then(|| (label, &line[i + 3..]))
 }
 
-fn close_block(
-    (line, label, cookie): (usize, Option<String>, Option<String>),
-    index: usize,
-) -> Result<AccountSource, String> {
-    let cookie = cookie
-        .filter(|c| !c.trim().is_empty())
-        .ok_or_else(|| format!("the [[account]] block at line {line} has no cookie"))?;
+/// An open `[[account]]` block: its line, label, and secret with its kind.
+type Block = (usize, Option<String>, Option<(String, Kind)>);
+
+fn close_block((line, label, secret): Block, index: usize) -> Result<AccountSource, String> {
+    let (secret, kind) = secret
+        .filter(|(c, _)| !c.trim().is_empty())
+        .ok_or_else(|| {
+            format!("the [[account]] block at line {line} has no cookie or refresh_token")
+        })?;
     let label = label.unwrap_or_else(|| format!("file-{}", index + 1));
-    Ok(AccountSource::new(&label, &cookie))
+    Ok(match kind {
+        Kind::Web => AccountSource::new(&label, &secret),
+        Kind::Cli => AccountSource::cli(&label, &secret),
+    })
 }
 
 fn unquote(s: &str) -> &str {
@@ -175,6 +216,28 @@ mod tests {
         assert!(e.contains("line 1"), "{e}");
         let e = parse_accounts_file("[[account]]\ncolor = \"x\"\n").expect_err("bad key");
         assert!(e.contains("line 2") && e.contains("color"), "{e}");
+    }
+
+    #[test]
+    fn refresh_tokens_from_the_variable_and_the_file() {
+        let v = parse_refresh_tokens("rt_a, rt_b\nrt_c ||| ");
+        let t: Vec<_> = v
+            .iter()
+            .map(|s| (s.label.as_str(), s.cookie.as_str(), s.kind))
+            .collect();
+        assert_eq!(
+            t,
+            [
+                ("cli-1", "rt_a", Kind::Cli),
+                ("cli-2", "rt_b", Kind::Cli),
+                ("cli-3", "rt_c", Kind::Cli)
+            ]
+        );
+        let text = "[[account]]\nlabel = \"laptop\"\nrefresh_token = \"rt_x\"\n[[account]]\ncookie = \"__client=1\"\n";
+        let v = parse_accounts_file(text).expect("parses");
+        assert_eq!((v[0].label.as_str(), v[0].kind), ("laptop", Kind::Cli));
+        assert_eq!(v[1].kind, Kind::Web);
+        assert!(!format!("{v:?}").contains("rt_x"));
     }
 
     #[test]

@@ -3,28 +3,29 @@
 //!
 //! # Layout
 //! - [`chat`]: [`Chat`], the request in the internal model;
+//! - [`attempts`]: [`Relay::start`]: continuity, the door of the picked account, failover;
+//! - [`cli_body`]: the CLI door's request body (the client's own, or written from the model);
 //! - [`context`]: context turns, for transcripts over the upstream's prompt budget;
 //! - [`emulate`]: tool calls on the web door (parse the answer, one repair turn);
-//! - this file: [`Relay::start`] (continuity, failover, retries) and [`Running`].
+//! - this file: the relay's settings, [`Running`] and [`Completion`].
 
+pub mod attempts;
 pub mod chat;
+pub mod cli_body;
 pub mod context;
 pub mod emulate;
 
 use std::sync::Arc;
-use std::time::Instant;
 
+pub use attempts::Route;
 pub use chat::Chat;
 
-use crate::conversation::message::split_point;
 use crate::conversation::prompt::Plan;
-use crate::conversation::{Fingerprint, Message, Scope, prompt};
-use crate::pool::{Lease, Pool, PoolError, Verdict, Want, account_id_for_user};
+use crate::conversation::{Fingerprint, Message, Scope};
+use crate::pool::{Lease, Pool, PoolError};
 use crate::store::{ConversationRecord, Store, now_ms};
-use crate::upstream::images::ImageData;
-use crate::upstream::{
-    Account, EngineClient, HistoryRef, Turn, TurnEvent, TurnRequest, UpstreamError,
-};
+use crate::upstream::cli::CliClient;
+use crate::upstream::{Account, EngineClient, HistoryRef, Turn, TurnEvent, UpstreamError};
 
 /// What to do with a transcript over the prompt budget (`LONG_PROMPTS`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,6 +81,8 @@ pub enum RelayError {
 /// Runs turns for all API surfaces.
 pub struct Relay {
     pub engine: Arc<EngineClient>,
+    /// The CLI door's client (`cto login` accounts).
+    pub cli: Arc<CliClient>,
     pub store: Arc<dyn Store>,
     pub pool: Arc<Pool>,
     pub prompts: PromptSettings,
@@ -102,17 +105,12 @@ pub struct Running {
 impl Running {
     /// The next event of the answer, in the internal model; `None` after `Finished` or an error.
     pub async fn next(&mut self) -> Option<Result<TurnEvent, UpstreamError>> {
-        match self.emulation.as_mut() {
-            None => self.turn.next().await,
-            Some(em) => {
-                em.next(
-                    &mut self.turn,
-                    &self.engine,
-                    &self.completion,
-                    &self._lease.account,
-                )
-                .await
+        match (self.emulation.as_mut(), self._lease.login.web()) {
+            (Some(em), Some(account)) => {
+                em.next(&mut self.turn, &self.engine, &self.completion, account)
+                    .await
             }
+            _ => self.turn.next().await,
         }
     }
 }
@@ -138,7 +136,11 @@ pub struct Completion {
     history: HistoryRef,
     scope: Scope,
     messages: Vec<Message>,
-    account: Arc<Account>,
+    /// The stable id of the account that ran it (`None`: a cookie account not discovered).
+    account_id: Option<String>,
+    /// Whether the conversation is remembered by fingerprint (the web door; the CLI door's
+    /// clients send the whole history, so nothing is stored per request).
+    fingerprints: bool,
     /// Upstream turns of the history before the answer's own turns.
     turns_before: u32,
     /// Upstream turns this answer took besides its own (context parts, a repair turn).
@@ -211,177 +213,6 @@ impl Relay {
             }
         }
     }
-
-    /// Starts the turn for `messages` (already validated: non-empty).
-    ///
-    /// Failures before the first event are handled here, never later: a dead or cooling
-    /// account hands the request to another one (a continued conversation then restarts with
-    /// the whole transcript), transient failures are retried with backoff within the deadline,
-    /// and failures that cannot succeed anywhere are answered at once.
-    ///
-    /// `images` are the new turn's images, checked and loaded by the caller from
-    /// `chat.images`.
-    pub async fn start(
-        &self,
-        mut scope: Scope,
-        chat: Chat,
-        images: Vec<ImageData>,
-    ) -> Result<Running, RelayError> {
-        let tools = chat.offered_tools().cloned();
-        scope.tools = tools.as_ref().map(|t| t.digest());
-        tracing::debug!(
-            messages = chat.messages.len(),
-            text_bytes = chat.messages.iter().map(|m| m.text.len()).sum::<usize>(),
-            tools = tools.as_ref().map_or(0, |t| t.specs().len()),
-            "chat request"
-        );
-        let messages = chat.messages;
-        let split = split_point(&messages);
-        let mut continued = self.find_continued(&scope, &messages, split).await;
-        let result = self
-            .attempts(scope, messages, tools, images, split, &mut continued)
-            .await;
-        if result.is_err()
-            && let Some(c) = continued
-        {
-            // The turn never started, so the history is as it was: the client's retry should
-            // still find it (it was taken from the store above).
-            if let Err(e) = self.store.put_conversation(&c.fingerprint, &c.record).await {
-                metrics::counter!(crate::metrics::STORE_ERRORS).increment(1);
-                tracing::warn!(error = %e, "could not put the conversation back");
-            }
-        }
-        result
-    }
-
-    /// The attempts of [`Relay::start`]; `continued` becomes `None` when the conversation
-    /// had to restart on another account.
-    async fn attempts(
-        &self,
-        scope: Scope,
-        messages: Vec<Message>,
-        tools: Option<Arc<crate::tools::ToolSet>>,
-        images: Vec<ImageData>,
-        split: usize,
-        continued: &mut Option<Owned>,
-    ) -> Result<Running, RelayError> {
-        let started = Instant::now();
-        let (mut transient, mut failovers) = (0u32, 0u32);
-        let budget = self.prompts.budget;
-        loop {
-            let (owner, plan, history, turns_before) = match continued.as_ref() {
-                Some(c) => (
-                    Some(c.key),
-                    prompt::for_continued(&messages[split..], tools.as_deref(), budget),
-                    Some(c.record.history.clone()),
-                    c.record.turns,
-                ),
-                None => (
-                    None,
-                    prompt::for_new_history(&messages, tools.as_deref(), budget),
-                    None,
-                    0,
-                ),
-            };
-            self.check_plan(&plan)?;
-            if !plan.context.is_empty() {
-                tracing::info!(
-                    context_turns = plan.context.len(),
-                    total_bytes = plan.total_bytes(),
-                    prompt_bytes = plan.prompt.len(),
-                    "the transcript is over the prompt budget: its start goes as context turns (each costs credits)"
-                );
-            }
-            let Plan { context, prompt } = plan;
-            let req = TurnRequest {
-                model: scope.model.clone(),
-                prompt,
-                continue_history: history,
-                images: images.clone(),
-            };
-            let want = Want {
-                owner,
-                model: &scope.model,
-                last_resort: failovers == 0,
-            };
-            let mut lease = match self.pool.acquire(want).await {
-                Ok(lease) => lease,
-                Err(PoolError::OwnerUnavailable) => {
-                    tracing::info!(
-                        "the account of this conversation cannot serve; restarting it on another"
-                    );
-                    *continued = None;
-                    continue;
-                }
-                Err(PoolError::NoAccount) => return Err(RelayError::NoAccount),
-                Err(e) => return Err(e.into()),
-            };
-            let is_continued = req.continue_history.is_some();
-            tracing::debug!(continued = is_continued, prompt_chars = req.prompt.len(), account = %lease.account.label(), "starting upstream turn");
-            let setup = Instant::now();
-            let started_turn =
-                match context::send(&self.engine, &lease.account, &context, req).await {
-                    Ok(req) => self.engine.start_turn(&lease.account, req).await,
-                    Err(e) => Err(e),
-                };
-            let err = match started_turn {
-                Ok(turn) => {
-                    self.pool.record_success(&mut lease, &scope.model);
-                    metrics::histogram!(crate::metrics::UPSTREAM_SETUP_SECONDS, "generation" => turn.history.generation.as_str())
-                        .record(setup.elapsed().as_secs_f64());
-                    metrics::counter!(crate::metrics::TURNS, "kind" => if is_continued { "continued" } else { "new" }).increment(1);
-                    let history = turn.history.clone();
-                    let account = Arc::clone(&lease.account);
-                    let emulation = tools.clone().map(emulate::Emulation::new);
-                    return Ok(Running {
-                        turn,
-                        continued: is_continued,
-                        completion: Completion {
-                            history,
-                            scope,
-                            messages,
-                            account,
-                            turns_before,
-                            extra_turns: (context.len() as u32).into(),
-                        },
-                        emulation,
-                        engine: Arc::clone(&self.engine),
-                        _active: ActiveGuard::new(),
-                        _lease: lease,
-                    });
-                }
-                Err(e) => e,
-            };
-            crate::metrics::upstream_error(err.kind());
-            let verdict = self.pool.record_failure(&mut lease, &err);
-            let label = lease.account.label().to_string();
-            drop(lease);
-            let out_of_time = started.elapsed() >= self.pool.cfg.deadline;
-            match verdict {
-                Verdict::Fatal => return Err(err.into()),
-                Verdict::Dead | Verdict::Cool(_) => {
-                    failovers += 1;
-                    if failovers > MAX_FAILOVERS || out_of_time {
-                        return Err(err.into());
-                    }
-                    tracing::warn!(account = %label, error = %err, "account failed; trying another");
-                    // Its history lives on that account: restart with the whole transcript.
-                    *continued = None;
-                }
-                Verdict::Transient => {
-                    transient += 1;
-                    let delay = self.pool.cfg.backoff.delay(transient - 1);
-                    if transient >= self.pool.cfg.attempts
-                        || started.elapsed() + delay >= self.pool.cfg.deadline
-                    {
-                        return Err(err.into());
-                    }
-                    tracing::info!(account = %label, error = %err, retry_in_ms = delay.as_millis() as u64, "turn did not start; retrying");
-                    tokio::time::sleep(delay).await;
-                }
-            }
-        }
-    }
 }
 
 impl Relay {
@@ -431,11 +262,7 @@ impl Completion {
     /// request that echoes it continues the same upstream history.
     pub async fn remember(&self, store: &dyn Store, answer: Message) {
         let c = self;
-        let Some(account_id) = c
-            .account
-            .identity()
-            .map(|i| account_id_for_user(&i.user_id))
-        else {
+        let Some(account_id) = c.account_id.clone().filter(|_| c.fingerprints) else {
             return;
         };
         let mut messages = c.messages.clone();
@@ -459,11 +286,7 @@ impl Completion {
     /// Stores a Responses API answer under `key` with its whole conversation, for a later
     /// `previous_response_id`.
     pub async fn remember_response(&self, store: &dyn Store, key: &str, transcript: String) {
-        let Some(account_id) = self
-            .account
-            .identity()
-            .map(|i| account_id_for_user(&i.user_id))
-        else {
+        let Some(account_id) = self.account_id.clone() else {
             return;
         };
         let record = ConversationRecord {

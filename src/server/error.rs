@@ -173,6 +173,7 @@ fn pool_parts(e: &PoolError) -> (StatusCode, &'static str, Option<&'static str>)
         // The same code as a single rejected cookie: the fix is the same (fresh cookies).
         PoolError::AllDead { .. } => (StatusCode::SERVICE_UNAVAILABLE, "cookie_rejected"),
         PoolError::OwnerUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "account_unavailable"),
+        PoolError::NoDoor { .. } => (StatusCode::SERVICE_UNAVAILABLE, "no_account_for_model"),
         PoolError::AllCooling { .. } => (StatusCode::TOO_MANY_REQUESTS, "accounts_cooling"),
         PoolError::QueueFull { .. } => (StatusCode::TOO_MANY_REQUESTS, "queue_full"),
         PoolError::QueueTimeout { .. } => (StatusCode::TOO_MANY_REQUESTS, "queue_timeout"),

@@ -46,7 +46,9 @@ impl WeakState {
 pub enum StartError {
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("account `{label}` (CLERK_COOKIE / CLERK_COOKIES / ACCOUNTS_FILE): {error}")]
+    #[error(
+        "account `{label}` (CLERK_COOKIE / CLERK_COOKIES / CTO_REFRESH_TOKEN / CTO_CREDENTIALS_FILE / ACCOUNTS_FILE): {error}"
+    )]
     Cookie { label: String, error: UpstreamError },
     #[error("could not build the HTTP client: {0}")]
     Client(UpstreamError),
@@ -87,12 +89,16 @@ impl AppState {
         let admin = ApiKeys::new(config.admin_key.as_slice());
         let catalog = crate::catalog::ModelCatalog::new(&config);
         let prompts = config.prompts;
+        let cli = Arc::new(
+            crate::upstream::cli::CliClient::new(&config.upstream).map_err(StartError::Client)?,
+        );
         let state = AppState {
             inner: Arc::new(Inner {
                 config,
                 keys,
                 admin,
                 relay: Relay {
+                    cli,
                     prompts,
                     engine,
                     store,
@@ -155,6 +161,23 @@ impl AppState {
     pub async fn model_for(&self, requested: Option<&str>) -> Result<String, ApiError> {
         self.catalog().ensure_loaded(self).await;
         self.resolve_model(requested)
+    }
+
+    /// The model a request means and the doors that serve it.
+    pub async fn route_for(
+        &self,
+        requested: Option<&str>,
+    ) -> Result<(String, crate::relay::Route), ApiError> {
+        self.catalog().ensure_loaded(self).await;
+        let catalog = self.catalog().snapshot();
+        let m = catalog
+            .resolve(requested)
+            .map_err(|name| ApiError::ModelNotFound(name.chars().take(128).collect()))?;
+        let route = crate::relay::Route {
+            web: m.web,
+            cli_model: m.cli_id.clone(),
+        };
+        Ok((m.id.clone(), route))
     }
 
     /// The canonical catalogue name (adapter key when the live list is known) for what the

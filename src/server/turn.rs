@@ -9,7 +9,7 @@ use super::AppState;
 use super::answer::Answer;
 use super::error::ApiError;
 use crate::conversation::Scope;
-use crate::relay::{Chat, Completion, Running};
+use crate::relay::{Chat, Completion, Route, Running};
 use crate::upstream::{TurnEvent, UpstreamError};
 
 /// A turn whose first event has arrived.
@@ -24,12 +24,13 @@ pub async fn start(
     state: &AppState,
     scope: Scope,
     mut chat: Chat,
+    route: &Route,
     received: Instant,
     stream: bool,
 ) -> Result<Started, ApiError> {
     let sources = std::mem::take(&mut chat.images);
     let images = crate::catalog::prepare_images(state, &scope.model, sources).await?;
-    let mut running = state.relay().start(scope, chat, images).await?;
+    let mut running = state.relay().start(scope, chat, images, route).await?;
     let first = match running.next().await {
         Some(Ok(ev)) => ev,
         Some(Err(e)) => return Err(counted(e)),

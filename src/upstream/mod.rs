@@ -92,6 +92,8 @@ pub struct UpstreamConfig {
     /// `Origin` sent to both hosts (`https://cto.new`); `Referer` is this plus `/`.
     pub origin: String,
     pub user_agent: String,
+    /// `User-Agent` of the CLI door's requests (`CLI_USER_AGENT`; opencode's by default).
+    pub cli_user_agent: String,
     pub clerk_api_version: String,
     pub clerk_js_version: String,
     /// Every call to cto.new goes through this HTTP proxy when set (`UPSTREAM_PROXY`).
@@ -120,6 +122,7 @@ impl UpstreamConfig {
             ping_interval: Duration::from_secs(30),
             origin: "https://cto.new".to_string(),
             user_agent: DEFAULT_USER_AGENT.to_string(),
+            cli_user_agent: cli::DEFAULT_CLI_USER_AGENT.to_string(),
             clerk_api_version: "2025-11-10".to_string(),
             clerk_js_version: "6.7.3".to_string(),
             proxy: None,

@@ -70,7 +70,7 @@ pub async fn create(
 ) -> Result<Response, AnthropicError> {
     let received = std::time::Instant::now();
     let req = MessagesRequest::parse(&body, true)?;
-    let model = state.model_for(req.model.as_deref()).await?;
+    let (model, route) = state.route_for(req.model.as_deref()).await?;
     let meta = MessageMeta::new(&model, req.chat.estimated_tokens());
     let scope = Scope {
         client: client.0,
@@ -78,7 +78,7 @@ pub async fn create(
         session: session_of(&headers),
         ..Scope::default()
     };
-    let started = turn::start(&state, scope, req.chat, received, req.stream).await?;
+    let started = turn::start(&state, scope, req.chat, &route, received, req.stream).await?;
     if req.stream {
         Ok(events::respond(state, started, meta).into_response())
     } else {

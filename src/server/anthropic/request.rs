@@ -141,6 +141,7 @@ impl MessagesRequest {
             messages,
             tools: tool_defs::offer(specs, choice, parallel)?,
             images,
+            passthrough: None,
         };
         Ok(MessagesRequest {
             model,

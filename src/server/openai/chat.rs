@@ -27,15 +27,17 @@ pub async fn completions(
     JsonBody(body): JsonBody,
 ) -> Result<Response, ApiError> {
     let received = std::time::Instant::now();
-    let req = ChatRequest::parse(&body)?;
-    let model = state.model_for(req.model.as_deref()).await?;
+    let mut req = ChatRequest::parse(&body)?;
+    // The CLI door forwards the client's own body, every field intact.
+    req.chat.passthrough = Some(std::sync::Arc::new(body));
+    let (model, route) = state.route_for(req.model.as_deref()).await?;
     let prompt_tokens = req.chat.estimated_tokens();
     let scope = Scope {
         client: client.0,
         model: model.clone(),
         ..Scope::default()
     };
-    let started = turn::start(&state, scope, req.chat, received, req.stream).await?;
+    let started = turn::start(&state, scope, req.chat, &route, received, req.stream).await?;
     let meta = ChunkMeta::new(&model, prompt_tokens, req.include_usage);
     if req.stream {
         Ok(sse::respond(state, started, meta).into_response())

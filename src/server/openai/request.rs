@@ -111,6 +111,7 @@ impl ChatRequest {
             messages,
             tools: tool_defs::offer(specs, choice, parallel)?,
             images,
+            passthrough: None,
         };
         chat.link_results();
         Ok(ChatRequest {

@@ -45,7 +45,7 @@ pub async fn create(
         None => Vec::new(),
     };
     let req = ResponsesRequest::parse(&body, earlier)?;
-    let model = state.model_for(req.model.as_deref()).await?;
+    let (model, route) = state.route_for(req.model.as_deref()).await?;
     let meta = ResponseMeta {
         id: new_id("resp_"),
         created_at: 0,
@@ -64,7 +64,7 @@ pub async fn create(
         session: session_of(&headers),
         ..Scope::default()
     };
-    let started = turn::start(&state, scope, req.chat, received, req.stream).await?;
+    let started = turn::start(&state, scope, req.chat, &route, received, req.stream).await?;
     if req.stream {
         return Ok(events::respond(state, started, meta).into_response());
     }

@@ -113,6 +113,7 @@ impl ResponsesRequest {
             messages,
             tools: tool_defs::offer(specs, choice, parallel)?,
             images,
+            passthrough: None,
         };
         chat.link_results();
         Ok(ResponsesRequest {

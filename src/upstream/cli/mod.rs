@@ -77,7 +77,7 @@ impl CliConfig {
     pub fn from_upstream(cfg: &UpstreamConfig) -> Self {
         CliConfig {
             base_url: cfg.engine_base_url.trim_end_matches('/').to_string(),
-            user_agent: DEFAULT_CLI_USER_AGENT.to_string(),
+            user_agent: cfg.cli_user_agent.clone(),
             refresh_margin: DEFAULT_REFRESH_MARGIN,
             request_timeout: cfg.request_timeout,
             idle_timeout: cfg.idle_timeout,
