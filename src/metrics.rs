@@ -22,6 +22,9 @@ pub const ACCOUNTS: &str = "el2a_accounts";
 pub const QUEUE_DEPTH: &str = "el2a_queue_depth";
 pub const UPSTREAM_SETUP_SECONDS: &str = "el2a_upstream_setup_seconds";
 pub const BUILD_INFO: &str = "el2a_build_info";
+pub const OPEN_CONNECTIONS: &str = "el2a_open_connections";
+pub const CONNECTIONS_REFUSED: &str = "el2a_connections_refused_total";
+pub const HEADER_TIMEOUTS: &str = "el2a_header_timeouts_total";
 
 /// Names of every declared metric (tests check that each is exported).
 pub const ALL: &[&str] = &[
@@ -38,6 +41,9 @@ pub const ALL: &[&str] = &[
     QUEUE_DEPTH,
     UPSTREAM_SETUP_SECONDS,
     BUILD_INFO,
+    OPEN_CONNECTIONS,
+    CONNECTIONS_REFUSED,
+    HEADER_TIMEOUTS,
 ];
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
@@ -108,6 +114,18 @@ fn describe() {
         BUILD_INFO,
         "Always 1; its labels say the version and the upstream transport (plain or impersonate)"
     );
+    describe_gauge!(
+        OPEN_CONNECTIONS,
+        "Client connections being served (at most MAX_CONNECTIONS)"
+    );
+    describe_counter!(
+        CONNECTIONS_REFUSED,
+        "Client connections answered 503 and closed because MAX_CONNECTIONS were open"
+    );
+    describe_counter!(
+        HEADER_TIMEOUTS,
+        "Client connections closed because no complete request headers came within HEADER_READ_TIMEOUT_SECS (slow, silent or idle clients)"
+    );
     let transport = if cfg!(feature = "impersonate") {
         "impersonate"
     } else {
@@ -116,13 +134,19 @@ fn describe() {
     metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION"), "transport" => transport)
         .set(1.0);
     // Make every declared series visible from the first scrape.
-    for name in [JWT_MINTS, WS_RECONNECTS, STORE_ERRORS] {
+    for name in [
+        JWT_MINTS,
+        WS_RECONNECTS,
+        STORE_ERRORS,
+        CONNECTIONS_REFUSED,
+        HEADER_TIMEOUTS,
+    ] {
         metrics::counter!(name).absolute(0);
     }
     for kind in crate::upstream::UpstreamError::KINDS {
         metrics::counter!(UPSTREAM_ERRORS, "kind" => *kind).absolute(0);
     }
-    for name in [ACTIVE_STREAMS, QUEUE_DEPTH] {
+    for name in [ACTIVE_STREAMS, QUEUE_DEPTH, OPEN_CONNECTIONS] {
         metrics::gauge!(name).set(0.0);
     }
     for state in ["active", "cooling", "dead", "disabled"] {
