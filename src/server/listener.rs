@@ -39,6 +39,9 @@ use crate::metrics::{CONNECTIONS_REFUSED, HEADER_TIMEOUTS, OPEN_CONNECTIONS};
 const REFUSALS_AT_ONCE: usize = 64;
 /// How long a refused connection may take to send its request head, receive its 503 and close.
 const REFUSAL_TIME: Duration = Duration::from_secs(2);
+/// How long a refusal waits for the request head before it answers anyway, and then for the
+/// client to close. Short, so that silent clients cannot keep the [`REFUSALS_AT_ONCE`] busy.
+const REFUSAL_WAIT: Duration = Duration::from_millis(500);
 /// Pause after an `accept` error that is not about one connection (a full file table).
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 /// Repeated warnings (refusals, accept errors) are logged at most this often.
@@ -240,23 +243,30 @@ impl Refusals {
     }
 }
 
-/// Waits for the request's head, writes `answer`, closes our side, then reads until the client
-/// closes its own. An answer sent before the request looks unsolicited to HTTP clients (hyper
-/// drops it as an unexpected message); closing a socket with unread input resets it, and the
-/// client could lose the answer with it.
+/// Waits a moment for the request's head, writes `answer`, closes our side, then reads until the
+/// client closes its own. An answer sent before the request looks unsolicited to HTTP clients
+/// (hyper drops it as an unexpected message); closing a socket with unread input resets it, and
+/// the client could lose the answer with it.
 async fn answer_and_close(mut stream: TcpStream, answer: &[u8]) {
     let mut buf = [0u8; 4096];
-    let mut seen = 0;
-    while seen < buf.len() && !buf[..seen].windows(4).any(|w| w == b"\r\n\r\n") {
-        match stream.read(&mut buf[seen..]).await {
-            Ok(0) | Err(_) => return,
-            Ok(n) => seen += n,
+    let head = async {
+        let mut seen = 0;
+        while seen < buf.len() && !buf[..seen].windows(4).any(|w| w == b"\r\n\r\n") {
+            match stream.read(&mut buf[seen..]).await {
+                Ok(0) | Err(_) => return false,
+                Ok(n) => seen += n,
+            }
         }
+        true
+    };
+    if let Ok(false) = tokio::time::timeout(REFUSAL_WAIT, head).await {
+        return;
     }
     if stream.write_all(answer).await.is_err() || stream.shutdown().await.is_err() {
         return;
     }
-    while matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {}
+    let drain = async { while matches!(stream.read(&mut buf).await, Ok(n) if n > 0) {} };
+    let _ = tokio::time::timeout(REFUSAL_WAIT, drain).await;
 }
 
 /// An `accept` that failed. Errors about that one connection are skipped; others (a full file
