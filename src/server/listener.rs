@@ -5,7 +5,7 @@
 //! `/healthz` down. This loop instead:
 //! - serves HTTP/1.1 only, through hyper's connection builder with a timer, so the header-read
 //!   timeout runs from accept and again from the end of each response (a kept-alive connection
-//!   left idle that long is closed: hyper ≥ 1.4 restarts the timer when a connection goes idle);
+//!   left idle that long is closed: hyper 1.12 re-arms the timer when a connection goes idle);
 //!   no timer runs while a request is handled or its response written, so long streams live on.
 //!   (No HTTP/2 cleartext: no client of this API needs it, and its idle connections would
 //!   escape the timer. TLS and HTTP/2 belong to the reverse proxy in front);
