@@ -150,6 +150,19 @@ pub struct ConfigArgs {
     /// Most context turns one request may cost.
     #[arg(long, env = "MAX_CONTEXT_TURNS", default_value = "8")]
     pub max_context_turns: String,
+    /// Seconds a client connection has to send a request's complete headers, counted from its
+    /// accept or from the end of the previous response: bounds slow and silent clients, and
+    /// closes kept-alive connections left idle this long.
+    #[arg(long, env = "HEADER_READ_TIMEOUT_SECS", default_value = "30")]
+    pub header_read_timeout_secs: String,
+    /// Seconds a client has to send a request's whole body, counted from the end of its headers
+    /// (slower: 408).
+    #[arg(long, env = "REQUEST_BODY_TIMEOUT_SECS", default_value = "60")]
+    pub request_body_timeout_secs: String,
+    /// Most client connections open at once; beyond it a connection gets a short 503 and is
+    /// closed. Lowered at start when the open-file limit has no room for it.
+    #[arg(long, env = "MAX_CONNECTIONS", default_value = "4096")]
+    pub max_connections: String,
     /// Conversation store: embedded (a file under DATA_DIR), redis (needs REDIS_URL) or memory.
     /// Default: redis when REDIS_URL is set, else embedded.
     #[arg(long, env = "STORE")]
@@ -223,6 +236,8 @@ pub struct Config {
     /// `MAX_CONTEXT_TURNS`).
     pub prompts: crate::relay::PromptSettings,
     pub max_body_bytes: usize,
+    /// Header, body and idle timeouts of client connections, and their cap.
+    pub connections: crate::server::limits::ConnectionLimits,
     pub store: StoreChoice,
     pub conversation_ttl: Duration,
     pub max_conversations: usize,
@@ -255,6 +270,7 @@ impl std::fmt::Debug for Config {
             .field("reasoning", &self.reasoning)
             .field("prompts", &self.prompts)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("connections", &self.connections)
             .field("store", &self.store_label())
             .field("conversation_ttl", &self.conversation_ttl)
             .field("max_conversations", &self.max_conversations)
@@ -486,6 +502,7 @@ impl Config {
             reasoning,
             prompts,
             max_body_bytes,
+            connections: crate::server::limits::ConnectionLimits::from_args(a)?,
             store,
             conversation_ttl,
             max_conversations,

@@ -25,6 +25,9 @@ pub const BUILD_INFO: &str = "el2a_build_info";
 pub const CONTEXT_TURNS: &str = "el2a_context_turns_total";
 pub const TOOL_CALL_ANSWERS: &str = "el2a_tool_call_answers_total";
 pub const TOOL_CALL_REPAIRS: &str = "el2a_tool_call_repairs_total";
+pub const OPEN_CONNECTIONS: &str = "el2a_open_connections";
+pub const CONNECTIONS_REFUSED: &str = "el2a_connections_refused_total";
+pub const HEADER_TIMEOUTS: &str = "el2a_header_timeouts_total";
 
 /// Names of every declared metric (tests check that each is exported).
 pub const ALL: &[&str] = &[
@@ -44,6 +47,9 @@ pub const ALL: &[&str] = &[
     CONTEXT_TURNS,
     TOOL_CALL_ANSWERS,
     TOOL_CALL_REPAIRS,
+    OPEN_CONNECTIONS,
+    CONNECTIONS_REFUSED,
+    HEADER_TIMEOUTS,
 ];
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
@@ -126,6 +132,18 @@ fn describe() {
         BUILD_INFO,
         "Always 1; its labels say the version and the upstream transport (plain or impersonate)"
     );
+    describe_gauge!(
+        OPEN_CONNECTIONS,
+        "Client connections being served (at most MAX_CONNECTIONS)"
+    );
+    describe_counter!(
+        CONNECTIONS_REFUSED,
+        "Client connections answered 503 and closed because MAX_CONNECTIONS were open"
+    );
+    describe_counter!(
+        HEADER_TIMEOUTS,
+        "Client connections closed because no complete request headers came within HEADER_READ_TIMEOUT_SECS (slow, silent or idle clients)"
+    );
     let transport = if cfg!(feature = "impersonate") {
         "impersonate"
     } else {
@@ -140,6 +158,8 @@ fn describe() {
         STORE_ERRORS,
         CONTEXT_TURNS,
         TOOL_CALL_REPAIRS,
+        CONNECTIONS_REFUSED,
+        HEADER_TIMEOUTS,
     ] {
         metrics::counter!(name).absolute(0);
     }
@@ -149,7 +169,7 @@ fn describe() {
     for outcome in ["parsed", "repaired", "degraded"] {
         metrics::counter!(TOOL_CALL_ANSWERS, "outcome" => outcome).absolute(0);
     }
-    for name in [ACTIVE_STREAMS, QUEUE_DEPTH] {
+    for name in [ACTIVE_STREAMS, QUEUE_DEPTH, OPEN_CONNECTIONS] {
         metrics::gauge!(name).set(0.0);
     }
     for state in ["active", "cooling", "dead", "disabled"] {

@@ -8,7 +8,8 @@ use tokio::net::TcpListener;
 
 use crate::cli::{DemoArgs, SimulateArgs};
 use crate::config::{Config, ConfigArgs, LogFormat, StoreChoice};
-use crate::server::{AppState, app};
+use crate::server::limits::{self, ConnectionLimits};
+use crate::server::{AppState, app, listener};
 use crate::simulator::{Faults, SimConfig, Simulator};
 
 /// Sets up logging: `LOG_FORMAT` chooses pretty or JSON lines; `RUST_LOG` the level (default info).
@@ -30,10 +31,8 @@ pub fn init_tracing(format: LogFormat) {
 }
 
 /// Binds the listener, with an error that says which address failed.
-async fn bind(addr: SocketAddr) -> anyhow_like::Result<TcpListener> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("cannot listen on {addr}: {e} (set HOST/PORT)").into())
+fn bind(addr: SocketAddr) -> anyhow_like::Result<TcpListener> {
+    listener::bind(addr).map_err(|e| format!("cannot listen on {addr}: {e} (set HOST/PORT)").into())
 }
 
 /// Runs the proxy until SIGTERM or Ctrl-C.
@@ -50,15 +49,17 @@ pub async fn serve(config: Config) -> anyhow_like::Result<()> {
     }
     let grace = shutdown_grace()?;
     let listen = config.listen;
+    let limits = config.connections;
+    raise_open_file_limit();
     tracing::info!(
         config = ?config,
         transport = crate::upstream::transport::Transport::NAME,
         "starting"
     );
     let state = AppState::build(config).await.map_err(|e| e.to_string())?;
-    let listener = bind(listen).await?;
+    let listener = bind(listen)?;
     tracing::info!(addr = %listener.local_addr().map_err(|e| e.to_string())?, "listening");
-    serve_until_shutdown(listener, app(state), grace).await?;
+    serve_until_shutdown(listener, app(state), limits, grace).await;
     tracing::info!("stopped");
     Ok(())
 }
@@ -88,11 +89,12 @@ pub async fn demo(mut args: ConfigArgs, demo: DemoArgs) -> anyhow_like::Result<(
     if args.store.is_none() {
         config.store = StoreChoice::Memory;
     }
+    raise_open_file_limit();
     let key = config.api_keys.first().cloned().unwrap_or_default();
     let state = AppState::build(config.clone())
         .await
         .map_err(|e| e.to_string())?;
-    let listener = bind(config.listen).await?;
+    let listener = bind(config.listen)?;
     let port = listener.local_addr().map_err(|e| e.to_string())?.port();
     let host = if config.listen.ip().is_unspecified() {
         "127.0.0.1".to_string()
@@ -116,7 +118,7 @@ pub async fn demo(mut args: ConfigArgs, demo: DemoArgs) -> anyhow_like::Result<(
         config.default_model
     );
     println!("  Ctrl-C stops it.");
-    serve_until_shutdown(listener, app(state), grace).await?;
+    serve_until_shutdown(listener, app(state), config.connections, grace).await;
     // The simulator serves until here.
     let _ = &sim;
     Ok(())
@@ -178,20 +180,20 @@ fn parse_grace(value: &str) -> Result<Duration, String> {
 }
 
 /// Serves until SIGTERM/Ctrl-C, then stops accepting and lets running requests finish for up
-/// to `grace`. axum's graceful shutdown alone waits for every connection forever (one long
-/// agent turn would hold the process), so the wait is bounded; whatever still runs when the
-/// grace period ends is cut when the runtime stops, and the exit is still a clean one.
+/// to `grace`. Waiting for every connection alone could take forever (one long agent turn would
+/// hold the process), so the wait is bounded; whatever still runs when the grace period ends is
+/// cut when the runtime stops, and the exit is still a clean one.
 async fn serve_until_shutdown(
     listener: TcpListener,
     router: Router,
+    limits: ConnectionLimits,
     grace: Duration,
-) -> anyhow_like::Result<()> {
+) {
     let (signalled_tx, signalled_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+    let server = listener::serve(listener, router, limits, async move {
         shutdown_signal().await;
         let _ = signalled_tx.send(());
     });
-    let server = std::future::IntoFuture::into_future(server);
     tokio::pin!(server);
     let deadline = async {
         // A closed channel means the server ended without a signal: the select took that branch.
@@ -205,7 +207,7 @@ async fn serve_until_shutdown(
         tokio::time::sleep(grace).await;
     };
     tokio::select! {
-        result = &mut server => result.map_err(|e| e.to_string())?,
+        () = &mut server => {}
         () = deadline => {
             tracing::warn!(
                 grace_secs = grace.as_secs(),
@@ -213,7 +215,18 @@ async fn serve_until_shutdown(
             );
         }
     }
-    Ok(())
+}
+
+/// Raises the soft open-file limit to the hard one (see [`limits::raise_open_file_limit`]) and
+/// says what it found; the connection cap is fitted to the result when serving starts.
+fn raise_open_file_limit() {
+    match limits::raise_open_file_limit() {
+        Ok(l) if l.now > l.before => {
+            tracing::info!(from = l.before, to = l.now, "raised the open-file limit");
+        }
+        Ok(l) => tracing::info!(open_file_limit = l.now, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -3,8 +3,9 @@
 //! Handlers return [`ApiError`]; its `IntoResponse` writes OpenAI's error object
 //! `{"error":{"message","type","param","code"}}` with the right status. Upstream errors carry
 //! messages that say what failed and what to do (see `upstream::error`). Which one to use:
-//! request problems are `BadRequest`/`ModelNotFound`/`PayloadTooLarge`, key problems
-//! `Unauthorized`, anything that went wrong beyond us `Upstream`.
+//! request problems are `BadRequest`/`ModelNotFound`/`PayloadTooLarge`/`RequestTimeout`, key
+//! problems `Unauthorized`, anything that went wrong beyond us `Upstream`. `TooManyConnections`
+//! is written by the accept loop itself, before any request is read (see [`ApiError::raw_http`]).
 
 use std::time::Duration;
 
@@ -33,6 +34,15 @@ pub enum ApiError {
     ModelNotFound(String),
     #[error("The request body is larger than the limit of {0} bytes (MAX_BODY_BYTES).")]
     PayloadTooLarge(usize),
+    #[error(
+        "The request body did not arrive within {} s (REQUEST_BODY_TIMEOUT_SECS). Send the body right after the headers.",
+        .0.as_secs()
+    )]
+    RequestTimeout(Duration),
+    #[error(
+        "This proxy is serving its limit of {0} connections (MAX_CONNECTIONS). Retry shortly, or reuse a kept-alive connection."
+    )]
+    TooManyConnections(usize),
     #[error(
         "Unknown route {0}. This proxy serves /v1/chat/completions, /v1/responses, /v1/messages and /v1/models."
     )]
@@ -80,6 +90,16 @@ impl ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "invalid_request_error",
                 Some("request_too_large"),
+            ),
+            ApiError::RequestTimeout(_) => (
+                StatusCode::REQUEST_TIMEOUT,
+                "invalid_request_error",
+                Some("request_timeout"),
+            ),
+            ApiError::TooManyConnections(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_error",
+                Some("too_many_connections"),
             ),
             ApiError::NotFound(_) => (
                 StatusCode::NOT_FOUND,
@@ -145,6 +165,7 @@ impl ApiError {
                 | UpstreamError::QuotaExhausted { retry_after, .. },
             )) => Some(retry_after.unwrap_or(Duration::from_secs(30))),
             ApiError::Relay(RelayError::Pool(e)) => e.retry_after(),
+            ApiError::TooManyConnections(_) => Some(Duration::from_secs(1)),
             _ => None,
         }
     }
@@ -162,6 +183,24 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         self.parts().0
+    }
+
+    /// The whole HTTP/1.1 answer as bytes, `Connection: close`, for the places that answer
+    /// before hyper has a request to hand to the router (a connection refused by the cap).
+    pub fn raw_http(&self) -> Vec<u8> {
+        let status = self.status();
+        let body = self.to_json().to_string();
+        let retry = self
+            .retry_after()
+            .map(|d| format!("retry-after: {}\r\n", d.as_secs().max(1)))
+            .unwrap_or_default();
+        format!(
+            "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{retry}connection: close\r\n\r\n{body}",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or(""),
+            body.len(),
+        )
+        .into_bytes()
     }
 }
 

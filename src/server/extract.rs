@@ -1,7 +1,9 @@
-//! A JSON body extractor whose rejections use our error shape: malformed JSON is a 400 with
-//! OpenAI's error object, an oversized body a 413, never axum's plain-text rejections.
+//! Body extractors whose rejections use our error shape: malformed JSON is a 400 with OpenAI's
+//! error object, an oversized body a 413, a body slower than `REQUEST_BODY_TIMEOUT_SECS` a 408,
+//! never axum's plain-text rejections.
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 
@@ -16,17 +18,7 @@ impl FromRequest<AppState> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let limit = state.config().max_body_bytes;
-        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::PayloadTooLarge(limit)
-            } else {
-                ApiError::bad_request(
-                    format!("Could not read the request body: {rejection}"),
-                    None,
-                )
-            }
-        })?;
+        let RawBody(bytes) = RawBody::from_request(req, state).await?;
         if bytes.is_empty() {
             return Err(ApiError::bad_request(
                 "The request body is empty; send a JSON object.",
@@ -44,4 +36,46 @@ impl FromRequest<AppState> for JsonBody {
         }
         Ok(JsonBody(value))
     }
+}
+
+/// The request body as bytes, read whole within `MAX_BODY_BYTES` and `REQUEST_BODY_TIMEOUT_SECS`.
+pub struct RawBody(pub Bytes);
+
+impl FromRequest<AppState> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(req, state)
+            .await
+            .map(RawBody)
+            .map_err(|rejection| rejected(&rejection, state))
+    }
+}
+
+/// Why the body could not be read, in our terms.
+fn rejected(rejection: &BytesRejection, state: &AppState) -> ApiError {
+    let config = state.config();
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        return ApiError::PayloadTooLarge(config.max_body_bytes);
+    }
+    if timed_out(rejection) {
+        return ApiError::RequestTimeout(config.connections.request_body_timeout);
+    }
+    ApiError::bad_request(
+        format!("Could not read the request body: {rejection}"),
+        None,
+    )
+}
+
+/// Whether the body failed because its deadline (the `RequestBodyDeadlineLayer` in
+/// [`super::app`]) passed: that error sits somewhere in the rejection's chain of sources.
+fn timed_out(rejection: &BytesRejection) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(rejection);
+    while let Some(e) = source {
+        if e.is::<tower_http::timeout::TimeoutError>() {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }

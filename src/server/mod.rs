@@ -7,8 +7,10 @@
 //! - [`admin_ui`]: the admin web page at `/admin` (login, overview, accounts, playground);
 //! - [`auth`]: client API keys (constant-time);
 //! - [`error`]: [`error::ApiError`], the one mapping of every error to the wire;
-//! - [`extract`]: the JSON body extractor that rejects with that same error;
-//! - [`request_id`]: `x-request-id` on every response and in every log line of the request.
+//! - [`extract`]: the body extractors that reject with that same error;
+//! - [`request_id`]: `x-request-id` on every response and in every log line of the request;
+//! - [`listener`]: the accept loop: the connection cap, header and idle timeouts, graceful stop;
+//! - [`limits`]: those limits as settings, fitted to the open-file limit the process raises.
 //!
 //! Outside `/v1`: `/healthz` (the process answers), `/readyz` (an account is configured and not
 //! known to be dead), `/metrics`, `/`.
@@ -22,6 +24,8 @@ pub mod anthropic;
 pub mod auth;
 pub mod error;
 pub mod extract;
+pub mod limits;
+pub mod listener;
 pub mod openai;
 pub mod pump;
 pub mod request_id;
@@ -37,6 +41,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use tower_http::timeout::RequestBodyDeadlineLayer;
 
 pub use state::AppState;
 
@@ -46,6 +51,7 @@ use error::ApiError;
 pub fn app(state: AppState) -> Router {
     crate::metrics::handle();
     let limit = state.config().max_body_bytes;
+    let body_deadline = state.config().connections.request_body_timeout;
     let v1 = Router::new()
         .route("/v1/chat/completions", post(openai::chat::completions))
         .route("/chat/completions", post(openai::chat::completions))
@@ -69,6 +75,9 @@ pub fn app(state: AppState) -> Router {
         .fallback(fallback)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(limit))
+        // The whole body within REQUEST_BODY_TIMEOUT_SECS of the headers: a body that trickles
+        // or never ends fails the extractor, which answers 408 (`extract::RawBody`).
+        .layer(RequestBodyDeadlineLayer::new(body_deadline))
         .layer(middleware::from_fn(request_id::layer))
         .layer(axum::Extension(std::sync::Arc::new(
             admin_ui::Sessions::new(state.config().admin_key.as_deref()),

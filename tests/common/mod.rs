@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use enginelabs_2api::config::{Config, ConfigArgs};
-use enginelabs_2api::server::{AppState, app};
+use enginelabs_2api::server::{AppState, app, listener};
 use enginelabs_2api::simulator::{SimConfig, Simulator};
 use enginelabs_2api::store::{Store, StoreLimits, memory::MemoryStore};
 use serde_json::{Value, json};
@@ -62,28 +62,60 @@ pub async fn start(sim_cfg: SimConfig, tweak: impl FnOnce(&mut ConfigArgs)) -> H
     let sim = Simulator::start(sim_cfg).await.expect("simulator starts");
     let mut a = args_for(&sim);
     tweak(&mut a);
-    let config = Config::from_args(&a).expect("valid config");
-    let limits = StoreLimits {
+    let store = memory_store(&a);
+    start_with(sim, a, store).await
+}
+
+/// Starts a simulator and a proxy served by the binary's own accept loop (with its connection
+/// cap and timeouts) rather than `axum::serve`.
+pub async fn start_served(sim_cfg: SimConfig, tweak: impl FnOnce(&mut ConfigArgs)) -> Harness {
+    let sim = Simulator::start(sim_cfg).await.expect("simulator starts");
+    let mut a = args_for(&sim);
+    tweak(&mut a);
+    let store = memory_store(&a);
+    serve(sim, a, store, Served::AcceptLoop).await
+}
+
+/// An empty memory store with the limits of these settings.
+fn memory_store(a: &ConfigArgs) -> Arc<dyn Store> {
+    let config = Config::from_args(a).expect("valid config");
+    Arc::new(MemoryStore::new(StoreLimits {
         conversation_ttl: config.conversation_ttl,
         max_conversations: config.max_conversations,
-    };
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new(limits));
-    start_with(sim, a, store).await
+    }))
 }
 
 /// Starts a proxy with the given settings and store in front of an existing simulator.
 pub async fn start_with(sim: Simulator, a: ConfigArgs, store: Arc<dyn Store>) -> Harness {
+    serve(sim, a, store, Served::Axum).await
+}
+
+/// What serves the router in a test.
+enum Served {
+    /// `axum::serve`: no limits of its own.
+    Axum,
+    /// `server::listener::serve`, as the binary does.
+    AcceptLoop,
+}
+
+async fn serve(sim: Simulator, a: ConfigArgs, store: Arc<dyn Store>, how: Served) -> Harness {
     let config = Config::from_args(&a).expect("valid config");
+    let limits = config.connections;
     let state = AppState::with_store(config, store)
         .await
         .expect("state builds");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let tcp = listener::bind(([127, 0, 0, 1], 0).into()).expect("bind");
+    let base = format!("http://{}", tcp.local_addr().expect("addr"));
     let router = app(state.clone());
     let server = tokio::spawn(async move {
-        let _ = axum::serve(listener, router).await;
+        match how {
+            Served::Axum => {
+                let _ = axum::serve(tcp, router).await;
+            }
+            Served::AcceptLoop => {
+                listener::serve(tcp, router, limits, std::future::pending()).await;
+            }
+        }
     });
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Extension;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::header::{
     AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE, X_CONTENT_TYPE_OPTIONS,
@@ -16,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::session::{self, Sessions};
 use crate::server::AppState;
+use crate::server::extract::RawBody;
 
 const APP_HTML: &str = include_str!("../../../assets/admin/index.html");
 const LOGIN_HTML: &str = include_str!("../../../assets/admin/login.html");
@@ -106,7 +106,7 @@ pub async fn login(
     State(state): State<AppState>,
     Extension(sessions): Extension<Arc<Sessions>>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Response {
     if state.admin_keys().is_open() {
         return off();
