@@ -42,6 +42,17 @@ pub struct DemoArgs {
     /// Stream simulated reasoning before each answer.
     #[arg(long, default_value = "true", action = clap::ArgAction::Set)]
     pub thinking: bool,
+    /// Which door the demo's account uses: `web` (a cookie account: the web agent, tools
+    /// emulated) or `cli` (a `cto login` account: the CLI API, native tools).
+    #[arg(long, value_enum, default_value = "web")]
+    pub door: DemoDoor,
+}
+
+/// The demo account's kind.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DemoDoor {
+    Web,
+    Cli,
 }
 
 #[derive(clap::Args, Clone)]

@@ -78,7 +78,18 @@ pub async fn demo(mut args: ConfigArgs, demo: DemoArgs) -> anyhow_like::Result<(
         thinking: demo.thinking,
         ..Faults::default()
     });
-    args.clerk_cookie = Some(sim.account().cookie);
+    match demo.door {
+        crate::cli::DemoDoor::Web => args.clerk_cookie = Some(sim.account().cookie),
+        crate::cli::DemoDoor::Cli => {
+            args.cto_refresh_token = Some(
+                sim.cli_login(&sim.account().user_id)
+                    .map(|a| a.refresh_token)
+                    .unwrap_or_default(),
+            );
+            // Only the demo's own login: never the operator's `~/.cto/credentials`.
+            args.cto_credentials_file = Some("none".into());
+        }
+    }
     args.clerk_base_url = sim.url();
     args.engine_base_url = sim.url();
     if args.api_master_key.is_none() && args.api_keys.is_none() {
@@ -102,8 +113,12 @@ pub async fn demo(mut args: ConfigArgs, demo: DemoArgs) -> anyhow_like::Result<(
         config.listen.ip().to_string()
     };
     let base = format!("http://{host}:{port}/v1");
+    let door = match demo.door {
+        crate::cli::DemoDoor::Web => "a cookie account on the web agent (tools emulated)",
+        crate::cli::DemoDoor::Cli => "a `cto login` account on the CLI API (native tools)",
+    };
     println!(
-        "enginelabs-2api demo: the proxy runs against the built-in simulator of cto.new (no cookie needed)"
+        "enginelabs-2api demo: the proxy runs against the built-in simulator of cto.new (no cookie needed), with {door}"
     );
     println!("  simulator:  {}", sim.url());
     println!("  base URL:   {base}");

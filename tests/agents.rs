@@ -19,7 +19,7 @@ mod common;
 #[path = "agents/harness.rs"]
 mod harness;
 
-use harness::{DemoProxy, KEY, Workspace, agent_bin, assert_file, report, run_client};
+use harness::{DemoProxy, Door, KEY, Workspace, agent_bin, assert_file, report, run_client};
 use serde_json::json;
 
 /// The base URL the clients talk to (without `/v1`): the demo, unless `AGENTS_BASE_URL` is set.
@@ -33,10 +33,20 @@ fn base_url(proxy: &DemoProxy) -> String {
 /// `messages`, after the user's). Its file tool is `Write` (`{"file_path", "content"}`).
 #[tokio::test]
 #[ignore = "needs the agent CLIs: set AGENT_BIN_DIR (.ci/run installs them)"]
-async fn claude_code_writes_a_file_through_the_proxy() {
+async fn claude_code_writes_a_file_through_the_web_door() {
+    claude_code(Door::Web).await;
+}
+
+#[tokio::test]
+#[ignore = "needs the agent CLIs: set AGENT_BIN_DIR (.ci/run installs them)"]
+async fn claude_code_writes_a_file_through_the_cli_door() {
+    claude_code(Door::Cli).await;
+}
+
+async fn claude_code(door: Door) {
     let claude = agent_bin("claude");
-    let ws = Workspace::new("agent-claude");
-    let proxy = DemoProxy::start(&ws).await;
+    let ws = Workspace::new(&format!("agent-claude-{}", door.arg()));
+    let proxy = DemoProxy::start(&ws, door).await;
     let file = ws.work.join("hello.txt");
     let call = json!({"file_path": file, "content": "hi"});
     let prompt = format!("Create the file hello.txt.\ncall Write {call}");
@@ -84,17 +94,27 @@ async fn claude_code_writes_a_file_through_the_proxy() {
 /// model it has no metadata for, which is every model name the proxy serves.
 #[tokio::test]
 #[ignore = "needs the agent CLIs: set AGENT_BIN_DIR (.ci/run installs them)"]
-async fn codex_runs_a_shell_command_through_the_proxy() {
+async fn codex_runs_a_shell_command_through_the_web_door() {
+    codex(Door::Web).await;
+}
+
+#[tokio::test]
+#[ignore = "needs the agent CLIs: set AGENT_BIN_DIR (.ci/run installs them)"]
+async fn codex_runs_a_shell_command_through_the_cli_door() {
+    codex(Door::Cli).await;
+}
+
+async fn codex(door: Door) {
     let codex = agent_bin("codex");
-    let ws = Workspace::new("agent-codex");
-    let proxy = DemoProxy::start(&ws).await;
+    let ws = Workspace::new(&format!("agent-codex-{}", door.arg()));
+    let proxy = DemoProxy::start(&ws, door).await;
     let codex_home = ws.home.join(".codex");
     // plugins/apps/remote_plugin off: else it syncs a plugin catalogue from GitHub and ChatGPT
     // at start-up. web_search off: a hosted tool no proxy can run.
     ws.write(
         &codex_home.join("config.toml"),
         &format!(
-            r#"model = "gpt_5"
+            r#"model = "{model}"
 model_provider = "el2a"
 check_for_update_on_startup = false
 web_search = "disabled"
@@ -116,7 +136,8 @@ plugins = false
 apps = false
 remote_plugin = false
 "#,
-            base = base_url(&proxy)
+            base = base_url(&proxy),
+            model = door.gpt_model(),
         ),
     );
     let file = ws.work.join("hello.txt");
@@ -146,10 +167,21 @@ remote_plugin = false
 /// installed at run time for it). Its file tool is `write` (`{"filePath", "content"}`).
 #[tokio::test]
 #[ignore = "needs the agent CLIs: set AGENT_BIN_DIR (.ci/run installs them)"]
-async fn opencode_writes_a_file_through_the_proxy() {
+async fn opencode_writes_a_file_through_the_web_door() {
+    opencode(Door::Web).await;
+}
+
+#[tokio::test]
+#[ignore = "needs the agent CLIs: set AGENT_BIN_DIR (.ci/run installs them)"]
+async fn opencode_writes_a_file_through_the_cli_door() {
+    opencode(Door::Cli).await;
+}
+
+async fn opencode(door: Door) {
     let opencode = agent_bin("opencode");
-    let ws = Workspace::new("agent-opencode");
-    let proxy = DemoProxy::start(&ws).await;
+    let ws = Workspace::new(&format!("agent-opencode-{}", door.arg()));
+    let proxy = DemoProxy::start(&ws, door).await;
+    let model = door.opencode_model();
     let config = json!({
         "autoupdate": false,
         "share": "disabled",
@@ -159,7 +191,7 @@ async fn opencode_writes_a_file_through_the_proxy() {
                 "npm": "@ai-sdk/openai-compatible",
                 "name": "enginelabs-2api",
                 "options": {"baseURL": format!("{}/v1", base_url(&proxy)), "apiKey": KEY},
-                "models": {"gpt_5": {"name": "gpt_5"}}
+                "models": {model: {"name": model}}
             }
         }
     });
@@ -183,7 +215,7 @@ async fn opencode_writes_a_file_through_the_proxy() {
     let prompt = format!("Create the file hello.txt.\ncall write {call}\n");
 
     let mut cmd = ws.command(&opencode);
-    cmd.args(["run", "-m", "el2a/gpt_5", "--print-logs"])
+    cmd.args(["run", "-m", &format!("el2a/{model}"), "--print-logs"])
         .env("OPENCODE_DISABLE_AUTOUPDATE", "1")
         // No model catalogue download; the provider's `models` is the whole list.
         .env("OPENCODE_DISABLE_MODELS_FETCH", "1")

@@ -92,13 +92,49 @@ pub struct DemoProxy {
     log: PathBuf,
 }
 
+/// The door the demo's account uses (`demo --door`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Door {
+    /// A cookie account on the web agent: tools emulated in the prompt.
+    Web,
+    /// A `cto login` account on the CLI API: native tool calls.
+    Cli,
+}
+
+impl Door {
+    pub fn arg(self) -> &'static str {
+        match self {
+            Door::Web => "web",
+            Door::Cli => "cli",
+        }
+    }
+
+    /// A GPT model this door's catalogue has (the web agent's adapter key, the CLI API's id).
+    pub fn gpt_model(self) -> &'static str {
+        match self {
+            Door::Web => "gpt_5",
+            Door::Cli => "gpt-5.4",
+        }
+    }
+
+    /// A model for opencode: one whose name opencode does not take for a GPT-5 (for those it
+    /// offers `apply_patch` instead of its `write` tool). The CLI door's is a model only that
+    /// door serves.
+    pub fn opencode_model(self) -> &'static str {
+        match self {
+            Door::Web => "gpt_5",
+            Door::Cli => "kimi-k2.5",
+        }
+    }
+}
+
 impl DemoProxy {
-    pub async fn start(ws: &Workspace) -> DemoProxy {
+    pub async fn start(ws: &Workspace, door: Door) -> DemoProxy {
         let port = free_port();
         let log = ws.logs.join("proxy.log");
         let file = std::fs::File::create(&log).expect("proxy log");
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_enginelabs-2api"))
-            .args(["demo", "--frame-delay-ms", "1"])
+            .args(["demo", "--frame-delay-ms", "1", "--door", door.arg()])
             .env_clear()
             .env("HOST", "127.0.0.1")
             .env("PORT", port.to_string())
