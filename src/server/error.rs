@@ -28,7 +28,8 @@ pub enum ApiError {
     #[error("Incorrect or missing API key. Send it as `Authorization: Bearer <key>`.")]
     Unauthorized,
     #[error(
-        "The model `{0}` does not exist or you do not have access to it. GET /v1/models lists the models this proxy offers."
+        "The model `{}` does not exist or you do not have access to it. GET /v1/models lists the models this proxy offers.",
+        clipped(.0)
     )]
     ModelNotFound(String),
     #[error("The request body is larger than the limit of {0} bytes (MAX_BODY_BYTES).")]
@@ -47,6 +48,11 @@ pub enum ApiError {
     AdminOff,
     #[error("Incorrect or missing admin key. Send ADMIN_KEY as `Authorization: Bearer <key>`.")]
     AdminUnauthorized,
+    #[error(
+        "Too many wrong admin keys from this address; no key is checked for {} more seconds.",
+        .0.as_secs().max(1)
+    )]
+    AdminLockedOut(Duration),
     #[error(transparent)]
     Manage(#[from] ManageError),
 }
@@ -108,6 +114,11 @@ impl ApiError {
                 "invalid_request_error",
                 Some("invalid_admin_key"),
             ),
+            ApiError::AdminLockedOut(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                Some("admin_locked_out"),
+            ),
             ApiError::Manage(e) => match e {
                 ManageError::NotFound(_) => (
                     StatusCode::NOT_FOUND,
@@ -145,6 +156,7 @@ impl ApiError {
                 | UpstreamError::QuotaExhausted { retry_after, .. },
             )) => Some(retry_after.unwrap_or(Duration::from_secs(30))),
             ApiError::Relay(RelayError::Pool(e)) => e.retry_after(),
+            ApiError::AdminLockedOut(wait) => Some(*wait),
             _ => None,
         }
     }
@@ -162,6 +174,18 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         self.parts().0
+    }
+}
+
+/// Most characters of a client's string quoted back in an error message.
+const MAX_QUOTED_CHARS: usize = 100;
+
+/// A client's string as an error message quotes it: whole when short, else its start and an
+/// ellipsis (a megabyte model name must not come back as a megabyte error, nor go to the log).
+fn clipped(s: &str) -> std::borrow::Cow<'_, str> {
+    match s.char_indices().nth(MAX_QUOTED_CHARS) {
+        None => s.into(),
+        Some((end, _)) => format!("{}…", &s[..end]).into(),
     }
 }
 

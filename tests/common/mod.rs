@@ -80,7 +80,9 @@ pub async fn start_with(sim: Simulator, a: ConfigArgs, store: Arc<dyn Store>) ->
         .await
         .expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let router = app(state.clone());
+    // With the peer address in each request: the admin key back-off counts per client address
+    // (`server::admin::lockout`), and tests check that from several loopback addresses.
+    let router = app(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let server = tokio::spawn(async move {
         let _ = axum::serve(listener, router).await;
     });
@@ -108,6 +110,17 @@ impl Harness {
         self.http
             .get(format!("{}{path}", self.base))
             .bearer_auth(KEY)
+    }
+
+    /// A client whose connections come from `ip` (any of 127.0.0.0/8 works on loopback), for
+    /// checks kept per client address.
+    pub fn client_from(&self, ip: [u8; 4]) -> reqwest::Client {
+        reqwest::Client::builder()
+            .local_address(std::net::IpAddr::from(ip))
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client")
     }
 
     /// A non-streamed completion; returns (status, body).
