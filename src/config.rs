@@ -15,6 +15,12 @@ use crate::pool::settings::{account_sources, pool_config};
 use crate::pool::sources::AccountSource;
 use crate::upstream::{ProtocolChoice, UpstreamConfig};
 
+/// The shortest ADMIN_KEY accepted. With the back-off on wrong keys (five tries, then at most
+/// about one every five minutes per address), twelve random characters are out of reach; a
+/// shorter key is refused at start-up rather than warned about, since a warning in a log
+/// nobody reads protects nothing.
+pub const MIN_ADMIN_KEY_CHARS: usize = 12;
+
 /// The raw settings as clap reads them (flags and environment).
 #[derive(Args, Clone, Default)]
 pub struct ConfigArgs {
@@ -186,6 +192,10 @@ pub struct ConfigArgs {
     /// workspace does not fill up with proxy chats.
     #[arg(long, env = "UPSTREAM_CLEANUP", default_value = "false")]
     pub upstream_cleanup: String,
+    /// Origins whose pages may call the client API (`/v1`) from a browser (CORS): empty (off),
+    /// `*`, or comma-separated origins such as `https://chat.example.com`. Never `/admin`.
+    #[arg(long, env = "CORS_ORIGINS", default_value = "")]
+    pub cors_origins: String,
     /// Log format: pretty or json. The level comes from RUST_LOG (default info).
     #[arg(long, env = "LOG_FORMAT", default_value = "pretty")]
     pub log_format: String,
@@ -238,6 +248,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Header, body and idle timeouts of client connections, and their cap.
     pub connections: crate::server::limits::ConnectionLimits,
+    /// Which browser origins may call the client API (`CORS_ORIGINS`).
+    pub cors: crate::server::cors::CorsOrigins,
     pub store: StoreChoice,
     pub conversation_ttl: Duration,
     pub max_conversations: usize,
@@ -271,6 +283,7 @@ impl std::fmt::Debug for Config {
             .field("prompts", &self.prompts)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("connections", &self.connections)
+            .field("cors", &self.cors)
             .field("store", &self.store_label())
             .field("conversation_ttl", &self.conversation_ttl)
             .field("max_conversations", &self.max_conversations)
@@ -479,6 +492,16 @@ impl Config {
             .map(|k| k.trim().to_string())
             .filter(|k| !k.is_empty());
         if let Some(k) = &admin_key
+            && k.chars().count() < MIN_ADMIN_KEY_CHARS
+        {
+            return Err(bad(
+                "ADMIN_KEY",
+                format!(
+                    "must be at least {MIN_ADMIN_KEY_CHARS} characters (it is the password of the admin page and API); e.g. `openssl rand -hex 16`"
+                ),
+            ));
+        }
+        if let Some(k) = &admin_key
             && api_keys.iter().any(|c| c == k)
         {
             return Err(bad(
@@ -503,6 +526,7 @@ impl Config {
             prompts,
             max_body_bytes,
             connections: crate::server::limits::ConnectionLimits::from_args(a)?,
+            cors: crate::server::cors::CorsOrigins::parse(&a.cors_origins)?,
             store,
             conversation_ttl,
             max_conversations,

@@ -5,6 +5,7 @@
 //! # Layout
 //! - [`catalog`]: the model catalogue (live `GET /chat/adapters`, configured `MODELS`, aliases);
 //! - [`config`]: one `Config` from flags, environment and `.env`, validated at start-up;
+//! - [`logging`]: the pretty log format's field formatter, which escapes control characters;
 //! - [`upstream`]: the cto.new client (Clerk session and JWT, trigger calls, WebSocket stream);
 //! - [`conversation`]: fingerprints and prompts that keep a conversation in one upstream history;
 //! - [`pool`]: the cto.new accounts: scheduling, health, failover, the admin operations;
@@ -23,6 +24,7 @@ pub mod cleanup;
 pub mod cli;
 pub mod config;
 pub mod conversation;
+pub mod logging;
 pub mod metrics;
 pub mod pool;
 pub mod relay;

@@ -23,7 +23,7 @@ pub fn init_tracing(format: LogFormat) {
         .with_ansi(ansi);
     let result = match format {
         LogFormat::Json => builder.json().with_current_span(true).try_init(),
-        LogFormat::Pretty => builder.try_init(),
+        LogFormat::Pretty => builder.fmt_fields(crate::logging::fields()).try_init(),
     };
     if result.is_err() {
         eprintln!("tracing was already initialised");

@@ -120,6 +120,49 @@ async fn unknown_model_is_404_model_not_found() {
     assert_eq!(v["error"]["param"], "model");
 }
 
+/// The error names an unknown model, but only its start: a huge name is not echoed whole.
+#[tokio::test]
+async fn a_huge_unknown_model_name_is_not_echoed_whole() {
+    let h = start(SimConfig::default(), |_| {}).await;
+    let name = format!("no-such-model-{}", "x".repeat(60_000));
+    for path in ["/v1/chat/completions", "/v1/messages"] {
+        let resp = h
+            .post(path)
+            .json(&json!({"model": name, "max_tokens": 5, "messages": [user("x")]}))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(resp.status().as_u16(), 404, "{path}");
+        let text = resp.text().await.expect("body");
+        assert!(text.len() < 1000, "{path}: {} bytes", text.len());
+        assert!(text.contains("no-such-model-xxx"), "{path}: {text}");
+    }
+}
+
+/// A configured cookie with a control character in it stops the start with a message naming
+/// the account and the problem (it used to start and fail every request with a 502), and
+/// without the cookie's value.
+#[tokio::test]
+async fn a_configured_cookie_with_control_characters_does_not_start() {
+    use enginelabs_2api::config::Config;
+    use enginelabs_2api::server::AppState;
+    use enginelabs_2api::store::{Store, memory::MemoryStore};
+    let sim = enginelabs_2api::simulator::Simulator::start(SimConfig::default())
+        .await
+        .expect("sim");
+    let mut a = args_for(&sim);
+    a.clerk_cookie = Some("__client=secret-part\r\nX-Injected: 1".into());
+    let config = Config::from_args(&a).expect("settings parse");
+    let store: std::sync::Arc<dyn Store> =
+        std::sync::Arc::new(MemoryStore::new(Default::default()));
+    let err = match AppState::with_store(config, store).await {
+        Err(e) => e.to_string(),
+        Ok(_) => panic!("started with a broken cookie"),
+    };
+    assert!(err.contains("control character"), "{err}");
+    assert!(!err.contains("secret-part"), "{err}");
+}
+
 #[tokio::test]
 async fn oversized_body_is_413() {
     let h = start(SimConfig::default(), |_| {}).await;
@@ -143,6 +186,13 @@ async fn unknown_route_and_method_use_the_same_shape() {
     expect_error(
         h.get("/v1/chat/completions").send().await.expect("send"),
         405,
+        None,
+    )
+    .await;
+    // A path parameter that is not UTF-8 once decoded: axum's own answer would be plain text.
+    expect_error(
+        h.get("/v1/models/%FF%FE").send().await.expect("send"),
+        400,
         None,
     )
     .await;

@@ -9,10 +9,23 @@ use common::start;
 use enginelabs_2api::simulator::SimConfig;
 use serde_json::{Value, json};
 
-/// Not a real PNG: the proxy checks the declared media type, not the bytes.
+/// `n` bytes that start like a PNG file (the proxy checks the declared type against the first
+/// bytes; nothing decodes the rest).
 fn image_bytes(n: usize) -> Vec<u8> {
-    (0..n).map(|i| (i * 7 % 251) as u8).collect()
+    typed_bytes(b"\x89PNG\r\n\x1a\n", n)
 }
+
+/// `n` bytes starting with `magic`, then filler.
+fn typed_bytes(magic: &[u8], n: usize) -> Vec<u8> {
+    let mut v = magic.to_vec();
+    v.extend((v.len()..n).map(|i| (i * 7 % 251) as u8));
+    v.truncate(n);
+    v
+}
+
+const JPEG: &[u8] = b"\xff\xd8\xff\xe0";
+const WEBP: &[u8] = b"RIFF\x10\x00\x00\x00WEBPVP8 ";
+const GIF: &[u8] = b"GIF89a";
 
 fn openai_body(model: &str, images: &[Vec<u8>]) -> Value {
     let mut content = vec![json!({"type": "text", "text": "What is in this picture?"})];
@@ -48,7 +61,7 @@ async fn a_data_url_is_uploaded_and_its_final_url_sent_with_the_trigger() {
 #[tokio::test]
 async fn anthropic_image_blocks_are_uploaded_too() {
     let h = start(SimConfig::default(), |_| {}).await;
-    let (a, b) = (image_bytes(100), image_bytes(200));
+    let (a, b) = (typed_bytes(JPEG, 100), typed_bytes(WEBP, 200));
     let body = json!({"model": "claude_sonnet_4_5", "max_tokens": 20, "messages": [{"role": "user", "content": [
         {"type": "image", "source": {"type": "base64", "media_type": "image/jpeg", "data": STANDARD.encode(&a)}},
         {"type": "text", "text": "compare"},
@@ -139,9 +152,63 @@ async fn limits_are_enforced_before_any_upload() {
             {"type": "image_url", "image_url": {"url": url}}]}]});
         expect_refusal(&h, inside, "ALLOW_PRIVATE_IMAGE_URLS").await;
     }
+    // IPv6 forms that carry a private IPv4 address: NAT64 (the metadata address on a NAT64
+    // host), 6to4, IPv4-compatible; and the IETF protocol block.
+    for url in [
+        "https://[64:ff9b::a9fe:a9fe]/latest/x.png",
+        "https://[2002:7f00:1::1]/a.png",
+        "https://[::7f00:1]/a.png",
+        "https://[64:ff9b:1::1]/a.png",
+        "https://[fec0::1]/a.png",
+        "https://192.0.0.8/a.png",
+    ] {
+        let inside = json!({"model": "gpt_5_4", "messages": [{"role": "user", "content": [
+            {"type": "text", "text": "x"},
+            {"type": "image_url", "image_url": {"url": url}}]}]});
+        expect_refusal(&h, inside, "ALLOW_PRIVATE_IMAGE_URLS").await;
+    }
     // Exactly at the limit goes through.
     let (status, v) = h.chat(openai_body("gpt_5_4", &[image_bytes(1000)])).await;
     assert_eq!(status, 200, "{v}");
+}
+
+fn with_data_url(url: &str) -> Value {
+    json!({"model": "gpt_5_4", "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "x"},
+        {"type": "image_url", "image_url": {"url": url}}]}]})
+}
+
+/// The bytes must be what the client says they are, and there must be some: both are 400s
+/// before any upload (an empty image used to reach the presign and come back as a 502).
+#[tokio::test]
+async fn empty_mislabelled_and_non_base64_images_are_refused_before_any_upload() {
+    let h = start(SimConfig::default(), |_| {}).await;
+    expect_refusal(&h, with_data_url("data:image/png;base64,"), "empty").await;
+    let gif = format!(
+        "data:image/png;base64,{}",
+        STANDARD.encode(typed_bytes(GIF, 40))
+    );
+    expect_refusal(&h, with_data_url(&gif), "image/gif").await;
+    let noise = format!("data:image/jpeg;base64,{}", STANDARD.encode([1u8; 40]));
+    expect_refusal(&h, with_data_url(&noise), "not a png, jpeg, webp or gif").await;
+    expect_refusal(&h, with_data_url("data:image/png,%89PNG"), ";base64").await;
+    // The Anthropic block is held to the same rule.
+    let body = json!({"model": "claude_sonnet_4_5", "max_tokens": 20, "messages": [{"role": "user", "content": [
+        {"type": "image", "source": {"type": "base64", "media_type": "image/webp", "data": STANDARD.encode(typed_bytes(JPEG, 50))}},
+        {"type": "text", "text": "x"}]}]});
+    let resp = h
+        .post("/v1/messages")
+        .json(&body)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(resp.status().as_u16(), 400);
+    let stats = h.sim.stats();
+    assert_eq!(
+        stats.presigns + stats.uploads,
+        0,
+        "refused before any upload"
+    );
 }
 
 #[tokio::test]

@@ -133,3 +133,40 @@ async fn json_logs_carry_the_request_id_in_every_line_of_the_request() {
     );
     assert!(mine.iter().any(|v| v["fields"]["message"] == "answered"));
 }
+
+/// Control characters in what clients send (a model name here) cannot forge log lines or
+/// colour the terminal: the pretty format escapes them in every field, message included.
+#[tokio::test]
+async fn client_strings_are_escaped_in_pretty_logs() {
+    let sim = Simulator::start(SimConfig::default()).await.expect("sim");
+    let dir = TempDir::new("escape");
+    let log_path = dir.0.join("out.log");
+    let env = [
+        ("RUST_LOG", "debug".to_string()),
+        ("LOG_FORMAT", "pretty".to_string()),
+        ("API_MASTER_KEY", KEY.to_string()),
+        ("CLERK_COOKIE", sim.account().cookie),
+        ("CLERK_BASE_URL", sim.url()),
+        ("ENGINE_BASE_URL", sim.url()),
+        ("STORE", "memory".to_string()),
+    ];
+    let proxy = spawn_proxy(&env, &log_path).await;
+    let forged = "evil\r\n2099-01-01T00:00:00Z  INFO FORGED admin login\u{1b}[2J\u{7}";
+    let r = reqwest::Client::new()
+        .post(format!("{}/v1/chat/completions", proxy.base))
+        .bearer_auth(KEY)
+        .json(&json!({"model": forged, "messages": [user("x")]}))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 404);
+    proxy.kill().await;
+    let logs = std::fs::read_to_string(&log_path).expect("read logs");
+    assert!(logs.contains("evil"), "the rejection was logged:\n{logs}");
+    assert!(!logs.contains('\u{1b}'), "a raw ESC reached the log");
+    assert!(!logs.contains('\r') && !logs.contains('\u{7}'));
+    assert!(
+        !logs.lines().any(|l| l.starts_with("2099-01-01")),
+        "a forged line:\n{logs}"
+    );
+}

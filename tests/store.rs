@@ -118,7 +118,8 @@ async fn run_suite(backend: &Backend, expected_name: &str) {
     take_twice(store.clone()).await;
     put_replaces(store.clone()).await;
     concurrent_take(store.clone()).await;
-    accounts(store).await;
+    accounts(store.clone()).await;
+    secrets(store).await;
     lru_cap(backend.store(cap(3)).await).await;
     ttl_expiry(backend.store(short_ttl()).await).await;
 }
@@ -259,6 +260,41 @@ async fn accounts(store: Arc<dyn Store>) {
     );
     // Accounts are not conversations.
     assert_eq!(store.conversation_count().await.expect("count"), 0);
+}
+
+async fn secrets(store: Arc<dyn Store>) {
+    let first = store.secret("s-a", b"first value").await.expect("secret");
+    assert_eq!(first, b"first value");
+    // The first value stays; another name is another secret.
+    let again = store.secret("s-a", b"second value").await.expect("secret");
+    assert_eq!(again, b"first value");
+    let other = store.secret("s-b", &[0, 255, 7]).await.expect("secret");
+    assert_eq!(other, [0, 255, 7], "any bytes");
+    // Replicas starting together all get one winner.
+    let barrier = Arc::new(tokio::sync::Barrier::new(16));
+    let mut tasks = Vec::new();
+    for i in 0..16u8 {
+        let (store, barrier) = (store.clone(), barrier.clone());
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            store.secret("s-race", &[i; 32]).await.expect("secret")
+        }));
+    }
+    let mut seen = Vec::new();
+    for t in tasks {
+        seen.push(t.await.expect("task"));
+    }
+    assert!(seen.windows(2).all(|w| w[0] == w[1]), "{seen:?}");
+    // Secrets are neither accounts nor conversations.
+    assert_eq!(store.conversation_count().await.expect("count"), 0);
+    assert!(
+        store
+            .list_accounts()
+            .await
+            .expect("list")
+            .iter()
+            .all(|a| !a.seed_hash.starts_with("s-"))
+    );
 }
 
 /// Expects a store with `max_conversations = 3`.
@@ -433,8 +469,13 @@ async fn embedded_data_survives_drop_and_reopen() {
             .put_account(&account("seed", "cookie-rotated"))
             .await
             .expect("put");
+        store.secret("kept-secret", b"v1").await.expect("secret");
     }
     let store = EmbeddedStore::open(&path, long_ttl()).expect("reopen");
+    assert_eq!(
+        store.secret("kept-secret", b"v2").await.expect("secret"),
+        b"v1"
+    );
     assert_eq!(store.conversation_count().await.expect("count"), 1);
     assert_eq!(store.take_conversation("taken").await.expect("take"), None);
     assert_eq!(

@@ -140,7 +140,7 @@ mod tests {
             "--clerk-cookies",
             "__client=b|||__client=a",
             "--admin-key",
-            "adm",
+            "adm-key-0123",
             "--account-concurrency",
             "3",
         ]))
@@ -148,7 +148,7 @@ mod tests {
         let labels: Vec<_> = c.accounts.iter().map(|s| s.label.as_str()).collect();
         assert_eq!(labels, ["default", "cookie-1"]);
         assert_eq!(c.pool.concurrency, Some(3));
-        assert!(!format!("{c:?}").contains("adm\""));
+        assert!(!format!("{c:?}").contains("adm-key-0123"));
         let e = Config::from_args(&args(&["--account-concurrency", "0"])).expect_err("zero");
         assert_eq!(e.setting, "ACCOUNT_CONCURRENCY");
         let e = Config::from_args(&args(&["--api-master-key", "k", "--admin-key", "k"]))

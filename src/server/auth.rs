@@ -39,16 +39,21 @@ impl ApiKeys {
             return Ok(ClientId("open".to_string()));
         }
         let presented = presented_key(headers).ok_or(ApiError::Unauthorized)?;
-        let d = digest(presented);
+        if self.matches(presented) {
+            Ok(ClientId(hex(&digest(presented)[..8])))
+        } else {
+            Err(ApiError::Unauthorized)
+        }
+    }
+
+    /// Whether `key` is one of the configured keys (constant time, every key compared).
+    pub fn matches(&self, key: &str) -> bool {
+        let d = digest(key);
         let mut matched = subtle::Choice::from(0u8);
         for k in &self.digests {
             matched |= k.ct_eq(&d);
         }
-        if bool::from(matched) {
-            Ok(ClientId(hex(&d[..8])))
-        } else {
-            Err(ApiError::Unauthorized)
-        }
+        bool::from(matched)
     }
 }
 
@@ -56,7 +61,9 @@ fn digest(key: &str) -> [u8; 32] {
     Sha256::digest(key.as_bytes()).into()
 }
 
-fn presented_key(headers: &HeaderMap) -> Option<&str> {
+/// The key a request presents: `Authorization: Bearer <key>` (or a bare value), else
+/// `x-api-key`.
+pub fn presented_key(headers: &HeaderMap) -> Option<&str> {
     if let Some(v) = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

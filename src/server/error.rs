@@ -29,7 +29,8 @@ pub enum ApiError {
     #[error("Incorrect or missing API key. Send it as `Authorization: Bearer <key>`.")]
     Unauthorized,
     #[error(
-        "The model `{0}` does not exist or you do not have access to it. GET /v1/models lists the models this proxy offers."
+        "The model `{}` does not exist or you do not have access to it. GET /v1/models lists the models this proxy offers.",
+        clipped(.0)
     )]
     ModelNotFound(String),
     #[error("The request body is larger than the limit of {0} bytes (MAX_BODY_BYTES).")]
@@ -57,6 +58,11 @@ pub enum ApiError {
     AdminOff,
     #[error("Incorrect or missing admin key. Send ADMIN_KEY as `Authorization: Bearer <key>`.")]
     AdminUnauthorized,
+    #[error(
+        "Too many wrong admin keys from this address; no key is checked for {} more seconds.",
+        .0.as_secs().max(1)
+    )]
+    AdminLockedOut(Duration),
     #[error(transparent)]
     Manage(#[from] ManageError),
 }
@@ -128,6 +134,11 @@ impl ApiError {
                 "invalid_request_error",
                 Some("invalid_admin_key"),
             ),
+            ApiError::AdminLockedOut(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                Some("admin_locked_out"),
+            ),
             ApiError::Manage(e) => match e {
                 ManageError::NotFound(_) => (
                     StatusCode::NOT_FOUND,
@@ -166,6 +177,7 @@ impl ApiError {
             )) => Some(retry_after.unwrap_or(Duration::from_secs(30))),
             ApiError::Relay(RelayError::Pool(e)) => e.retry_after(),
             ApiError::TooManyConnections(_) => Some(Duration::from_secs(1)),
+            ApiError::AdminLockedOut(wait) => Some(*wait),
             _ => None,
         }
     }
@@ -201,6 +213,18 @@ impl ApiError {
             body.len(),
         )
         .into_bytes()
+    }
+}
+
+/// Most characters of a client's string quoted back in an error message.
+const MAX_QUOTED_CHARS: usize = 100;
+
+/// A client's string as an error message quotes it: whole when short, else its start and an
+/// ellipsis (a megabyte model name must not come back as a megabyte error, nor go to the log).
+fn clipped(s: &str) -> std::borrow::Cow<'_, str> {
+    match s.char_indices().nth(MAX_QUOTED_CHARS) {
+        None => s.into(),
+        Some((end, _)) => format!("{}…", &s[..end]).into(),
     }
 }
 

@@ -1,11 +1,14 @@
-//! Body extractors whose rejections use our error shape: malformed JSON is a 400 with OpenAI's
-//! error object, an oversized body a 413, a body slower than `REQUEST_BODY_TIMEOUT_SECS` a 408,
-//! never axum's plain-text rejections.
+//! Extractors whose rejections use our error shape, never axum's plain-text ones: the JSON body
+//! (malformed JSON is a 400 with OpenAI's error object, an oversized body a 413, a body slower
+//! than `REQUEST_BODY_TIMEOUT_SECS` a 408), the query string and the path parameters (a 400
+//! naming what did not parse).
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::StatusCode;
+use axum::http::request::Parts;
+use serde::de::DeserializeOwned;
 
 use super::AppState;
 use super::error::ApiError;
@@ -78,4 +81,39 @@ fn timed_out(rejection: &BytesRejection) -> bool {
         source = e.source();
     }
     false
+}
+
+/// The query string as `T` (axum's `Query`, rejecting with a 400 in our shape).
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Query(q.0))
+            .map_err(|e| {
+                ApiError::bad_request(
+                    format!("The query string is not valid: {}", e.body_text()),
+                    None,
+                )
+            })
+    }
+}
+
+/// The path parameters as `T` (axum's `Path`, rejecting with a 400 in our shape).
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| Path(p.0))
+            .map_err(|e| {
+                ApiError::bad_request(format!("The URL is not valid: {}", e.body_text()), None)
+            })
+    }
 }

@@ -155,7 +155,20 @@ impl Connection {
         let _open = OpenGauge::new();
         // Stream events are small writes; Nagle's algorithm would hold each one back.
         let _ = stream.set_nodelay(true);
-        let service = TowerToHyperService::new(self.router.clone());
+        // The peer address in every request (`ConnectInfo`), as `into_make_service_with_connect_info`
+        // would: the admin key back-off counts per client address.
+        let peer = stream.peer_addr().ok();
+        let router = tower::ServiceExt::map_request(
+            self.router.clone(),
+            move |mut req: http::Request<hyper::body::Incoming>| {
+                if let Some(addr) = peer {
+                    req.extensions_mut()
+                        .insert(axum::extract::ConnectInfo(addr));
+                }
+                req
+            },
+        );
+        let service = TowerToHyperService::new(router);
         let conn = self.http.serve_connection(TokioIo::new(stream), service);
         tokio::pin!(conn);
         let mut stopping = false;

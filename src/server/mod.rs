@@ -6,8 +6,9 @@
 //! - [`admin`]: `/admin/api`, the account pool at run time (behind ADMIN_KEY);
 //! - [`admin_ui`]: the admin web page at `/admin` (login, overview, accounts, playground);
 //! - [`auth`]: client API keys (constant-time);
+//! - [`cors`]: CORS on the client API for browser-side clients (`CORS_ORIGINS`, off by default);
 //! - [`error`]: [`error::ApiError`], the one mapping of every error to the wire;
-//! - [`extract`]: the body extractors that reject with that same error;
+//! - [`extract`]: the body, query and path extractors that reject with that same error;
 //! - [`request_id`]: `x-request-id` on every response and in every log line of the request;
 //! - [`listener`]: the accept loop: the connection cap, header and idle timeouts, graceful stop;
 //! - [`limits`]: those limits as settings, fitted to the open-file limit the process raises.
@@ -22,6 +23,7 @@ pub mod admin_ui;
 pub mod answer;
 pub mod anthropic;
 pub mod auth;
+pub mod cors;
 pub mod error;
 pub mod extract;
 pub mod limits;
@@ -62,9 +64,15 @@ pub fn app(state: AppState) -> Router {
         .route("/models", get(openai::models::list))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_key));
     let messages = anthropic::routes(state.clone());
-    Router::new()
-        .merge(v1)
+    // CORS on the client API only (never on /admin), outside the key check: a preflight
+    // carries no key. The 405 fallback is set first so that it sits under the CORS layer too
+    // (set later, on the whole router, it would replace the layered one and answer preflights).
+    let api = v1
         .merge(messages)
+        .method_not_allowed_fallback(method_not_allowed);
+    let api = cors::apply(api, &state.config().cors);
+    Router::new()
+        .merge(api)
         .merge(admin::routes(state.clone()))
         .merge(admin_ui::routes(state.clone()))
         .route("/healthz", get(healthz))
@@ -79,9 +87,7 @@ pub fn app(state: AppState) -> Router {
         // or never ends fails the extractor, which answers 408 (`extract::RawBody`).
         .layer(RequestBodyDeadlineLayer::new(body_deadline))
         .layer(middleware::from_fn(request_id::layer))
-        .layer(axum::Extension(std::sync::Arc::new(
-            admin_ui::Sessions::new(state.config().admin_key.as_deref()),
-        )))
+        .layer(axum::Extension(std::sync::Arc::clone(state.sessions())))
         .with_state(state)
 }
 

@@ -1,5 +1,6 @@
-//! The application state: config, client and admin keys, the relay (upstream client, store,
-//! account pool) and the pool's background probe (stopped when the state is dropped).
+//! The application state: config, client and admin keys (with the admin page's sessions and the
+//! wrong-key back-off), the relay (upstream client, store, account pool) and the pool's
+//! background probe (stopped when the state is dropped).
 
 use std::sync::Arc;
 
@@ -21,6 +22,10 @@ struct Inner {
     config: Config,
     keys: ApiKeys,
     admin: ApiKeys,
+    /// The admin page's session tokens (MAC key from ADMIN_KEY and the store's secret).
+    sessions: Arc<crate::server::admin_ui::Sessions>,
+    /// Wrong admin keys by client address.
+    lockout: crate::server::admin::lockout::Lockout,
     relay: Relay,
     probe: tokio::task::JoinHandle<()>,
     catalog: crate::catalog::ModelCatalog,
@@ -87,6 +92,10 @@ impl AppState {
         let probe = probe::spawn(&pool, Arc::clone(&engine));
         let keys = ApiKeys::new(&config.api_keys);
         let admin = ApiKeys::new(config.admin_key.as_slice());
+        let sessions = Arc::new(
+            crate::server::admin_ui::Sessions::load(config.admin_key.as_deref(), store.as_ref())
+                .await,
+        );
         let catalog = crate::catalog::ModelCatalog::new(&config);
         let prompts = config.prompts;
         let cli = Arc::new(
@@ -97,6 +106,8 @@ impl AppState {
                 config,
                 keys,
                 admin,
+                sessions,
+                lockout: Default::default(),
                 relay: Relay {
                     cli,
                     prompts,
@@ -129,6 +140,16 @@ impl AppState {
     /// The admin key (empty when ADMIN_KEY is unset: the admin API is off).
     pub fn admin_keys(&self) -> &ApiKeys {
         &self.inner.admin
+    }
+
+    /// The admin page's sessions.
+    pub fn sessions(&self) -> &Arc<crate::server::admin_ui::Sessions> {
+        &self.inner.sessions
+    }
+
+    /// The back-off for wrong admin keys.
+    pub fn admin_lockout(&self) -> &crate::server::admin::lockout::Lockout {
+        &self.inner.lockout
     }
 
     pub fn pool(&self) -> &Arc<Pool> {

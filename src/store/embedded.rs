@@ -3,7 +3,8 @@
 //! Tables:
 //! - `conversations`: key -> (use stamp, JSON of the [`ConversationRecord`]);
 //! - `conversations_lru`: (use stamp, key) -> (), oldest first, for expiry and LRU eviction;
-//! - `accounts`: seed_hash -> JSON of the [`AccountRecord`].
+//! - `accounts`: seed_hash -> JSON of the [`AccountRecord`];
+//! - `secrets`: name -> bytes (see [`Store::secret`]).
 //!
 //! Every write is one redb transaction committed with the default (immediate) durability, so a
 //! SIGKILL after a call returned never loses that write. redb is blocking, so each operation
@@ -28,6 +29,7 @@ use super::{
 const CONVERSATIONS: TableDefinition<&str, (u64, &[u8])> = TableDefinition::new("conversations");
 const LRU: TableDefinition<(u64, &str), ()> = TableDefinition::new("conversations_lru");
 const ACCOUNTS: TableDefinition<&str, &[u8]> = TableDefinition::new("accounts");
+const SECRETS: TableDefinition<&str, &[u8]> = TableDefinition::new("secrets");
 
 /// redb's default page cache is 1 GiB; our records are small, so a modest cache is plenty.
 const CACHE_BYTES: usize = 32 * 1024 * 1024;
@@ -96,6 +98,8 @@ impl EmbeddedStore {
                 .map_err(|e| open_err(e.to_string()))?;
             txn.open_table(LRU).map_err(|e| open_err(e.to_string()))?;
             txn.open_table(ACCOUNTS)
+                .map_err(|e| open_err(e.to_string()))?;
+            txn.open_table(SECRETS)
                 .map_err(|e| open_err(e.to_string()))?;
         }
         txn.commit().map_err(|e| open_err(e.to_string()))?;
@@ -301,6 +305,33 @@ impl Store for EmbeddedStore {
                 accounts.remove(seed_hash.as_str()).map_err(io)?;
             }
             txn.commit().map_err(io)
+        })
+        .await
+    }
+
+    async fn secret(&self, name: &str, fresh: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let (name, fresh) = (name.to_string(), fresh.to_vec());
+        self.run(move |db, _| {
+            // One write transaction: redb runs them one at a time, so the first value stays.
+            let txn = db.begin_write().map_err(io)?;
+            let kept = {
+                let mut secrets = txn.open_table(SECRETS).map_err(io)?;
+                let existing = secrets
+                    .get(name.as_str())
+                    .map_err(io)?
+                    .map(|guard| guard.value().to_vec());
+                match existing {
+                    Some(kept) => kept,
+                    None => {
+                        secrets
+                            .insert(name.as_str(), fresh.as_slice())
+                            .map_err(io)?;
+                        fresh
+                    }
+                }
+            };
+            txn.commit().map_err(io)?;
+            Ok(kept)
         })
         .await
     }

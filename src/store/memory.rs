@@ -26,6 +26,8 @@ struct State {
     by_stamp: BTreeSet<(u64, String)>,
     /// seed_hash -> record; ordered so that listings are stable.
     accounts: BTreeMap<String, AccountRecord>,
+    /// name -> secret (see [`Store::secret`]).
+    secrets: HashMap<String, Vec<u8>>,
 }
 
 impl State {
@@ -138,5 +140,14 @@ impl Store for MemoryStore {
     async fn remove_account(&self, seed_hash: &str) -> Result<(), StoreError> {
         self.lock().accounts.remove(seed_hash);
         Ok(())
+    }
+
+    async fn secret(&self, name: &str, fresh: &[u8]) -> Result<Vec<u8>, StoreError> {
+        Ok(self
+            .lock()
+            .secrets
+            .entry(name.to_string())
+            .or_insert_with(|| fresh.to_vec())
+            .clone())
     }
 }

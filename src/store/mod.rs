@@ -9,7 +9,8 @@
 //! All backends share one contract, checked by one test suite (`tests/store.rs`):
 //! `take_conversation` is atomic (two callers never both get the same record), records
 //! expire after the configured TTL of disuse, and the number of conversations is capped with
-//! least-recently-used eviction.
+//! least-recently-used eviction. Secrets (`secret`) are created once and then never change
+//! or expire: the first value stored under a name wins, also between replicas.
 //!
 //! # Time rules (the same in every backend)
 //! - Each put gives the mapping a *use stamp*: `now_ms()` at the put, bumped to one millisecond
@@ -128,6 +129,20 @@ pub trait Store: Send + Sync + 'static {
     async fn get_account(&self, seed_hash: &str) -> Result<Option<AccountRecord>, StoreError>;
     async fn list_accounts(&self) -> Result<Vec<AccountRecord>, StoreError>;
     async fn remove_account(&self, seed_hash: &str) -> Result<(), StoreError>;
+    /// The secret stored under `name`; when there is none yet, `fresh` is stored and returned.
+    /// The first value stored wins (atomically: replicas starting together all get the same
+    /// one), and it never expires. The admin page signs its sessions with a key derived from
+    /// one (`server::admin_ui::session`), so that the key is not a function of ADMIN_KEY alone.
+    ///
+    /// Every backend implements it; the default, for test doubles, keeps nothing and fails
+    /// (callers then use `fresh` for the life of the process).
+    async fn secret(&self, name: &str, fresh: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let _ = (name, fresh);
+        Err(StoreError::Io(format!(
+            "the {} store keeps no secrets",
+            self.backend()
+        )))
+    }
 }
 
 /// Milliseconds since the Unix epoch.

@@ -8,7 +8,8 @@
 //! - `{p}:conv:meta`: hash, field = key, value = the same JSON, so that `purge_expired` can
 //!   return records whose own key Redis already expired;
 //! - `{p}:acct:{seed_hash}`: JSON of the [`AccountRecord`], listed through the set
-//!   `{p}:accounts`.
+//!   `{p}:accounts`;
+//! - `{p}:secret:{name}`: the bytes of a secret (see [`Store::secret`]), no expiry.
 //!
 //! Put, take and purge are Lua scripts, so each is atomic across replicas: two replicas never
 //! both take the same mapping, and the three conversation keys never drift apart. (A script
@@ -152,6 +153,9 @@ impl RedisStore {
     }
     fn accounts_key(&self) -> String {
         format!("{}:accounts", self.prefix)
+    }
+    fn secret_key(&self, name: &str) -> String {
+        format!("{}:secret:{name}", self.prefix)
     }
 
     /// The shared connection, building it when there is none yet (or the last try failed).
@@ -343,5 +347,26 @@ impl Store for RedisStore {
                 .map_err(redis_err)
         })
         .await
+    }
+
+    async fn secret(&self, name: &str, fresh: &[u8]) -> Result<Vec<u8>, StoreError> {
+        let key = self.secret_key(name);
+        let (kept,): (Option<Vec<u8>>,) = self
+            .with_conn(|mut conn| async move {
+                // SET NX keeps the first value; the GET in the same MULTI reads the winner.
+                ::redis::pipe()
+                    .atomic()
+                    .cmd("SET")
+                    .arg(&key)
+                    .arg(fresh)
+                    .arg("NX")
+                    .ignore()
+                    .get(&key)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(redis_err)
+            })
+            .await?;
+        kept.ok_or_else(|| StoreError::Redis("the secret vanished right after it was set".into()))
     }
 }

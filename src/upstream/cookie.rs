@@ -23,6 +23,13 @@ pub fn parse_pasted_cookie(input: &str) -> Result<String, UpstreamError> {
     if text.is_empty() {
         return Err(bad_cookie("the cookie is empty"));
     }
+    // A header cannot carry them, and inside a paste they mean it went wrong (two lines glued,
+    // a stray NUL): say so now rather than fail every call to cto.new later.
+    if text.contains(|c: char| c.is_ascii_control()) {
+        return Err(bad_cookie(
+            "the cookie contains a control character (CR, LF, NUL, tab or similar); paste it again as one line",
+        ));
+    }
     for pair in text.split(';') {
         if let Some((name, value)) = pair.split_once('=')
             && name.trim() == CLIENT_COOKIE
@@ -122,6 +129,25 @@ mod tests {
             "eyJhbGci.eyJpZCI.sig"
         );
         assert_eq!(parse_pasted_cookie("abc==").expect("parses"), "abc==");
+    }
+
+    #[test]
+    fn rejects_control_characters_without_echoing_the_value() {
+        for bad in [
+            "__client=abc\r\nX: 1",
+            "__client=abc\0",
+            "a=b; __client=x\ty",
+            "abc\ndef",
+        ] {
+            let err = parse_pasted_cookie(bad).expect_err(bad);
+            let text = err.to_string();
+            assert!(text.contains("control character"), "{text}");
+            assert!(!text.contains("abc"), "{text}");
+        }
+        assert_eq!(
+            parse_pasted_cookie("__client=ok\n").expect("trailing newline"),
+            "ok"
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Images sent with a turn (Gen-2 only, protocol notes §4.2 and §4.8): what the API surfaces
 //! hand over ([`ImageSource`]), how they become bytes ([`load`], with the limits checked before
-//! any byte is fetched or uploaded), and the browser's upload flow:
+//! any byte is fetched or uploaded, and the bytes checked to be the image type they claim, by
+//! their magic number: [`sniff`]), and the browser's upload flow:
 //! `POST /images/presign` -> one presigned PUT URL and one final URL per image -> `PUT` the
 //! bytes -> the final URLs go into the trigger's `imageUrls`.
 //!
@@ -85,8 +86,38 @@ pub enum ImageError {
     MediaType { index: usize, media_type: String },
     #[error("image {0} is not valid base64")]
     Base64(usize),
+    #[error("image {0} is empty: no bytes after `base64,`")]
+    Empty(usize),
+    #[error(
+        "image {0} is a data: URL without `;base64`; send it as `data:image/png;base64,<bytes>` (png, jpeg, webp or gif)"
+    )]
+    NotBase64(usize),
+    #[error("image {index} is declared `{declared}` but its bytes are {}", match .actual {
+        Some(t) => format!("`{t}`"),
+        None => "not a png, jpeg, webp or gif image".to_string(),
+    })]
+    Mismatch {
+        index: usize,
+        declared: String,
+        actual: Option<&'static str>,
+    },
     #[error("image {index}: {detail}")]
     Fetch { index: usize, detail: String },
+}
+
+/// The media type the bytes themselves say (their magic number), among [`MEDIA_TYPES`].
+pub fn sniff(bytes: &[u8]) -> Option<&'static str> {
+    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        Some("image/png")
+    } else if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
+        Some("image/jpeg")
+    } else if bytes.starts_with(b"GIF87a") || bytes.starts_with(b"GIF89a") {
+        Some("image/gif")
+    } else if bytes.len() >= 12 && bytes.starts_with(b"RIFF") && &bytes[8..12] == b"WEBP" {
+        Some("image/webp")
+    } else {
+        None
+    }
 }
 
 fn check_media_type(index: usize, media_type: &str) -> Result<String, ImageError> {
@@ -138,12 +169,29 @@ pub async fn load(
                         max: max_bytes,
                     });
                 }
+                if bytes.is_empty() {
+                    return Err(ImageError::Empty(index));
+                }
+                let actual = sniff(&bytes);
+                if actual != Some(media_type.as_str()) {
+                    return Err(ImageError::Mismatch {
+                        index,
+                        declared: media_type,
+                        actual,
+                    });
+                }
                 Some(ImageData {
                     media_type,
                     bytes: Bytes::from(bytes),
                 })
             }
             ImageSource::Url(url) => {
+                if url
+                    .get(..5)
+                    .is_some_and(|s| s.eq_ignore_ascii_case("data:"))
+                {
+                    return Err(ImageError::NotBase64(index));
+                }
                 if !url.starts_with("https://") {
                     return Err(ImageError::Fetch {
                         index,
@@ -212,8 +260,17 @@ async fn fetch(
         }
         buf.extend_from_slice(&chunk);
     }
+    // The bytes decide: a server that labels a GIF `image/png` is not the client's fault, but
+    // what is uploaded must be what its type says, and something must be there.
+    let Some(media_type) = sniff(&buf) else {
+        return Err(ImageError::Mismatch {
+            index,
+            declared: media_type,
+            actual: None,
+        });
+    };
     Ok(ImageData {
-        media_type,
+        media_type: media_type.to_string(),
         bytes: Bytes::from(buf),
     })
 }
@@ -319,167 +376,5 @@ pub async fn put(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn data_urls_and_plain_urls() {
-        assert_eq!(
-            ImageSource::from_url("data:image/PNG;base64,AAEC"),
-            ImageSource::Base64 {
-                media_type: "image/png".into(),
-                data: "AAEC".into()
-            }
-        );
-        assert_eq!(
-            ImageSource::from_url("https://x/y.png"),
-            ImageSource::Url("https://x/y.png".into())
-        );
-    }
-
-    #[tokio::test]
-    async fn limits_are_checked_before_any_fetch() {
-        let http = Transport::new(&UpstreamConfig::cto_new()).expect("transport");
-        let png = |data: &str| ImageSource::Base64 {
-            media_type: "image/png".into(),
-            data: data.into(),
-        };
-        let five = vec![png("AAEC"); 5];
-        assert_eq!(load(five, 10, &http).await, Err(ImageError::TooMany(5)));
-        let big = png(&STANDARD.encode([0u8; 11]));
-        assert!(matches!(
-            load(vec![big], 10, &http).await,
-            Err(ImageError::TooLarge { index: 0, .. })
-        ));
-        let svg = ImageSource::Base64 {
-            media_type: "image/svg+xml".into(),
-            data: "AAEC".into(),
-        };
-        assert!(matches!(
-            load(vec![svg], 10, &http).await,
-            Err(ImageError::MediaType { .. })
-        ));
-        assert_eq!(
-            load(vec![png("@@")], 10, &http).await,
-            Err(ImageError::Base64(0))
-        );
-        // The inline check fails before the (unreachable) URL is fetched.
-        let url = ImageSource::Url("https://127.0.0.1:1/x.png".into());
-        assert!(matches!(
-            load(vec![url, png("@@")], 10, &http).await,
-            Err(ImageError::Base64(1))
-        ));
-        let ok = load(vec![png("AAEC")], 10, &http).await.expect("ok");
-        assert_eq!(ok[0].bytes.as_ref(), [0u8, 1, 2]);
-    }
-
-    /// A local server for [`fetch`] (the https-only rule lives in [`load`], so plain HTTP on
-    /// loopback exercises the same download path, through whichever transport is built).
-    async fn image_server() -> String {
-        use axum::body::Body;
-        use axum::http::header::CONTENT_TYPE;
-        use axum::routing::get;
-        let png = |n: usize| ([(CONTENT_TYPE, "image/png")], vec![7u8; n]);
-        let app = axum::Router::new()
-            .route("/ok.png", get(move || async move { png(100) }))
-            .route("/announced.png", get(move || async move { png(2000) }))
-            .route(
-                "/streamed.png",
-                get(|| async {
-                    // Chunked, no Content-Length: only counting stops it.
-                    let chunks = futures_util::stream::iter(
-                        (0..30).map(|_| Ok::<_, std::io::Error>(Bytes::from(vec![7u8; 100]))),
-                    );
-                    ([(CONTENT_TYPE, "image/png")], Body::from_stream(chunks))
-                }),
-            )
-            .route(
-                "/page.html",
-                get(|| async { ([(CONTENT_TYPE, "text/html")], "<html>") }),
-            );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let base = format!("http://{}", listener.local_addr().expect("addr"));
-        tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
-        base
-    }
-
-    #[tokio::test]
-    async fn downloads_stop_at_the_limit_and_check_the_type() {
-        let base = image_server().await;
-        let mut cfg = UpstreamConfig::cto_new();
-        cfg.allow_private_image_urls = true;
-        let http = Transport::new(&cfg).expect("transport");
-        let got = fetch(&http, 0, &format!("{base}/ok.png"), 1000)
-            .await
-            .expect("a small png");
-        assert_eq!(
-            (got.media_type.as_str(), got.bytes.len()),
-            ("image/png", 100)
-        );
-        for path in ["announced.png", "streamed.png"] {
-            assert_eq!(
-                fetch(&http, 2, &format!("{base}/{path}"), 1000).await,
-                Err(ImageError::TooLarge {
-                    index: 2,
-                    max: 1000
-                }),
-                "{path}"
-            );
-        }
-        assert!(matches!(
-            fetch(&http, 0, &format!("{base}/page.html"), 1000).await,
-            Err(ImageError::MediaType { .. })
-        ));
-        match fetch(&http, 1, &format!("{base}/missing.png"), 1000).await {
-            Err(ImageError::Fetch { index: 1, detail }) => {
-                assert!(detail.contains("404"), "{detail}")
-            }
-            other => panic!("{other:?}"),
-        }
-    }
-
-    /// By default a client cannot point the downloader at the proxy's own network: neither by
-    /// address nor by a name that resolves there. Nothing is fetched.
-    #[tokio::test]
-    async fn private_addresses_are_refused_unless_allowed() {
-        let base = image_server().await;
-        let http = Transport::new(&UpstreamConfig::cto_new()).expect("transport");
-        let port = base.rsplit(':').next().expect("port");
-        for url in [
-            format!("{base}/ok.png"),
-            format!("http://localhost:{port}/ok.png"),
-            format!("http://[::1]:{port}/ok.png"),
-        ] {
-            match fetch(&http, 0, &url, 1000).await {
-                Err(ImageError::Fetch { detail, .. }) => {
-                    assert!(
-                        detail.contains("ALLOW_PRIVATE_IMAGE_URLS"),
-                        "{url}: {detail}"
-                    )
-                }
-                other => panic!("{url}: {other:?}"),
-            }
-        }
-    }
-
-    #[test]
-    fn presign_replies_are_read_liberally() {
-        let a = parse_presign(
-            &json!({"images":[{"uploadUrl":"https://s3/a?sig=1","publicUrl":"https://cdn/a.png"}]}),
-            1,
-        )
-        .expect("shape a");
-        assert_eq!(a[0].final_url, "https://cdn/a.png");
-        let b = parse_presign(&json!([{"presignedUrl":"https://s3/b.png?X-Amz=1"}]), 1)
-            .expect("shape b");
-        assert_eq!(b[0].final_url, "https://s3/b.png");
-        let c = parse_presign(&json!({"urls":[{"url":"u","cdnUrl":"c"}]}), 1).expect("shape c");
-        assert_eq!(c[0].upload_url, "u");
-        assert!(parse_presign(&json!({"images":[]}), 1).is_err());
-        assert!(parse_presign(&json!({"ok":true}), 1).is_err());
-    }
-}
+#[path = "images_tests.rs"]
+mod tests;

@@ -110,7 +110,11 @@ async fn serve(sim: Simulator, a: ConfigArgs, store: Arc<dyn Store>, how: Served
     let server = tokio::spawn(async move {
         match how {
             Served::Axum => {
-                let _ = axum::serve(tcp, router).await;
+                // With the peer address in each request: the admin key back-off counts per
+                // client address (`server::admin::lockout`), and tests check that from
+                // several loopback addresses. (The accept loop adds it itself.)
+                let svc = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+                let _ = axum::serve(tcp, svc).await;
             }
             Served::AcceptLoop => {
                 listener::serve(tcp, router, limits, std::future::pending()).await;
@@ -141,6 +145,17 @@ impl Harness {
         self.http
             .get(format!("{}{path}", self.base))
             .bearer_auth(KEY)
+    }
+
+    /// A client whose connections come from `ip` (any of 127.0.0.0/8 works on loopback), for
+    /// checks kept per client address.
+    pub fn client_from(&self, ip: [u8; 4]) -> reqwest::Client {
+        reqwest::Client::builder()
+            .local_address(std::net::IpAddr::from(ip))
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("client")
     }
 
     /// A non-streamed completion; returns (status, body).

@@ -2,13 +2,24 @@
 //! cookie-free [`AccountView`]; no cookie value is ever sent back.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde_json::{Value, json};
 
 use crate::pool::entry::AccountView;
 use crate::server::AppState;
 use crate::server::error::ApiError;
-use crate::server::extract::JsonBody;
+use crate::server::extract::{JsonBody, Path};
+
+/// The longest account label: a name for a list row and a log field, not a document.
+pub const MAX_LABEL_CHARS: usize = 64;
+
+/// A label is shown on the admin page and written to logs: short, and nothing in it that could
+/// break a log line or reorder the text around it.
+fn is_label(label: &str) -> bool {
+    !label.is_empty()
+        && label.chars().count() <= MAX_LABEL_CHARS
+        && !label.chars().any(crate::logging::unprintable)
+}
 
 /// `GET /admin/api/accounts`.
 pub async fn list(State(state): State<AppState>) -> Json<Value> {
@@ -43,10 +54,12 @@ pub async fn add(
         })?;
     let label = match body.get("label") {
         None | Some(Value::Null) => format!("admin-{}", state.pool().len() + 1),
-        Some(Value::String(l)) if !l.trim().is_empty() => l.trim().to_string(),
+        Some(Value::String(l)) if is_label(l.trim()) => l.trim().to_string(),
         Some(_) => {
             return Err(ApiError::bad_request(
-                "`label` must be a non-empty string",
+                format!(
+                    "`label` must be a string of 1 to {MAX_LABEL_CHARS} characters without control characters"
+                ),
                 Some("label"),
             ));
         }

@@ -2,16 +2,19 @@
 //!
 //! Protected by `ADMIN_KEY` (sent as `Authorization: Bearer <ADMIN_KEY>`, compared in constant
 //! time like the client keys, and distinct from them: a client key never opens it). Without
-//! `ADMIN_KEY` every admin route answers 404 with a message saying how to turn it on.
+//! `ADMIN_KEY` every admin route answers 404 with a message saying how to turn it on. Wrong keys
+//! back off per client address ([`lockout`]).
 //!
 //! The admin page (`/admin`, see [`super::admin_ui`]) calls the same routes with its session
 //! cookie instead of the key; a state-changing call made with a cookie must also carry
 //! `X-Admin-Request: 1`, which a cross-site form cannot send (CSRF), on top of SameSite=Strict.
 //!
 //! # Layout
-//! - [`accounts`]: list, add, remove, disable, enable, re-check accounts.
+//! - [`accounts`]: list, add, remove, disable, enable, re-check accounts;
+//! - [`lockout`]: the back-off for wrong admin keys, per client address.
 
 pub mod accounts;
+pub mod lockout;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -40,7 +43,8 @@ pub fn routes(state: AppState) -> Router<AppState> {
 }
 
 /// Admin key or page session check. An unset ADMIN_KEY turns the whole API off (never open by
-/// default).
+/// default). A presented key decides alone (counted by the [`lockout`]); without one, the page's
+/// session cookie.
 pub(crate) async fn require_admin(
     State(state): State<AppState>,
     req: Request,
@@ -49,8 +53,21 @@ pub(crate) async fn require_admin(
     if state.admin_keys().is_open() {
         return ApiError::AdminOff.into_response();
     }
-    if state.admin_keys().check(req.headers()).is_ok() {
-        return next.run(req).await;
+    let attempt = super::auth::presented_key(req.headers()).map(|key| {
+        let addr = lockout::ClientAddr::of(req.extensions());
+        state
+            .admin_lockout()
+            .attempt(addr, std::time::Instant::now(), || {
+                state.admin_keys().matches(key)
+            })
+    });
+    match attempt {
+        Some(lockout::Attempt::Accepted) => return next.run(req).await,
+        Some(lockout::Attempt::Refused) => return ApiError::AdminUnauthorized.into_response(),
+        Some(lockout::Attempt::LockedOut(wait)) => {
+            return ApiError::AdminLockedOut(wait).into_response();
+        }
+        None => {}
     }
     match super::admin_ui::session_allows(&req) {
         Some(Ok(())) => next.run(req).await,

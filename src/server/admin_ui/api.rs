@@ -9,7 +9,7 @@
 //!   handlers themselves as the fixed client `admin-playground`, so the page needs no client
 //!   key and its conversations are scoped apart from every client's.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::response::Response;
 use axum::{Extension, Json};
 use serde_json::{Value, json};
@@ -18,7 +18,7 @@ use super::stats;
 use crate::server::AppState;
 use crate::server::auth::ClientId;
 use crate::server::error::ApiError;
-use crate::server::extract::JsonBody;
+use crate::server::extract::{JsonBody, Query};
 use crate::server::openai;
 
 /// The client id of playground turns (scopes their conversation fingerprints).
@@ -78,6 +78,11 @@ pub async fn settings(State(state): State<AppState>) -> Json<Value> {
         "default_model": c.default_model,
         "reasoning": format!("{:?}", c.reasoning),
         "max_body_bytes": c.max_body_bytes,
+        "cors_origins": match &c.cors {
+            crate::server::cors::CorsOrigins::Off => json!(null),
+            crate::server::cors::CorsOrigins::Any => json!("*"),
+            crate::server::cors::CorsOrigins::List(list) => json!(list.iter().filter_map(|o| o.to_str().ok()).collect::<Vec<_>>()),
+        },
         "store": c.store_label(),
         "conversation_ttl_secs": c.conversation_ttl.as_secs(),
         "max_conversations": c.max_conversations,

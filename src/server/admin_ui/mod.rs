@@ -7,7 +7,8 @@
 //! off and says how to turn it on.
 //!
 //! # Layout
-//! - [`session`]: the in-memory sessions and the cookie;
+//! - [`session`]: the signed session tokens (MAC key from ADMIN_KEY and the store's secret) and
+//!   the cookie;
 //! - [`pages`]: the HTML pages, static assets, login and logout;
 //! - [`api`]: the page's extra endpoints (overview, settings, and the playground's models/chat,
 //!   which run the `/v1` handlers as the client `admin-playground`);

@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::Extension;
 use axum::extract::State;
 use axum::http::header::{
-    AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE, X_CONTENT_TYPE_OPTIONS,
+    CACHE_CONTROL, CONTENT_TYPE, LOCATION, RETRY_AFTER, SET_COOKIE, X_CONTENT_TYPE_OPTIONS,
     X_FRAME_OPTIONS,
 };
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::session::{self, Sessions};
 use crate::server::AppState;
+use crate::server::admin::lockout::{Attempt, ClientAddr};
 use crate::server::extract::RawBody;
 
 const APP_HTML: &str = include_str!("../../../assets/admin/index.html");
@@ -101,10 +102,12 @@ pub async fn js() -> Response {
 }
 
 /// `POST /admin/login` (form field `key`): a session cookie and back to `/admin`, or the form
-/// again with an error. A wrong key waits a moment, which slows guessing.
+/// again with an error. Wrong keys count toward the address's back-off (shared with the admin
+/// API's key check, see [`crate::server::admin::lockout`]); each also waits a moment.
 pub async fn login(
     State(state): State<AppState>,
     Extension(sessions): Extension<Arc<Sessions>>,
+    addr: ClientAddr,
     headers: HeaderMap,
     RawBody(body): RawBody,
 ) -> Response {
@@ -115,17 +118,37 @@ pub async fn login(
         .find(|(k, _)| k == "key")
         .map(|(_, v)| v.trim().to_string())
         .unwrap_or_default();
-    let mut probe = HeaderMap::new();
-    let accepted = !key.is_empty()
-        && HeaderValue::from_str(&format!("Bearer {key}"))
-            .ok()
-            .map(|v| probe.insert(AUTHORIZATION, v))
-            .is_some()
-        && state.admin_keys().check(&probe).is_ok();
-    if !accepted {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-        tracing::warn!("admin page login refused: wrong key");
-        return login_page(StatusCode::UNAUTHORIZED, Some("Wrong admin key."));
+    // An empty form is no guess: refused without being counted.
+    let attempt = if key.is_empty() {
+        Attempt::Refused
+    } else {
+        state
+            .admin_lockout()
+            .attempt(addr, std::time::Instant::now(), || {
+                state.admin_keys().matches(&key)
+            })
+    };
+    match attempt {
+        Attempt::Accepted => {}
+        Attempt::Refused => {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            tracing::warn!("admin page login refused: wrong key");
+            return login_page(StatusCode::UNAUTHORIZED, Some("Wrong admin key."));
+        }
+        Attempt::LockedOut(wait) => {
+            tracing::warn!(
+                retry_after_secs = wait.as_secs(),
+                "admin page login refused: too many wrong keys from this address"
+            );
+            let message = format!(
+                "Too many wrong keys from your address. Try again in {} seconds.",
+                wait.as_secs().max(1)
+            );
+            let mut page = login_page(StatusCode::TOO_MANY_REQUESTS, Some(&message));
+            page.headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(wait.as_secs().max(1)));
+            return page;
+        }
     }
     let secure = headers
         .get("x-forwarded-proto")

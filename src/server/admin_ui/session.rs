@@ -1,12 +1,20 @@
 //! Admin page sessions: the login form trades the ADMIN_KEY for a signed token sent back as
 //! an HttpOnly, SameSite=Strict cookie scoped to `/admin`.
 //!
-//! The token is `<expiry>.<nonce>.<HMAC-SHA256 of both>`, keyed by a hash of ADMIN_KEY. So any
-//! replica with the same ADMIN_KEY accepts it (behind a load balancer the page does not bounce
-//! between logged in and out), a restart does not log anybody out, and changing ADMIN_KEY logs
-//! everybody out. Checks compare the MAC in constant time. Logging out revokes the token on the
-//! replica that served the logout (a list of revoked digests kept until their expiry); other
-//! replicas accept it until it expires, which the README states.
+//! The token is `<expiry>.<nonce>.<HMAC-SHA256 of both>`. The MAC key is an HMAC of ADMIN_KEY
+//! under a random 32-byte secret the store keeps ([`Store::secret`], created on first start).
+//! So a leaked cookie does not let anyone test guesses of ADMIN_KEY offline (they would need
+//! the store's secret too); every replica sharing the store (Redis) accepts the token, so behind
+//! a load balancer the page does not bounce between logged in and out; a restart with a durable
+//! store does not log anybody out; and changing ADMIN_KEY logs everybody out. When the store
+//! cannot give its secret (Redis down at start), a random one is used and sessions last until
+//! the restart on this replica only, which is logged.
+//!
+//! Checks compare the MAC in constant time and refuse an expiry further away than a fresh
+//! login gives (plus clock skew between replicas), so a token is never good for longer than
+//! [`SESSION_TTL`] whatever its signer wrote. Logging out revokes the token on the replica that
+//! served the logout (a list of revoked digests kept until their expiry); other replicas accept
+//! it until it expires, which the README states.
 
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -18,29 +26,61 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::conversation::fingerprint::hex;
+use crate::store::Store;
 
 /// Name of the session cookie.
 pub const COOKIE_NAME: &str = "el2a_admin";
 /// How long a session lives after login.
 pub const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
+/// How far ahead of this replica's clock another replica's may run when it signs a token.
+const CLOCK_SKEW: Duration = Duration::from_secs(300);
 /// Most revoked tokens remembered; beyond it the ones closest to expiry are forgotten first.
 const MAX_REVOKED: usize = 1024;
+/// Name of the store's secret the MAC key is derived from.
+const SECRET_NAME: &str = "admin-session";
 
-/// Signs and checks the session tokens of one application (shared by the router through an
-/// `Extension`).
+/// Signs and checks the session tokens of one application (kept in the `AppState`, handed to
+/// the router through an `Extension`).
 pub struct Sessions {
-    /// HMAC key derived from ADMIN_KEY; random without one (no token can be made then anyway).
+    /// HMAC key derived from ADMIN_KEY and the store's secret; random without ADMIN_KEY (no
+    /// token can be made then anyway).
     key: [u8; 32],
     /// Digests of logged-out tokens with their expiry (unix seconds).
     revoked: Mutex<Vec<([u8; 32], u64)>>,
 }
 
 impl Sessions {
-    pub fn new(admin_key: Option<&str>) -> Sessions {
-        let key = match admin_key {
-            Some(k) => Sha256::digest(format!("el2a-admin-session:{k}").as_bytes()).into(),
-            None => rand::random(),
+    /// The sessions of `admin_key`, signed with a key derived from the store's secret.
+    pub async fn load(admin_key: Option<&str>, store: &dyn Store) -> Sessions {
+        let Some(admin_key) = admin_key else {
+            return Sessions::with_key(rand::random());
         };
+        let fresh: [u8; 32] = rand::random();
+        let secret = match store.secret(SECRET_NAME, &fresh).await {
+            Ok(secret) if secret.len() >= 32 => secret,
+            Ok(_) => {
+                tracing::warn!(
+                    "the store's admin session secret is too short; using a random one (page sessions end at restart and work on this replica only)"
+                );
+                fresh.to_vec()
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read the admin session secret from the store; using a random one (page sessions end at restart and work on this replica only)");
+                fresh.to_vec()
+            }
+        };
+        Sessions::with_secret(admin_key, &secret)
+    }
+
+    /// The MAC key: HMAC-SHA256 of ADMIN_KEY under the secret.
+    pub fn with_secret(admin_key: &str, secret: &[u8]) -> Sessions {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(secret).expect("any key length");
+        mac.update(b"el2a-admin-session:");
+        mac.update(admin_key.as_bytes());
+        Sessions::with_key(mac.finalize().into_bytes().into())
+    }
+
+    fn with_key(key: [u8; 32]) -> Sessions {
         Sessions {
             key,
             revoked: Mutex::new(Vec::new()),
@@ -64,13 +104,19 @@ impl Sessions {
         mac.finalize().into_bytes().into()
     }
 
-    /// The expiry of a well-signed, unexpired, unrevoked token.
+    /// The expiry of a well-signed, unexpired, unrevoked token whose expiry is no further away
+    /// than a login gives.
     fn check(&self, token: &str) -> Option<u64> {
         let (payload, sig) = token.rsplit_once('.')?;
-        let expiry: u64 = payload.split_once('.')?.0.parse().ok()?;
         let good = hex(&self.mac(payload));
         // Constant time over the whole signature; a length mismatch fails (no early exit).
-        if !bool::from(good.as_bytes().ct_eq(sig.as_bytes())) || expiry <= unix_now() {
+        if !bool::from(good.as_bytes().ct_eq(sig.as_bytes())) {
+            return None;
+        }
+        let expiry: u64 = payload.split_once('.')?.0.parse().ok()?;
+        let now = unix_now();
+        let latest = now + SESSION_TTL.as_secs() + CLOCK_SKEW.as_secs();
+        if expiry <= now || expiry > latest {
             return None;
         }
         let d = digest(token);
@@ -151,9 +197,15 @@ mod tests {
         h
     }
 
+    const SECRET: &[u8] = &[9u8; 32];
+
+    fn sessions(admin_key: &str) -> Sessions {
+        Sessions::with_secret(admin_key, SECRET)
+    }
+
     #[test]
     fn a_session_is_valid_until_closed() {
-        let s = Sessions::new(Some("k"));
+        let s = sessions("k");
         let t = s.open();
         let h = with_cookie(&format!("other=1; {COOKIE_NAME}={t}"));
         assert!(s.valid(&h));
@@ -164,24 +216,49 @@ mod tests {
     }
 
     #[test]
-    fn another_replica_with_the_same_key_accepts_it_and_a_new_key_does_not() {
-        let a = Sessions::new(Some("shared"));
+    fn the_key_and_the_secret_both_make_the_mac_key() {
+        let a = sessions("shared");
         let t = a.open();
         let h = with_cookie(&format!("{COOKIE_NAME}={t}"));
+        assert!(sessions("shared").valid(&h), "restart or replica");
+        assert!(!sessions("changed").valid(&h), "a new ADMIN_KEY logs out");
         assert!(
-            Sessions::new(Some("shared")).valid(&h),
-            "restart or replica"
+            !Sessions::with_secret("shared", &[8u8; 32]).valid(&h),
+            "ADMIN_KEY alone does not make the key"
         );
+        // Not the old derivation (a plain hash of the key), which a cookie let anyone test.
+        let old: [u8; 32] = Sha256::digest(b"el2a-admin-session:shared").into();
+        assert!(!Sessions::with_key(old).valid(&h));
+    }
+
+    #[tokio::test]
+    async fn the_secret_comes_from_the_store_and_stays() {
+        let store = crate::store::MemoryStore::new(Default::default());
+        let a = Sessions::load(Some("k"), &store).await;
+        let h = with_cookie(&format!("{COOKIE_NAME}={}", a.open()));
+        assert!(Sessions::load(Some("k"), &store).await.valid(&h));
+        let other = crate::store::MemoryStore::new(Default::default());
+        assert!(!Sessions::load(Some("k"), &other).await.valid(&h));
+        assert!(!Sessions::load(None, &store).await.valid(&h));
+    }
+
+    #[test]
+    fn a_far_future_expiry_is_not_accepted_even_when_signed() {
+        let s = sessions("k");
+        let far = s.open_until(unix_now() + 10 * 365 * 86_400);
+        assert!(s.check(&far).is_none());
+        let beyond = unix_now() + SESSION_TTL.as_secs() + CLOCK_SKEW.as_secs() + 5;
+        assert!(s.check(&s.open_until(beyond)).is_none());
+        let skewed = s.open_until(unix_now() + SESSION_TTL.as_secs() + 60);
         assert!(
-            !Sessions::new(Some("changed")).valid(&h),
-            "a new ADMIN_KEY logs out"
+            s.check(&skewed).is_some(),
+            "signed by a replica a minute ahead"
         );
-        assert!(!Sessions::new(None).valid(&h));
     }
 
     #[test]
     fn forged_tampered_and_expired_tokens_fail() {
-        let s = Sessions::new(Some("k"));
+        let s = sessions("k");
         let t = s.open();
         let (expiry, rest) = t.split_once('.').expect("expiry");
         let later: u64 = expiry.parse::<u64>().expect("number") + 1_000_000;

@@ -8,12 +8,13 @@
 //! `owned_by` which model it stands for.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use serde_json::{Value, json};
 
 use crate::catalog::{Catalog, CatalogModel};
 use crate::server::AppState;
 use crate::server::error::ApiError;
+use crate::server::extract::Path;
 
 /// A fixed creation time: the upstream does not say when a model appeared.
 const CREATED: u64 = 1_760_000_000;

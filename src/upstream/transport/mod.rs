@@ -9,21 +9,24 @@
 //! The rest of `upstream` builds [`Request`]s and reads [`Reply`]s, [`Download`]s and
 //! [`WsEvent`]s, so it never knows which stack it talks through, and both stacks run the same
 //! tests. Challenge detection is shared (`http::challenge`), so a Cloudflare page is
-//! reported by name whichever stack met it.
+//! reported by name whichever stack met it. Which addresses the image downloader may reach is
+//! decided in one place, `address.rs`.
 
+mod address;
 #[cfg(feature = "impersonate")]
 mod chrome;
 #[cfg(not(feature = "impersonate"))]
 mod plain;
 mod proxy;
 
+pub use address::{is_public, private_literal};
 #[cfg(feature = "impersonate")]
 pub use chrome::{Socket, Transport};
 #[cfg(not(feature = "impersonate"))]
 pub use plain::{Socket, Transport};
 pub use proxy::UpstreamProxy;
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -293,50 +296,6 @@ fn through(proxy: Option<&UpstreamProxy>, detail: String) -> String {
     }
 }
 
-/// Whether an address is on the public internet. Image URLs come from clients, so unless
-/// `ALLOW_PRIVATE_IMAGE_URLS` is on, the image downloader connects only to such addresses: a
-/// client cannot make the proxy fetch from its loopback, LAN, link-local (cloud metadata) or
-/// carrier-grade NAT neighbours.
-pub fn is_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            !(v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || v4.is_documentation()
-                || a == 0
-                || (a == 100 && (64..128).contains(&b))
-                || (a == 198 && (b == 18 || b == 19))
-                || a >= 240)
-        }
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => is_public(IpAddr::V4(v4)),
-            None => {
-                !(v6.is_loopback()
-                    || v6.is_unspecified()
-                    || v6.is_multicast()
-                    || v6.is_unique_local()
-                    || v6.is_unicast_link_local())
-            }
-        },
-    }
-}
-
-/// The IP literal of a URL's host when it is not public (names are checked when resolved).
-pub fn private_literal(url: &str) -> Option<IpAddr> {
-    let parsed = url::Url::parse(url).ok()?;
-    let ip = match parsed.host()? {
-        url::Host::Ipv4(v4) => IpAddr::V4(v4),
-        url::Host::Ipv6(v6) => IpAddr::V6(v6),
-        url::Host::Domain(_) => return None,
-    };
-    (!is_public(ip)).then_some(ip)
-}
-
 /// Refuses an image URL whose host is a private IP literal, unless allowed (names are checked
 /// by the downloader's DNS, [`public_addrs`]).
 fn check_image_url(allow_private: bool, url: &str) -> Result<(), String> {
@@ -406,37 +365,6 @@ mod tests {
         let req = Request::new(Method::POST, "http://x/").json(&serde_json::json!({"a": 1}));
         assert_eq!(req.headers[CONTENT_TYPE], "application/json");
         assert_eq!(req.body.as_deref(), Some(&b"{\"a\":1}"[..]));
-    }
-
-    #[test]
-    fn only_public_addresses_are_public() {
-        for private in [
-            "127.0.0.1",
-            "10.1.2.3",
-            "172.16.0.1",
-            "192.168.1.1",
-            "169.254.169.254",
-            "100.64.0.1",
-            "0.0.0.0",
-            "255.255.255.255",
-            "::1",
-            "::",
-            "fc00::1",
-            "fe80::1",
-            "::ffff:127.0.0.1",
-        ] {
-            assert!(!is_public(private.parse().expect("ip")), "{private}");
-        }
-        for public in ["1.1.1.1", "8.8.8.8", "2606:4700::1111", "::ffff:8.8.8.8"] {
-            assert!(is_public(public.parse().expect("ip")), "{public}");
-        }
-        assert!(private_literal("https://169.254.169.254/latest").is_some());
-        assert!(private_literal("https://[::1]:8443/x.png").is_some());
-        assert!(private_literal("https://8.8.8.8/x.png").is_none());
-        assert!(
-            private_literal("https://localhost/x.png").is_none(),
-            "names: at resolve time"
-        );
     }
 
     #[test]
