@@ -352,6 +352,7 @@ fn record_of(seed: &str, account: &Account, cookie: String) -> AccountRecord {
         session_id: identity.map(|i| i.session_id),
         updated_ms: now_ms(),
         disabled: false,
+        kind: crate::store::AccountKind::Web,
     }
 }
 

@@ -10,7 +10,8 @@
 //! - [`retry`]: which failures are retried or failed over, and the backoff between attempts;
 //! - [`schedule`]: least-busy pick, stickiness, the bounded wait queue, the slot [`Lease`];
 //! - [`manage`]: add, remove, disable, enable, re-check (behind the admin API);
-//! - [`probe`]: the background task that re-probes dead accounts and reads quotas.
+//! - [`probe`]: the background task that re-probes dead accounts and reads quotas;
+//! - [`refresh`]: a CLI login's rotating refresh token kept in the store, locked across replicas.
 //!
 //! All pool state sits behind one std `Mutex`; no critical section awaits. Upstream calls
 //! happen outside it, on `Arc<Account>` handles taken out under it.
@@ -20,6 +21,7 @@ pub mod breaker;
 pub mod entry;
 pub mod manage;
 pub mod probe;
+pub mod refresh;
 pub mod retry;
 pub mod schedule;
 pub mod settings;
