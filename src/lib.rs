@@ -9,7 +9,8 @@
 //! - [`upstream`]: the cto.new client (Clerk session and JWT, trigger calls, WebSocket stream);
 //! - [`conversation`]: fingerprints and prompts that keep a conversation in one upstream history;
 //! - [`pool`]: the cto.new accounts: scheduling, health, failover, the admin operations;
-//! - [`store`]: where conversation mappings and rotated cookies live (memory, redb, Redis);
+//! - [`store`]: where conversation mappings and rotated secrets (cookies, CLI refresh tokens) live
+//!   (memory, redb, Redis);
 //! - [`server`]: the HTTP surface (`/v1/chat/completions`, `/v1/models`), errors, auth;
 //! - [`tools`]: client tools without a tool API: described in the prompt, calls parsed back out
 //!   of the streamed answer (`docs/tool-emulation.md`); pure, names no other module;

@@ -28,6 +28,8 @@ use serde_json::{Value, json};
 struct Recorder {
     rotations: Mutex<Vec<Rotation>>,
     stored: Mutex<Option<Secret>>,
+    /// `current()` answers `None` this many times first (a store that learns late).
+    blind: AtomicUsize,
 }
 
 #[async_trait::async_trait]
@@ -41,6 +43,12 @@ impl RefreshStore for Recorder {
     }
 
     async fn current(&self) -> Option<Secret> {
+        let blind = self
+            .blind
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1));
+        if blind.is_ok() {
+            return None;
+        }
         self.stored.lock().unwrap().clone()
     }
 }
@@ -323,22 +331,55 @@ async fn a_refused_refresh_is_the_dead_login_error_shared_by_all_waiters() {
     assert!(cli.access_token(&acc).await.is_ok());
 }
 
-#[tokio::test]
-async fn a_newer_token_in_the_store_is_adopted_after_a_refusal() {
-    let sim = Simulator::start(cfg()).await.unwrap();
-    let cli = client(&sim.url());
-    let store = Arc::new(Recorder::default());
+/// An account whose token another replica spent, with the rotated one in `store` (which
+/// answers `blind` lookups with nothing first); returns the stored token.
+async fn rotated_elsewhere(
+    sim: &Simulator,
+    store: &Arc<Recorder>,
+    blind: usize,
+) -> (String, CliAccount, String) {
     let login = sim.add_cli_account();
     let creds = Credentials::parse(&login.refresh_token).unwrap();
     let acc = CliAccount::new("test", &creds, store.clone());
-    // Another replica spent the token and stored the rotated one.
-    let v: Value = raw_refresh(&sim, &login.refresh_token)
+    let v: Value = raw_refresh(sim, &login.refresh_token)
         .await
         .json()
         .await
         .unwrap();
     let newer = v["refresh_token"].as_str().unwrap().to_string();
     *store.stored.lock().unwrap() = Some(Secret::new(newer.clone()));
+    store.blind.store(blind, Ordering::SeqCst);
+    (login.user_id, acc, newer)
+}
+
+#[tokio::test]
+async fn a_newer_token_in_the_store_is_adopted_before_anything_is_spent() {
+    let sim = Simulator::start(cfg()).await.unwrap();
+    let cli = client(&sim.url());
+    let store = Arc::new(Recorder::default());
+    let (user, acc, newer) = rotated_elsewhere(&sim, &store, 0).await;
+    cli.access_token(&acc).await.unwrap();
+    assert_eq!(
+        acc.tokens().refresh_count(),
+        1,
+        "the dead token is never sent"
+    );
+    let rotations = store.rotations.lock().unwrap().clone();
+    assert_eq!(rotations.len(), 1);
+    assert_eq!(rotations[0].spent.expose(), newer);
+    assert_eq!(
+        acc.tokens().refresh_token().expose(),
+        sim.cli_account(&user).unwrap().refresh_token
+    );
+}
+
+#[tokio::test]
+async fn a_newer_token_in_the_store_is_adopted_after_a_refusal() {
+    let sim = Simulator::start(cfg()).await.unwrap();
+    let cli = client(&sim.url());
+    let store = Arc::new(Recorder::default());
+    // The store learns of the other replica's rotation only after our first look.
+    let (user, acc, newer) = rotated_elsewhere(&sim, &store, 1).await;
     cli.access_token(&acc).await.unwrap();
     assert_eq!(
         acc.tokens().refresh_count(),
@@ -350,7 +391,7 @@ async fn a_newer_token_in_the_store_is_adopted_after_a_refusal() {
     assert_eq!(rotations[0].spent.expose(), newer);
     assert_eq!(
         acc.tokens().refresh_token().expose(),
-        sim.cli_account(&login.user_id).unwrap().refresh_token
+        sim.cli_account(&user).unwrap().refresh_token
     );
 }
 

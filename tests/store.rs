@@ -1,6 +1,7 @@
 //! One contract suite for every `Store` backend, run unchanged against memory, embedded (redb)
 //! and Redis (when `REDIS_URL` is set), plus the checks only one backend has: the embedded
 //! file (reopen, mode, corrupt and locked files) and Redis going away and coming back.
+//! The account lock and the secret's compare-and-set are part of the contract.
 
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
@@ -8,8 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use enginelabs_2api::store::{
-    AccountRecord, ConversationRecord, EmbeddedStore, MemoryStore, RedisStore, Store, StoreError,
-    StoreKind, StoreLimits, open_store,
+    AccountKind, AccountRecord, ConversationRecord, EmbeddedStore, MemoryStore, RedisStore, Store,
+    StoreError, StoreKind, StoreLimits, open_store,
 };
 use enginelabs_2api::upstream::{Generation, HistoryRef};
 
@@ -43,6 +44,17 @@ fn account(seed: &str, cookie: &str) -> AccountRecord {
         session_id: Some(format!("sess_{seed}")),
         updated_ms: 1_700_000_000_000,
         disabled: false,
+        kind: AccountKind::Web,
+    }
+}
+
+/// A CLI login's record: the secret is its refresh token, the id its seed hash.
+fn cli_account(seed: &str, refresh_token: &str) -> AccountRecord {
+    AccountRecord {
+        account_id: Some(seed.to_string()),
+        session_id: None,
+        kind: AccountKind::Cli,
+        ..account(seed, refresh_token)
     }
 }
 
@@ -119,7 +131,9 @@ async fn run_suite(backend: &Backend, expected_name: &str) {
     put_replaces(store.clone()).await;
     concurrent_take(store.clone()).await;
     accounts(store.clone()).await;
-    secrets(store).await;
+    secrets(store.clone()).await;
+    secret_swap(store.clone()).await;
+    account_locks(store).await;
     lru_cap(backend.store(cap(3)).await).await;
     ttl_expiry(backend.store(short_ttl()).await).await;
 }
@@ -295,6 +309,171 @@ async fn secrets(store: Arc<dyn Store>) {
             .iter()
             .all(|a| !a.seed_hash.starts_with("s-"))
     );
+}
+
+async fn secret_swap(store: Arc<dyn Store>) {
+    assert!(
+        !store
+            .swap_account_secret("cas-absent", "rt_0", "rt_1")
+            .await
+            .expect("swap"),
+        "no record, no swap"
+    );
+    assert_eq!(store.get_account("cas-absent").await.expect("get"), None);
+
+    let first = AccountRecord {
+        label: Some("work".to_string()),
+        ..cli_account("cli_cas", "rt_0")
+    };
+    store.put_account(&first).await.expect("put");
+    assert_eq!(
+        store.get_account("cli_cas").await.expect("get"),
+        Some(first.clone())
+    );
+    assert!(
+        !store
+            .swap_account_secret("cli_cas", "rt_other", "rt_1")
+            .await
+            .expect("swap"),
+        "a stale expectation writes nothing"
+    );
+    assert_eq!(
+        store.get_account("cli_cas").await.expect("get"),
+        Some(first.clone())
+    );
+    assert!(
+        store
+            .swap_account_secret("cli_cas", "rt_0", "rt_1")
+            .await
+            .expect("swap")
+    );
+    let swapped = store
+        .get_account("cli_cas")
+        .await
+        .expect("get")
+        .expect("kept");
+    assert_eq!(swapped.client_cookie, "rt_1");
+    assert!(
+        swapped.updated_ms > first.updated_ms,
+        "the write is stamped"
+    );
+    assert_eq!(
+        AccountRecord {
+            client_cookie: "rt_0".to_string(),
+            updated_ms: first.updated_ms,
+            ..swapped
+        },
+        first,
+        "every other field is kept"
+    );
+
+    // Twenty writers expecting the same secret: exactly one wins.
+    let barrier = Arc::new(tokio::sync::Barrier::new(20));
+    let tasks: Vec<_> = (0..20)
+        .map(|n| {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                let new = format!("rt_2_{n}");
+                let won = store
+                    .swap_account_secret("cli_cas", "rt_1", &new)
+                    .await
+                    .expect("swap");
+                won.then_some(new)
+            })
+        })
+        .collect();
+    let mut winners = Vec::new();
+    for task in tasks {
+        winners.extend(task.await.expect("task"));
+    }
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    let stored = store
+        .get_account("cli_cas")
+        .await
+        .expect("get")
+        .expect("kept");
+    assert_eq!(stored.client_cookie, winners[0]);
+    assert_eq!(stored.kind, AccountKind::Cli);
+    store.remove_account("cli_cas").await.expect("remove");
+}
+
+async fn account_locks(store: Arc<dyn Store>) {
+    let long = Duration::from_secs(30);
+    let first = store
+        .lock_account("lk-a", long)
+        .await
+        .expect("lock")
+        .expect("free at first");
+    assert_eq!(first.seed_hash, "lk-a");
+    assert_eq!(
+        store.lock_account("lk-a", long).await.expect("lock"),
+        None,
+        "a second holder is refused while the first holds it"
+    );
+    let other = store
+        .lock_account("lk-b", long)
+        .await
+        .expect("lock")
+        .expect("locks are per account");
+    assert!(store.unlock_account(&first).await.expect("unlock"));
+    assert!(
+        !store.unlock_account(&first).await.expect("unlock"),
+        "released once"
+    );
+    let again = store
+        .lock_account("lk-a", long)
+        .await
+        .expect("lock")
+        .expect("free after the release");
+    assert!(store.unlock_account(&again).await.expect("unlock"));
+    assert!(store.unlock_account(&other).await.expect("unlock"));
+
+    // A holder that never releases blocks others only for its TTL; its late release then
+    // leaves the next holder's lock alone.
+    let dead = store
+        .lock_account("lk-ttl", Duration::from_millis(300))
+        .await
+        .expect("lock")
+        .expect("free");
+    assert_eq!(
+        store.lock_account("lk-ttl", long).await.expect("lock"),
+        None
+    );
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    let next = store
+        .lock_account("lk-ttl", long)
+        .await
+        .expect("lock")
+        .expect("expired");
+    assert!(
+        !store.unlock_account(&dead).await.expect("unlock"),
+        "expired"
+    );
+    assert_eq!(
+        store.lock_account("lk-ttl", long).await.expect("lock"),
+        None,
+        "the late release freed nothing"
+    );
+    assert!(store.unlock_account(&next).await.expect("unlock"));
+
+    // Twenty contenders at once: one holder.
+    let barrier = Arc::new(tokio::sync::Barrier::new(20));
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let (store, barrier) = (store.clone(), barrier.clone());
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.lock_account("lk-race", long).await.expect("lock")
+            })
+        })
+        .collect();
+    let mut held = Vec::new();
+    for task in tasks {
+        held.extend(task.await.expect("task"));
+    }
+    assert_eq!(held.len(), 1, "{held:?}");
+    assert!(store.unlock_account(&held[0]).await.expect("unlock"));
 }
 
 /// Expects a store with `max_conversations = 3`.
@@ -618,6 +797,16 @@ async fn redis_unreachable_fails_fast_with_a_redis_error() {
     expect_redis_error("get_account", store.get_account("s")).await;
     expect_redis_error("list_accounts", store.list_accounts()).await;
     expect_redis_error("remove_account", store.remove_account("s")).await;
+    expect_redis_error(
+        "lock_account",
+        store.lock_account("s", Duration::from_secs(1)),
+    )
+    .await;
+    expect_redis_error(
+        "swap_account_secret",
+        store.swap_account_secret("s", "a", "b"),
+    )
+    .await;
 }
 
 /// A throwaway `redis-server` on `port`, killed on drop.

@@ -20,7 +20,7 @@ use crate::upstream::cli::CliAccount;
 use crate::upstream::{Account, EngineClient, UpstreamError};
 
 /// Seed prefix of accounts added through the admin API.
-const ADMIN_SEED: &str = "adm-";
+pub(super) const ADMIN_SEED: &str = "adm-";
 
 /// Why an admin operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +87,10 @@ impl Pool {
             .into_iter()
             .filter(|r| r.seed_hash.starts_with(ADMIN_SEED))
         {
+            if rec.kind == crate::store::AccountKind::Cli {
+                self.load_admin_cli(&rec, store);
+                continue;
+            }
             let label = rec.label.clone().unwrap_or_else(|| "admin".to_string());
             match Account::with_session(&label, &rec.client_cookie, rec.session_id) {
                 Ok(a) => {
@@ -195,7 +199,7 @@ impl Pool {
     /// keeps it that way. The pool changes even when the store fails (the error says so).
     pub async fn set_disabled(
         &self,
-        store: &dyn Store,
+        store: &Arc<dyn Store>,
         id: &str,
         disabled: bool,
     ) -> Result<AccountView, ManageError> {
@@ -219,6 +223,22 @@ impl Pool {
                 .ok_or_else(|| ManageError::NotFound(id.to_string()))?;
             (e.seed.clone(), e.login.clone())
         };
+        if let Login::Cli(a) = &account {
+            // Under the account's lock, so the write cannot put back a token spent meanwhile.
+            let found = super::refresh::set_disabled(store, &seed, disabled)
+                .await
+                .map_err(|e| ManageError::Store(e.to_string()))?;
+            if !found {
+                store
+                    .put_account(&AccountRecord {
+                        disabled,
+                        ..cli_record(&seed, a)
+                    })
+                    .await
+                    .map_err(|e| ManageError::Store(e.to_string()))?;
+            }
+            return self.view(id);
+        }
         let _serial = self.record_lock.lock().await;
         let mut record = match (store.get_account(&seed).await, &account) {
             (Ok(Some(rec)), _) => rec,
@@ -358,6 +378,7 @@ fn cli_record(seed: &str, account: &CliAccount) -> AccountRecord {
         session_id: None,
         updated_ms: now_ms(),
         disabled: false,
+        kind: crate::store::AccountKind::Cli,
     }
 }
 
@@ -372,6 +393,7 @@ fn record_of(seed: &str, account: &Account, cookie: String) -> AccountRecord {
         session_id: identity.map(|i| i.session_id),
         updated_ms: now_ms(),
         disabled: false,
+        kind: crate::store::AccountKind::Web,
     }
 }
 

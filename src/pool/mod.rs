@@ -12,7 +12,8 @@
 //! - [`schedule`]: least-busy pick, stickiness, the bounded wait queue, the slot [`Lease`];
 //! - [`manage`]: add, remove, disable, enable, re-check (behind the admin API);
 //! - [`cli_logins`]: `cto login` accounts: loading, adding, their rotating refresh tokens;
-//! - [`probe`]: the background task that re-probes dead accounts and reads quotas.
+//! - [`probe`]: the background task that re-probes dead accounts and reads quotas;
+//! - [`refresh`]: a CLI login's rotating refresh token kept in the store, locked across replicas.
 //!
 //! All pool state sits behind one std `Mutex`; no critical section awaits. Upstream calls
 //! happen outside it, on `Arc<Account>` handles taken out under it.
@@ -24,6 +25,7 @@ pub mod entry;
 pub mod login;
 pub mod manage;
 pub mod probe;
+pub mod refresh;
 pub mod retry;
 pub mod schedule;
 pub mod settings;

@@ -3,27 +3,32 @@
 //! Tables:
 //! - `conversations`: key -> (use stamp, JSON of the [`ConversationRecord`]);
 //! - `conversations_lru`: (use stamp, key) -> (), oldest first, for expiry and LRU eviction;
-//! - `accounts`: seed_hash -> JSON of the [`AccountRecord`];
-//! - `secrets`: name -> bytes (see [`Store::secret`]).
+//! - `accounts`: seed_hash -> JSON of the [`AccountRecord`].
 //!
 //! Every write is one redb transaction committed with the default (immediate) durability, so a
 //! SIGKILL after a call returned never loses that write. redb is blocking, so each operation
 //! runs on tokio's blocking pool with the `Database` shared through an `Arc`. The file holds
-//! cookies, so it is created (and kept) with mode 0600.
+//! cookies and refresh tokens, so it is created (and kept) with mode 0600.
+//!
+//! redb holds an exclusive lock on the file, so no other process ever uses this store: the
+//! account locks are in-process ([`LocalLocks`]), and the secret's compare-and-set is one write
+//! transaction.
 
 use std::fs::{DirBuilder, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use redb::{
     Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
     WriteTransaction,
 };
 
+use super::lock::LocalLocks;
 use super::{
-    AccountRecord, ConversationRecord, Store, StoreError, StoreLimits, is_expired, next_stamp,
-    now_ms, ttl_ms,
+    AccountLock, AccountRecord, ConversationRecord, Store, StoreError, StoreLimits, is_expired,
+    next_stamp, now_ms, ttl_ms,
 };
 
 const CONVERSATIONS: TableDefinition<&str, (u64, &[u8])> = TableDefinition::new("conversations");
@@ -38,6 +43,7 @@ const CACHE_BYTES: usize = 32 * 1024 * 1024;
 pub struct EmbeddedStore {
     db: Arc<Database>,
     limits: StoreLimits,
+    locks: LocalLocks,
 }
 
 /// Any redb failure after the open is an I/O failure of the store.
@@ -107,6 +113,7 @@ impl EmbeddedStore {
         Ok(EmbeddedStore {
             db: Arc::new(db),
             limits,
+            locks: LocalLocks::default(),
         })
     }
 
@@ -332,6 +339,57 @@ impl Store for EmbeddedStore {
             };
             txn.commit().map_err(io)?;
             Ok(kept)
+        })
+        .await
+    }
+
+    async fn lock_account(
+        &self,
+        seed_hash: &str,
+        ttl: Duration,
+    ) -> Result<Option<AccountLock>, StoreError> {
+        Ok(self.locks.acquire(seed_hash, ttl))
+    }
+
+    async fn unlock_account(&self, lock: &AccountLock) -> Result<bool, StoreError> {
+        Ok(self.locks.release(lock))
+    }
+
+    async fn swap_account_secret(
+        &self,
+        seed_hash: &str,
+        expected: &str,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        let (seed_hash, expected, new) =
+            (seed_hash.to_string(), expected.to_string(), new.to_string());
+        self.run(move |db, _| {
+            let txn = db.begin_write().map_err(io)?;
+            let swapped = {
+                let mut accounts = txn.open_table(ACCOUNTS).map_err(io)?;
+                let stored = accounts
+                    .get(seed_hash.as_str())
+                    .map_err(io)?
+                    .map(|guard| guard.value().to_vec());
+                match stored.as_deref().map(decode::<AccountRecord>).transpose()? {
+                    Some(mut record) if record.client_cookie == expected => {
+                        record.client_cookie = new;
+                        record.updated_ms = now_ms();
+                        let json = encode(&record)?;
+                        accounts
+                            .insert(seed_hash.as_str(), json.as_slice())
+                            .map_err(io)?;
+                        true
+                    }
+                    _ => false,
+                }
+            };
+            if swapped {
+                txn.commit().map_err(io)?;
+            } else {
+                txn.abort().map_err(io)?;
+            }
+            Ok(swapped)
         })
         .await
     }

@@ -2,20 +2,24 @@
 //! configured). Nothing survives a restart.
 //!
 //! One `std::sync::Mutex` guards a map of mappings plus an ordered index of use stamps; every
-//! critical section is plain map work and never awaits.
+//! critical section is plain map work and never awaits. Account locks are in-process
+//! ([`LocalLocks`]): nothing else can see this store.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 
+use super::lock::LocalLocks;
 use super::{
-    AccountRecord, ConversationRecord, Store, StoreError, StoreLimits, is_expired, next_stamp,
-    now_ms, ttl_ms,
+    AccountLock, AccountRecord, ConversationRecord, Store, StoreError, StoreLimits, is_expired,
+    next_stamp, now_ms, ttl_ms,
 };
 
 /// In-process store; cheap to create, so each test may use its own.
 pub struct MemoryStore {
     limits: StoreLimits,
     state: Mutex<State>,
+    locks: LocalLocks,
 }
 
 #[derive(Default)]
@@ -44,6 +48,7 @@ impl MemoryStore {
         MemoryStore {
             limits,
             state: Mutex::new(State::default()),
+            locks: LocalLocks::default(),
         }
     }
 
@@ -149,5 +154,34 @@ impl Store for MemoryStore {
             .entry(name.to_string())
             .or_insert_with(|| fresh.to_vec())
             .clone())
+    }
+
+    async fn lock_account(
+        &self,
+        seed_hash: &str,
+        ttl: Duration,
+    ) -> Result<Option<AccountLock>, StoreError> {
+        Ok(self.locks.acquire(seed_hash, ttl))
+    }
+
+    async fn unlock_account(&self, lock: &AccountLock) -> Result<bool, StoreError> {
+        Ok(self.locks.release(lock))
+    }
+
+    async fn swap_account_secret(
+        &self,
+        seed_hash: &str,
+        expected: &str,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        let mut state = self.lock();
+        match state.accounts.get_mut(seed_hash) {
+            Some(record) if record.client_cookie == expected => {
+                record.client_cookie = new.to_string();
+                record.updated_ms = now_ms();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
     }
 }

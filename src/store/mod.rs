@@ -1,16 +1,26 @@
-//! Durable state: conversation mappings and rotated account cookies, behind one trait.
+//! Durable state: conversation mappings and the rotated secrets of accounts (web cookies, CLI
+//! refresh tokens), behind one trait.
 //!
 //! # Layout
 //! - [`memory`]: in-process store (tests, and the fallback when nothing durable is configured);
 //! - [`embedded`]: a crash-safe redb file under `DATA_DIR` (the default);
 //! - [`redis`]: Redis through the async connection manager, for several replicas;
+//! - [`lock`]: [`AccountLock`], and the in-process locks of the two single-process backends;
 //! - [`error`]: the one error enum of the layer, [`StoreError`].
 //!
 //! All backends share one contract, checked by one test suite (`tests/store.rs`):
 //! `take_conversation` is atomic (two callers never both get the same record), records
 //! expire after the configured TTL of disuse, and the number of conversations is capped with
-//! least-recently-used eviction. Secrets (`secret`) are created once and then never change
-//! or expire: the first value stored under a name wins, also between replicas.
+//! least-recently-used eviction.
+//!
+//! # Secrets that must not be spent twice
+//! A CLI refresh token is refused once spent, so replicas sharing an account coordinate
+//! through the store: `lock_account` is a short-lived per-account lock (at most one holder
+//! until it is released or its TTL runs out; a release by a holder whose lock expired and was
+//! taken by another frees nothing), and `swap_account_secret` is a compare-and-set of the
+//! record's secret (written only if the stored one is still the expected one). Memory and
+//! embedded stores are never shared between processes (redb holds an exclusive file lock), so
+//! their locks are in-process; Redis's are Redis keys.
 //!
 //! # Time rules (the same in every backend)
 //! - Each put gives the mapping a *use stamp*: `now_ms()` at the put, bumped to one millisecond
@@ -25,6 +35,7 @@
 
 pub mod embedded;
 pub mod error;
+pub mod lock;
 pub mod memory;
 pub mod redis;
 
@@ -37,6 +48,7 @@ use serde::{Deserialize, Serialize};
 use crate::upstream::HistoryRef;
 pub use embedded::EmbeddedStore;
 pub use error::StoreError;
+pub use lock::AccountLock;
 pub use memory::MemoryStore;
 pub use redis::RedisStore;
 
@@ -76,22 +88,42 @@ pub struct ConversationRecord {
     pub transcript: Option<String>,
 }
 
-/// What survives a restart for one account: the latest rotated cookie and the discovered
-/// session, so that a restart never falls back to the stale pasted cookie.
+/// Which door an account record belongs to, and so what its secret is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountKind {
+    /// A cto.new web login: the secret is the Clerk `__client` cookie.
+    #[default]
+    Web,
+    /// A `cto login` of the CLI door: the secret is the OAuth refresh token.
+    Cli,
+}
+
+/// What survives a restart for one account: its latest rotated secret (and, for a web
+/// account, the discovered session), so that a restart never falls back to the stale pasted
+/// cookie or a spent refresh token.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountRecord {
-    /// Key: a hash of the cookie as the user pasted it (never the cookie itself).
+    /// Key: a hash of the secret as the user first gave it (never the secret itself). For a
+    /// CLI account, `crate::upstream::cli::seed_hash` of the first refresh token (`cli_…`).
     pub seed_hash: String,
-    /// Stable account id derived from the Clerk user id, once known.
+    /// Stable account id: derived from the Clerk user id once known (web), or the seed hash
+    /// itself (CLI).
     pub account_id: Option<String>,
     pub label: Option<String>,
-    /// The latest `__client` value (a secret; stored as given, see the README).
+    /// The account's current secret (stored as given, see the README): the latest `__client`
+    /// value of a web account, the current (latest rotated) refresh token of a CLI account.
+    /// The name predates CLI accounts and stays, so that records of every version read alike.
     pub client_cookie: String,
+    /// The Clerk session of a web account; `None` for a CLI account.
     pub session_id: Option<String>,
     pub updated_ms: u64,
     /// Taken out by the admin: stays out after a restart. Absent in records of older versions.
     #[serde(default)]
     pub disabled: bool,
+    /// Absent in records of versions before CLI accounts, which were all web accounts.
+    #[serde(default)]
+    pub kind: AccountKind,
 }
 
 impl std::fmt::Debug for AccountRecord {
@@ -104,6 +136,7 @@ impl std::fmt::Debug for AccountRecord {
             .field("session_id", &self.session_id)
             .field("updated_ms", &self.updated_ms)
             .field("disabled", &self.disabled)
+            .field("kind", &self.kind)
             .finish()
     }
 }
@@ -143,6 +176,27 @@ pub trait Store: Send + Sync + 'static {
             self.backend()
         )))
     }
+
+    /// Takes the account's short-lived lock for `ttl`: `None` while another holder has it.
+    /// Never waits; callers poll. Release it with [`Store::unlock_account`]; one never released
+    /// (a crashed holder) frees itself when `ttl` runs out.
+    async fn lock_account(
+        &self,
+        seed_hash: &str,
+        ttl: Duration,
+    ) -> Result<Option<AccountLock>, StoreError>;
+    /// Releases a lock taken by [`Store::lock_account`]. `false` when it had expired already
+    /// (and perhaps been taken by another holder, whose lock is left alone).
+    async fn unlock_account(&self, lock: &AccountLock) -> Result<bool, StoreError>;
+    /// Compare-and-set of the account's secret (`client_cookie`): writes `new` (and bumps
+    /// `updated_ms`) only if the stored secret is still `expected`, in one atomic step.
+    /// `false` when the record is absent or holds another secret; nothing is written then.
+    async fn swap_account_secret(
+        &self,
+        seed_hash: &str,
+        expected: &str,
+        new: &str,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Milliseconds since the Unix epoch.
@@ -248,6 +302,26 @@ mod tests {
         assert!(!is_expired(1000, 500, 1499));
         assert!(is_expired(1000, 500, 1500));
         assert!(!is_expired(u64::MAX - 1, u64::MAX, u64::MAX - 1));
+    }
+
+    #[test]
+    fn records_of_older_versions_are_web_accounts() {
+        let old = r#"{"seed_hash":"s","account_id":null,"label":null,"client_cookie":"c",
+                      "session_id":null,"updated_ms":1}"#;
+        let record: AccountRecord = serde_json::from_str(old).expect("old record");
+        assert_eq!(record.kind, AccountKind::Web);
+        assert!(!record.disabled);
+        let cli = AccountRecord {
+            kind: AccountKind::Cli,
+            ..record
+        };
+        let json = serde_json::to_string(&cli).expect("encode");
+        assert!(json.contains(r#""kind":"cli""#), "{json}");
+        assert_eq!(
+            serde_json::from_str::<AccountRecord>(&json).expect("decode"),
+            cli
+        );
+        assert!(!format!("{cli:?}").contains("\"c\""), "{cli:?}");
     }
 
     #[test]

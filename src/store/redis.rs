@@ -10,6 +10,12 @@
 //! - `{p}:acct:{seed_hash}`: JSON of the [`AccountRecord`], listed through the set
 //!   `{p}:accounts`;
 //! - `{p}:secret:{name}`: the bytes of a secret (see [`Store::secret`]), no expiry.
+//! - `{p}:lock:{seed_hash}`: an account lock, the holder's random value with a native expiry
+//!   (`SET NX PX`), released by a compare-and-delete script.
+//!
+//! The secret's compare-and-set reads the record, checks its secret here, and writes the
+//! changed record with a script that replaces it only if it is still byte for byte the JSON
+//! that was read (a WATCH would need a connection of its own: the manager multiplexes one).
 //!
 //! Put, take and purge are Lua scripts, so each is atomic across replicas: two replicas never
 //! both take the same mapping, and the three conversation keys never drift apart. (A script
@@ -28,7 +34,8 @@ use ::redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use ::redis::{AsyncCommands, Client, Cmd};
 
 use super::{
-    AccountRecord, ConversationRecord, Store, StoreError, StoreLimits, now_ms, redacted_url, ttl_ms,
+    AccountLock, AccountRecord, ConversationRecord, Store, StoreError, StoreLimits, now_ms,
+    redacted_url, ttl_ms,
 };
 
 /// Upper bound of one store call, connection included.
@@ -88,6 +95,27 @@ for _, member in ipairs(members) do
 end
 return {#members, out}
 ";
+
+/// KEYS: lock key. ARGV: holder. Deletes the lock only if this holder still has it.
+const UNLOCK_SCRIPT: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+";
+
+/// KEYS: account key. ARGV: the JSON read, the JSON to write. Writes only if unchanged.
+const SWAP_SCRIPT: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+";
+
+/// Rounds of the secret's compare-and-set when another field of the record changes under it
+/// (the admin disabling the account, say) before the secret check gives an answer.
+const SWAP_ROUNDS: usize = 8;
 
 /// Redis-backed store; one per process, shared through an `Arc`.
 pub struct RedisStore {
@@ -156,6 +184,10 @@ impl RedisStore {
     }
     fn secret_key(&self, name: &str) -> String {
         format!("{}:secret:{name}", self.prefix)
+    }
+
+    fn lock_key(&self, seed_hash: &str) -> String {
+        format!("{}:lock:{seed_hash}", self.prefix)
     }
 
     /// The shared connection, building it when there is none yet (or the last try failed).
@@ -368,5 +400,79 @@ impl Store for RedisStore {
             })
             .await?;
         kept.ok_or_else(|| StoreError::Redis("the secret vanished right after it was set".into()))
+    }
+
+    async fn lock_account(
+        &self,
+        seed_hash: &str,
+        ttl: Duration,
+    ) -> Result<Option<AccountLock>, StoreError> {
+        let lock = AccountLock::new(seed_hash);
+        // PX must be positive.
+        let ttl = u64::try_from(ttl.as_millis())
+            .unwrap_or(u64::MAX)
+            .clamp(1, MAX_TTL_MS);
+        let holder = &lock.holder;
+        let taken: Option<String> = self
+            .with_conn(|mut conn| async move {
+                ::redis::cmd("SET")
+                    .arg(self.lock_key(seed_hash))
+                    .arg(holder)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(ttl)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(redis_err)
+            })
+            .await?;
+        Ok(taken.map(|_| lock))
+    }
+
+    async fn unlock_account(&self, lock: &AccountLock) -> Result<bool, StoreError> {
+        let deleted: i64 = self
+            .with_conn(|mut conn| async move {
+                eval(UNLOCK_SCRIPT, &[self.lock_key(&lock.seed_hash)])
+                    .arg(&lock.holder)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(redis_err)
+            })
+            .await?;
+        Ok(deleted == 1)
+    }
+
+    async fn swap_account_secret(
+        &self,
+        seed_hash: &str,
+        expected: &str,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        let key = self.account_key(seed_hash);
+        self.with_conn(|mut conn| async move {
+            for _ in 0..SWAP_ROUNDS {
+                let read: Option<String> = conn.get(&key).await.map_err(redis_err)?;
+                let Some(read) = read else { return Ok(false) };
+                let mut record: AccountRecord = decode(&read)?;
+                if record.client_cookie != expected {
+                    return Ok(false);
+                }
+                record.client_cookie = new.to_string();
+                record.updated_ms = now_ms();
+                let written: i64 = eval(SWAP_SCRIPT, std::slice::from_ref(&key))
+                    .arg(&read)
+                    .arg(encode(&record)?)
+                    .query_async(&mut conn)
+                    .await
+                    .map_err(redis_err)?;
+                if written == 1 {
+                    return Ok(true);
+                }
+            }
+            Err(StoreError::Redis(format!(
+                "the record of account {seed_hash} changed {SWAP_ROUNDS} times during one compare-and-set"
+            )))
+        })
+        .await
     }
 }

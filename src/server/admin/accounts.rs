@@ -89,7 +89,10 @@ pub async fn disable(
     Path(id): Path<String>,
 ) -> Result<Json<AccountView>, ApiError> {
     Ok(Json(
-        state.pool().set_disabled(state.store(), &id, true).await?,
+        state
+            .pool()
+            .set_disabled(&state.relay().store, &id, true)
+            .await?,
     ))
 }
 
@@ -99,7 +102,10 @@ pub async fn enable(
     Path(id): Path<String>,
 ) -> Result<Json<AccountView>, ApiError> {
     Ok(Json(
-        state.pool().set_disabled(state.store(), &id, false).await?,
+        state
+            .pool()
+            .set_disabled(&state.relay().store, &id, false)
+            .await?,
     ))
 }
 

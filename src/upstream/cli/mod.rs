@@ -45,7 +45,7 @@ use super::{Generation, HistoryRef, Turn, UpstreamConfig, UpstreamError};
 
 pub use account::{CliAccount, seed_hash, session_id};
 pub use credentials::{Credentials, Secret};
-pub use token::{NoStore, RefreshStore, Rotation, TokenHolder};
+pub use token::{NoStore, RefreshGuard, RefreshStore, Rotation, TokenHolder};
 
 /// opencode's user agent as the protocol notes saw it (§10, P-cli).
 pub const DEFAULT_CLI_USER_AGENT: &str =
