@@ -196,7 +196,7 @@ async function loadAccounts() {
     });
     body.append(el("tr", { "data-id": a.id, "data-label-name": a.label },
       el("td", { "data-label": "Label", class: "wrap", text: `${a.label}${a.origin === "admin" ? " (added here)" : ""}` }),
-      el("td", { "data-label": "Clerk user", class: "wrap", text: a.user_id || "(not discovered yet)" }),
+      el("td", { "data-label": "Clerk user", class: "wrap", text: a.kind === "cli" ? "(cto login)" : (a.user_id || "(not discovered yet)") }),
       stateCell,
       el("td", { "data-label": "Model", text: a.model || "-" }),
       el("td", { "data-label": "In flight", text: `${a.in_flight} / ${a.limit}` }),
@@ -208,20 +208,29 @@ async function loadAccounts() {
   $("#accounts-queued").textContent = `${data.data.length} account(s), ${data.queued} request(s) waiting for a slot.`;
 }
 
+$("#add-kind").addEventListener("change", () => {
+  $("#add-secret-label").innerHTML = $("#add-kind").value === "cookie"
+    ? "Cookie of a logged-in cto.new browser session (the whole <code>Cookie:</code> header or the <code>__client</code> value)"
+    : "Refresh token from <code>cto login</code> (or the whole JSON of <code>~/.cto/credentials</code>)";
+});
+
 $("#add-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const out = $("#add-result");
-  const cookie = $("#add-cookie").value.trim();
+  const secret = $("#add-cookie").value.trim();
+  const kind = $("#add-kind").value;
   const label = $("#add-label").value.trim();
   out.className = "muted";
   out.textContent = "Validating...";
   $("#add-submit").disabled = true;
   try {
-    const body = { cookie };
+    const body = { [kind]: secret };
     if (label) body.label = label;
     const v = await apiJson("/admin/api/accounts", { method: "POST", json: body });
     out.className = "ok";
-    out.textContent = `Added ${v.label}: Clerk user ${v.user_id || "?"}, state ${v.state}.`;
+    out.textContent = v.kind === "cli"
+      ? `Added ${v.label}: cto login ${v.id}, state ${v.state}.`
+      : `Added ${v.label}: Clerk user ${v.user_id || "?"}, state ${v.state}.`;
     $("#add-cookie").value = "";
     $("#add-label").value = "";
   } catch (e) {

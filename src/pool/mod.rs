@@ -107,8 +107,14 @@ pub enum PoolError {
         "no cto.new account is configured: set CLERK_COOKIE (or CLERK_COOKIES / ACCOUNTS_FILE) to the cookie of a logged-in cto.new browser session, add one through the admin API, or run `enginelabs-2api demo` to try the simulator"
     )]
     NoAccount,
-    #[error("{}", all_dead_message(dead, *disabled))]
-    AllDead { dead: Vec<String>, disabled: usize },
+    #[error("{}", all_dead_message(dead, dead_cli, *disabled))]
+    AllDead {
+        /// Cookie accounts whose session was refused.
+        dead: Vec<String>,
+        /// `cto login` accounts whose refresh token was refused.
+        dead_cli: Vec<String>,
+        disabled: usize,
+    },
     #[error(
         "every cto.new account is rate limited or out of credits; the first one is back in {} s",
         retry_after.as_secs()
@@ -147,19 +153,32 @@ fn no_door_message(model: &str, kind: Kind) -> String {
 }
 
 /// Names the accounts whose cookies must be refreshed (and says how), or that all are disabled.
-fn all_dead_message(dead: &[String], disabled: usize) -> String {
+fn all_dead_message(dead: &[String], dead_cli: &[String], disabled: usize) -> String {
     let disabled_note = match disabled {
         0 => String::new(),
         n => format!(
             "; {n} account(s) are disabled by the admin (POST /admin/api/accounts/{{id}}/enable)"
         ),
     };
-    if dead.is_empty() {
+    let mut why = Vec::new();
+    if !dead.is_empty() {
+        why.push(format!(
+            "the cookies of {} were rejected by Clerk and must be refreshed (sign in to cto.new in a browser and paste a fresh cookie)",
+            dead.join(", ")
+        ));
+    }
+    if !dead_cli.is_empty() {
+        why.push(format!(
+            "the cto login of {} was refused (run `cto login` again and give the proxy the new refresh token: CTO_REFRESH_TOKEN, CTO_CREDENTIALS_FILE or the admin page)",
+            dead_cli.join(", ")
+        ));
+    }
+    if why.is_empty() {
         return format!("every cto.new account is disabled{disabled_note}");
     }
     format!(
-        "every cto.new account is unusable: the cookies of {} were rejected by Clerk and must be refreshed (sign in to cto.new in a browser and paste a fresh cookie){disabled_note}",
-        dead.join(", ")
+        "every cto.new account is unusable: {}{disabled_note}",
+        why.join("; ")
     )
 }
 

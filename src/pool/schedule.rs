@@ -171,14 +171,18 @@ fn nothing_serves(entries: &[Entry], now: Instant) -> PoolError {
             retry_after: Duration::from_secs(secs_until(now, until)),
         };
     }
-    let dead: Vec<String> = entries
-        .iter()
-        .filter(|e| e.health.name(now) == "dead")
-        .map(|e| e.login.label().to_string())
-        .collect();
+    let dead_of = |kind: Kind| -> Vec<String> {
+        entries
+            .iter()
+            .filter(|e| e.kind() == kind && e.health.name(now) == "dead")
+            .map(|e| e.login.label().to_string())
+            .collect()
+    };
+    let (dead, dead_cli) = (dead_of(Kind::Web), dead_of(Kind::Cli));
     PoolError::AllDead {
-        disabled: entries.len() - dead.len(),
+        disabled: entries.len() - dead.len() - dead_cli.len(),
         dead,
+        dead_cli,
     }
 }
 

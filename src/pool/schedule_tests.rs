@@ -75,7 +75,7 @@ fn skips_unusable_and_explains_why() {
         reason: "401".into(),
     };
     match choose(&mut es, &want("m"), None, now) {
-        Choice::Refused(PoolError::AllDead { dead, disabled }) => {
+        Choice::Refused(PoolError::AllDead { dead, disabled, .. }) => {
             assert_eq!(dead, ["a", "b"]);
             assert_eq!(disabled, 0);
         }

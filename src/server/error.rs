@@ -234,6 +234,9 @@ fn pool_parts(e: &PoolError) -> (StatusCode, &'static str, Option<&'static str>)
     let (status, code) = match e {
         PoolError::NoAccount => (StatusCode::SERVICE_UNAVAILABLE, "no_account"),
         // The same code as a single rejected cookie: the fix is the same (fresh cookies).
+        PoolError::AllDead { dead, dead_cli, .. } if dead.is_empty() && !dead_cli.is_empty() => {
+            (StatusCode::SERVICE_UNAVAILABLE, "cli_login_rejected")
+        }
         PoolError::AllDead { .. } => (StatusCode::SERVICE_UNAVAILABLE, "cookie_rejected"),
         PoolError::OwnerUnavailable => (StatusCode::SERVICE_UNAVAILABLE, "account_unavailable"),
         PoolError::NoDoor { .. } => (StatusCode::SERVICE_UNAVAILABLE, "no_account_for_model"),

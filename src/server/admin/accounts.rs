@@ -21,6 +21,12 @@ fn is_label(label: &str) -> bool {
         && !label.chars().any(crate::logging::unprintable)
 }
 
+/// What an admin pastes: a browser session's cookie, or a `cto login`'s refresh token.
+enum Secret<'a> {
+    Cookie(&'a str),
+    Cli(&'a str),
+}
+
 /// `GET /admin/api/accounts`.
 pub async fn list(State(state): State<AppState>) -> Json<Value> {
     let pool = state.pool();
@@ -35,23 +41,33 @@ pub async fn one(
     Ok(Json(state.pool().view(&id)?))
 }
 
-/// `POST /admin/api/accounts` `{"cookie": "...", "label": "..."}`: validated at once
-/// (discovery and a JWT mint); answers the discovered user id or why the cookie is no good.
+/// `POST /admin/api/accounts` `{"cookie": "...", "label": "..."}` (a browser session) or
+/// `{"refresh_token": "...", "label": "..."}` (a `cto login`: the refresh token, or the whole
+/// `~/.cto/credentials` JSON): validated at once (discovery and a JWT mint, or one refresh);
+/// answers the account or why its secret is no good.
 pub async fn add(
     State(state): State<AppState>,
     JsonBody(body): JsonBody,
 ) -> Result<Json<AccountView>, ApiError> {
-    let cookie = body
-        .get("cookie")
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-        .ok_or_else(|| {
-            ApiError::bad_request(
-                "`cookie` is required: the cookie of a logged-in cto.new browser session",
+    let field = |name: &str| {
+        body.get(name)
+            .and_then(Value::as_str)
+            .map(str::trim)
+            .filter(|c| !c.is_empty())
+    };
+    let secret = match (
+        field("cookie"),
+        field("refresh_token").or_else(|| field("credentials")),
+    ) {
+        (Some(c), _) => Secret::Cookie(c),
+        (None, Some(t)) => Secret::Cli(t),
+        (None, None) => {
+            return Err(ApiError::bad_request(
+                "`cookie` (the cookie of a logged-in cto.new browser session) or `refresh_token` (from `cto login`: the refresh token, or the JSON of ~/.cto/credentials) is required",
                 Some("cookie"),
-            )
-        })?;
+            ));
+        }
+    };
     let label = match body.get("label") {
         None | Some(Value::Null) => format!("admin-{}", state.pool().len() + 1),
         Some(Value::String(l)) if is_label(l.trim()) => l.trim().to_string(),
@@ -65,10 +81,23 @@ pub async fn add(
         }
     };
     let relay = state.relay();
-    let view = state
-        .pool()
-        .add(&relay.engine, &relay.store, &label, cookie)
-        .await?;
+    let view = match secret {
+        Secret::Cookie(cookie) => {
+            state
+                .pool()
+                .add(&relay.engine, &relay.store, &label, cookie)
+                .await?
+        }
+        Secret::Cli(token) => {
+            let view = state
+                .pool()
+                .add_cli(&relay.cli, &relay.store, &label, token)
+                .await?;
+            // Its door's models join the catalogue now, not at the next refresh.
+            state.catalog().refresh(&state).await;
+            view
+        }
+    };
     tracing::info!(label = %view.label, id = %view.id, "account added through the admin API");
     Ok(Json(view))
 }
