@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::proc::{run_client, spawn_demo};
+use common::proc::{run_client, spawn_demo_door};
 
 const KEY: &str = "sk-sdk";
 
@@ -23,13 +23,14 @@ fn need(var: &str, what: &str) -> String {
     })
 }
 
-/// Runs `script` with the SDK's Python against a fresh demo; `v1` appends `/v1` to the base.
-async fn python(script: &str, v1: bool, extra: &[&str], what: &str) {
+/// Runs `script` with the SDK's Python against a fresh demo whose account uses `door` (`web`
+/// or `cli`); `v1` appends `/v1` to the base.
+async fn python(script: &str, door: &str, v1: bool, extra: &[&str], what: &str) {
     let python = need(
         "SDK_PYTHON",
         "a python with the `openai` and `anthropic` packages",
     );
-    let demo = spawn_demo(KEY).await;
+    let demo = spawn_demo_door(KEY, door).await;
     let base = if v1 {
         format!("{}/v1", demo.base)
     } else {
@@ -44,7 +45,14 @@ async fn python(script: &str, v1: bool, extra: &[&str], what: &str) {
 #[tokio::test]
 #[ignore = "needs SDK_PYTHON (a python with the openai package; .ci/run installs it)"]
 async fn openai_python_sdk_against_the_demo() {
-    python("openai_compat.py", true, &[], "the openai Python SDK check").await;
+    python(
+        "openai_compat.py",
+        "web",
+        true,
+        &[],
+        "the openai Python SDK check",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -52,9 +60,23 @@ async fn openai_python_sdk_against_the_demo() {
 async fn openai_python_sdk_tools_and_responses() {
     python(
         "openai_tools.py",
+        "web",
         true,
-        &[],
+        &["GPT5"],
         "the openai Python SDK tools check",
+    )
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "needs SDK_PYTHON (a python with the openai package; .ci/run installs it)"]
+async fn openai_python_sdk_tools_and_responses_through_the_cli_door() {
+    python(
+        "openai_tools.py",
+        "cli",
+        true,
+        &["gpt-5.4"],
+        "the openai Python SDK tools check (CLI door)",
     )
     .await;
 }
@@ -64,6 +86,7 @@ async fn openai_python_sdk_tools_and_responses() {
 async fn anthropic_python_sdk_against_the_demo() {
     python(
         "anthropic_compat.py",
+        "web",
         false,
         &["--expect-thinking"],
         "the anthropic Python SDK check",
@@ -76,6 +99,7 @@ async fn anthropic_python_sdk_against_the_demo() {
 async fn anthropic_python_sdk_tool_use() {
     python(
         "anthropic_tools.py",
+        "web",
         false,
         &[],
         "the anthropic Python SDK tool_use check",
@@ -84,10 +108,23 @@ async fn anthropic_python_sdk_tool_use() {
 }
 
 #[tokio::test]
+#[ignore = "needs SDK_PYTHON (a python with the anthropic package; .ci/run installs it)"]
+async fn anthropic_python_sdk_tool_use_through_the_cli_door() {
+    python(
+        "anthropic_tools.py",
+        "cli",
+        false,
+        &[],
+        "the anthropic Python SDK tool_use check (CLI door)",
+    )
+    .await;
+}
+
+#[tokio::test]
 #[ignore = "needs SDK_NODE_MODULES (a node_modules folder holding openai; .ci/run installs it)"]
 async fn openai_node_sdk_against_the_demo() {
     let modules = need("SDK_NODE_MODULES", "a node_modules folder holding `openai`");
-    let demo = spawn_demo(KEY).await;
+    let demo = spawn_demo_door(KEY, "web").await;
     // ESM resolves packages from the script's folder upwards: run a copy beside node_modules.
     let dir = std::path::Path::new(&modules)
         .parent()

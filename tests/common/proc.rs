@@ -106,9 +106,14 @@ pub struct Demo {
 }
 
 pub async fn spawn_demo(key: &str) -> Demo {
+    spawn_demo_door(key, "web").await
+}
+
+/// The demo with its account on the given door (`web` or `cli`, see `demo --door`).
+pub async fn spawn_demo_door(key: &str, door: &str) -> Demo {
     let port = free_port();
     let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_enginelabs-2api"))
-        .args(["demo", "--frame-delay-ms", "1"])
+        .args(["demo", "--frame-delay-ms", "1", "--door", door])
         .env_clear()
         .env("HOST", "127.0.0.1")
         .env("PORT", port.to_string())

@@ -1,6 +1,6 @@
 """Tool calls and the Responses API through the official `openai` Python SDK.
 
-Usage: python openai_tools.py BASE_URL API_KEY   (BASE_URL ends with /v1)
+Usage: python openai_tools.py BASE_URL API_KEY [MODEL]   (BASE_URL ends with /v1)
 The proxy runs in demo mode: the simulated model calls a tool when the user's message has a
 line `call <tool> <json>` and quotes the first tool result when it gets one
 (docs/tool-emulation.md). Exits non-zero with the failing assertion if anything is off.
@@ -12,7 +12,7 @@ from openai import OpenAI
 
 base, key = sys.argv[1], sys.argv[2]
 client = OpenAI(base_url=base, api_key=key, max_retries=0, timeout=60)
-model = "GPT5"
+model = sys.argv[3] if len(sys.argv) > 3 else "GPT5"
 args = {"file_path": "/tmp/sdk.txt", "content": "hi"}
 tools = [
     {"type": "function", "function": {"name": "Write", "description": "Writes a file",
