@@ -14,17 +14,27 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::procs::{BENCH_KEY, Children};
+use crate::cli::DemoDoor;
 use crate::conversation::{Message, Role, prompt};
 use crate::run::anyhow_like::Result;
 use crate::tools::{ToolChoice, ToolSet, ToolSpec};
-use crate::upstream::{Account, EngineClient, TurnEvent, TurnRequest, UpstreamConfig};
+use crate::upstream::cli::{CliAccount, CliClient, Credentials, NoStore};
+use crate::upstream::{Account, EngineClient, Turn, TurnEvent, TurnRequest, UpstreamConfig};
+
+/// The upstream client the direct runs use: the door the proxy's account uses.
+#[derive(Clone)]
+enum Direct {
+    Web(Arc<EngineClient>, Arc<Account>),
+    Cli(Arc<CliClient>, Arc<CliAccount>),
+}
 
 /// Drives requests through the proxy and directly against the simulator.
 pub struct Driver {
     http: reqwest::Client,
     proxy_url: String,
-    engine: Arc<EngineClient>,
-    account: Arc<Account>,
+    direct: Direct,
+    /// The model requests name (the door's own id for it).
+    model: &'static str,
     /// `--tools`: the tool every request offers.
     tools: Option<Arc<ToolSet>>,
 }
@@ -59,27 +69,38 @@ fn user_text(i: usize, tools: bool) -> String {
     }
 }
 
-const MODEL: &str = "GPT5";
-
 impl Driver {
-    pub async fn new(procs: &Children, tools: bool) -> Result<Driver> {
+    pub async fn new(procs: &Children, tools: bool, door: DemoDoor) -> Result<Driver> {
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(2048)
             .timeout(Duration::from_secs(120))
             .build()
             .map_err(|e| e.to_string())?;
         let cfg = UpstreamConfig::with_urls(&procs.sim_url, &procs.sim_url);
-        let engine = Arc::new(EngineClient::new(cfg).map_err(|e| e.to_string())?);
-        let account = Arc::new(
-            Account::new("bench-direct", &procs.direct_cookie).map_err(|e| e.to_string())?,
-        );
+        let (direct, model) = match door {
+            DemoDoor::Web => {
+                let engine = Arc::new(EngineClient::new(cfg).map_err(|e| e.to_string())?);
+                let account = Arc::new(
+                    Account::new("bench-direct", &procs.direct_cookie)
+                        .map_err(|e| e.to_string())?,
+                );
+                (Direct::Web(engine, account), "GPT5")
+            }
+            DemoDoor::Cli => {
+                let client = Arc::new(CliClient::new(&cfg).map_err(|e| e.to_string())?);
+                let creds =
+                    Credentials::parse(&procs.direct_refresh_token).map_err(|e| e.to_string())?;
+                let account = Arc::new(CliAccount::new("bench-direct", &creds, Arc::new(NoStore)));
+                (Direct::Cli(client, account), "gpt-5.4")
+            }
+        };
         let tools =
             tools.then(|| Arc::new(ToolSet::new(vec![write_tool().1], ToolChoice::Auto, true)));
         Ok(Driver {
             http,
             proxy_url: procs.proxy_url.clone(),
-            engine,
-            account,
+            direct,
+            model,
             tools,
         })
     }
@@ -96,36 +117,54 @@ impl Driver {
         proxied_one(
             &self.http,
             &self.proxy_url,
+            self.model,
             usize::MAX,
             self.tools.is_some(),
         )
         .await
         .map_err(|e| format!("warm-up via proxy: {e}"))?;
-        direct_one(&self.engine, &self.account, self.direct_prompt(usize::MAX))
+        direct_one(&self.direct, self.direct_request(usize::MAX))
             .await
             .map_err(|e| format!("warm-up direct: {e}"))?;
         Ok(())
+    }
+
+    /// What the direct side sends for request `i` on its door: the web agent's prompt as the
+    /// proxy would write it, or the CLI API's Chat Completions body.
+    fn direct_request(&self, i: usize) -> DirectRequest {
+        match &self.direct {
+            Direct::Web(..) => DirectRequest::Prompt(self.direct_prompt(i)),
+            Direct::Cli(..) => {
+                let mut body = json!({"model": self.model, "stream": true,
+                    "stream_options": {"include_usage": true},
+                    "messages": [{"role": "user", "content": user_text(i, self.tools.is_some())}]});
+                if self.tools.is_some() {
+                    body["tools"] = json!([write_tool().0]);
+                }
+                DirectRequest::Body(body, format!("bench-{i}"))
+            }
+        }
     }
 
     pub async fn proxied(&self, concurrency: usize, requests: usize) -> Result<Outcome> {
         let http = self.http.clone();
         let url = self.proxy_url.clone();
         let tools = self.tools.is_some();
+        let model = self.model;
         run_workers(concurrency, requests, move |i| {
             let (http, url) = (http.clone(), url.clone());
-            async move { proxied_one(&http, &url, i, tools).await }
+            async move { proxied_one(&http, &url, model, i, tools).await }
         })
         .await
     }
 
     pub async fn direct(&self, concurrency: usize, requests: usize) -> Result<Outcome> {
-        let engine = self.engine.clone();
-        let account = self.account.clone();
-        let prompts: Arc<Vec<String>> =
-            Arc::new((0..requests).map(|i| self.direct_prompt(i)).collect());
+        let direct = self.direct.clone();
+        let reqs: Arc<Vec<DirectRequest>> =
+            Arc::new((0..requests).map(|i| self.direct_request(i)).collect());
         run_workers(concurrency, requests, move |i| {
-            let (engine, account, prompts) = (engine.clone(), account.clone(), prompts.clone());
-            async move { direct_one(&engine, &account, prompts[i].clone()).await }
+            let (direct, reqs) = (direct.clone(), reqs.clone());
+            async move { direct_one(&direct, reqs[i].clone()).await }
         })
         .await
     }
@@ -182,10 +221,11 @@ where
 async fn proxied_one(
     http: &reqwest::Client,
     url: &str,
+    model: &str,
     i: usize,
     tools: bool,
 ) -> std::result::Result<(Duration, Duration), String> {
-    let mut body = json!({"model": MODEL, "stream": true,
+    let mut body = json!({"model": model, "stream": true,
         "messages": [{"role": "user", "content": user_text(i, tools)}]});
     if tools {
         body["tools"] = json!([write_tool().0]);
@@ -206,7 +246,9 @@ async fn proxied_one(
     let mut tail = Vec::new();
     let mut called = false;
     while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
-        if first.is_none() && contains(&chunk, b"\"content\":\"") && !only_empty_content(&chunk) {
+        let answered = (contains(&chunk, b"\"content\":\"") && !only_empty_content(&chunk))
+            || contains(&chunk, b"\"tool_calls\"");
+        if first.is_none() && answered {
             first = Some(started.elapsed());
         }
         called |= contains(&chunk, b"\"finish_reason\":\"tool_calls\"");
@@ -245,28 +287,47 @@ fn only_empty_content(chunk: &[u8]) -> bool {
     true
 }
 
-/// The same turn with the upstream client alone: times to the first content event and to the
-/// end of the turn.
+/// What one direct request sends.
+#[derive(Clone)]
+enum DirectRequest {
+    /// The web agent's prompt.
+    Prompt(String),
+    /// The CLI API's body and the session key.
+    Body(serde_json::Value, String),
+}
+
+/// The same turn with the upstream client alone: times to the first answer event (text or a
+/// tool call) and to the end of the turn.
 async fn direct_one(
-    engine: &EngineClient,
-    account: &Arc<Account>,
-    prompt: String,
+    direct: &Direct,
+    req: DirectRequest,
 ) -> std::result::Result<(Duration, Duration), String> {
     let started = Instant::now();
-    let req = TurnRequest {
-        model: MODEL.to_string(),
-        prompt,
-        continue_history: None,
-        images: Vec::new(),
+    let turn: std::result::Result<Turn, _> = match (direct, req) {
+        (Direct::Web(engine, account), DirectRequest::Prompt(prompt)) => {
+            let req = TurnRequest {
+                model: "GPT5".to_string(),
+                prompt,
+                continue_history: None,
+                images: Vec::new(),
+            };
+            engine.start_turn(account, req).await
+        }
+        (Direct::Cli(client, account), DirectRequest::Body(body, key)) => {
+            let session = crate::upstream::cli::session_id(&key);
+            client.start_turn(account, &session, body).await
+        }
+        _ => return Err("a request for the other door".into()),
     };
-    let mut turn = engine
-        .start_turn(account, req)
-        .await
-        .map_err(|e| e.to_string())?;
+    let mut turn = turn.map_err(|e| e.to_string())?;
     let mut first = None;
     loop {
         match turn.next().await {
-            Some(Ok(TurnEvent::Content(_))) if first.is_none() => first = Some(started.elapsed()),
+            Some(Ok(TurnEvent::Content(_) | TurnEvent::ToolCallStart { .. }))
+                if first.is_none() =>
+            {
+                first = Some(started.elapsed())
+            }
             Some(Ok(TurnEvent::Finished { .. })) => break,
             Some(Ok(_)) => {}
             Some(Err(e)) => return Err(e.to_string()),

@@ -34,10 +34,14 @@ pub struct BenchArgs {
     /// First port of the two the bench uses (simulator, proxy).
     #[arg(long, default_value = "18090")]
     pub port: u16,
-    /// Offer a tool in every request and have the simulated model call it (the emulated
-    /// tool-call path: prompt block, streaming parse, native tool-call chunks).
+    /// Offer a tool in every request and have the simulated model call it (the web door:
+    /// prompt block, streaming parse, tool-call chunks; the CLI door: native tool calls).
     #[arg(long)]
     pub tools: bool,
+    /// The door the proxy's account uses: `web` (a cookie account, the web agent's WebSocket)
+    /// or `cli` (a `cto login` account, the CLI API's SSE).
+    #[arg(long, value_enum, default_value = "web")]
+    pub door: crate::cli::DemoDoor,
 }
 
 /// One level's numbers.
@@ -105,7 +109,7 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         procs.proxy_pid(),
         procs.proxy_url
     );
-    let driver = load::Driver::new(&procs, args.tools).await?;
+    let driver = load::Driver::new(&procs, args.tools, args.door).await?;
     driver.warm_up().await?;
     let mut reports = Vec::new();
     for c in levels {
@@ -143,13 +147,17 @@ pub async fn run(args: BenchArgs) -> Result<()> {
 
 /// The README table.
 pub fn table(reports: &[LevelReport], args: &BenchArgs) -> String {
-    let what = if args.tools {
-        "Answers that call a tool (a sentence and a `<<<TOOL_CALLS>>>` block the proxy parses into a native tool call)".to_string()
-    } else {
-        format!("{}-word streams", args.words)
+    let what = match (args.tools, args.door) {
+        (true, crate::cli::DemoDoor::Web) => "Answers that call a tool (a sentence and a `<<<TOOL_CALLS>>>` block the proxy parses into a native tool call)".to_string(),
+        (true, crate::cli::DemoDoor::Cli) => "Answers that call a tool (native tool calls)".to_string(),
+        (false, _) => format!("{}-word streams", args.words),
+    };
+    let door = match args.door {
+        crate::cli::DemoDoor::Web => "web door (WebSocket)",
+        crate::cli::DemoDoor::Cli => "CLI door (SSE)",
     };
     let mut s = format!(
-        "{what}, {} ms between frames, proxy and simulator as separate processes on this machine\n\n",
+        "{what} through the {door}, {} ms between frames, proxy and simulator as separate processes on this machine\n\n",
         args.frame_delay_ms
     );
     s.push_str("| C | requests | errors | TTFT direct p50 / p99 (ms) | TTFT via proxy p50 / p99 (ms) | added p50 / p99 (ms) | end added p50 / p99 (ms) | proxy CPU per request (ms) | simulator CPU per request (ms) | proxy peak RSS (MB) |\n");

@@ -21,6 +21,8 @@ pub struct Children {
     /// A second simulated account for the direct (no proxy) runs: Clerk rotates a cookie on
     /// every mint, so two clients sharing one account would sign each other out.
     pub direct_cookie: String,
+    /// A `cto login` of that second account, for the direct runs of `--door cli`.
+    pub direct_refresh_token: String,
     dir: std::path::PathBuf,
 }
 
@@ -87,7 +89,41 @@ impl Children {
             .as_str()
             .ok_or("the simulator account has no cookie")?
             .to_string();
-        let proxy = Command::new(&exe)
+        // CLI logins of the two accounts (used with `--door cli`).
+        let cli_login = |user: String| {
+            let url = format!("{sim_url}/__sim/accounts/{user}/cli-login");
+            async move {
+                let v: serde_json::Value = reqwest::Client::new()
+                    .post(url)
+                    .send()
+                    .await
+                    .map_err(|e| format!("cannot log in on the CLI door: {e}"))?
+                    .json()
+                    .await
+                    .map_err(|e| format!("bad CLI login answer: {e}"))?;
+                v["refresh_token"]
+                    .as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| "the CLI login has no refresh token".to_string())
+            }
+        };
+        let first_user: serde_json::Value = reqwest::Client::new()
+            .get(format!("{sim_url}/__sim/accounts"))
+            .send()
+            .await
+            .map_err(|e| format!("cannot list the simulator accounts: {e}"))?
+            .json()
+            .await
+            .map_err(|e| format!("bad simulator account list: {e}"))?;
+        let first_user = first_user[0]["user_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let refresh_token = cli_login(first_user).await?;
+        let direct_refresh_token =
+            cli_login(direct["user_id"].as_str().unwrap_or_default().to_string()).await?;
+        let mut proxy = Command::new(&exe);
+        proxy
             .arg("serve")
             .current_dir(&dir)
             .env_clear()
@@ -95,13 +131,19 @@ impl Children {
             .env("HOST", "127.0.0.1")
             .env("PORT", proxy_port.to_string())
             .env("API_MASTER_KEY", BENCH_KEY)
-            .env("CLERK_COOKIE", &cookie)
             .env("CLERK_BASE_URL", &sim_url)
             .env("ENGINE_BASE_URL", &sim_url)
             .env("STORE", "memory")
             .env("MODELS", "GPT5")
             // The proxy's own cost is measured, not cto.new's per-account limit (2 turns).
             .env("ACCOUNT_CONCURRENCY", "100000")
+            .env("CLI_CONCURRENCY", "100000")
+            .env("CTO_CREDENTIALS_FILE", "none");
+        match args.door {
+            crate::cli::DemoDoor::Web => proxy.env("CLERK_COOKIE", &cookie),
+            crate::cli::DemoDoor::Cli => proxy.env("CTO_REFRESH_TOKEN", &refresh_token),
+        };
+        let proxy = proxy
             .stdout(Stdio::null())
             .kill_on_drop(true)
             .spawn()
@@ -115,6 +157,7 @@ impl Children {
             proxy_url,
             cookie,
             direct_cookie,
+            direct_refresh_token,
             dir,
         })
     }
