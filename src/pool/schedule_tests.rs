@@ -209,3 +209,91 @@ async fn queue_timeout_and_queue_full() {
     );
     assert_eq!(lock(&p.inner).waiting, 0, "the waiter left the queue");
 }
+
+fn cli_entry(key: u64, label: &str) -> Entry {
+    use crate::upstream::cli::{CliAccount, Credentials, NoStore};
+    let creds = Credentials::parse(&format!("rt_{label}")).expect("credentials");
+    let account = CliAccount::new(label, &creds, Arc::new(NoStore));
+    Entry::new(
+        key,
+        format!("cli-seed{key}"),
+        Origin::Config,
+        crate::pool::Login::Cli(Arc::new(account)),
+    )
+}
+
+#[test]
+fn doors_keep_requests_to_the_kinds_that_serve_them_and_prefer_one() {
+    let now = Instant::now();
+    let mut es = vec![entry(1, "web"), cli_entry(2, "cli")];
+    let only_cli = Want {
+        doors: Doors {
+            web: false,
+            cli: true,
+            prefer: None,
+        },
+        ..want("m")
+    };
+    assert!(matches!(
+        choose(&mut es, &only_cli, None, now),
+        Choice::Picked(1)
+    ));
+    // Preferred even when busier.
+    es[1].in_flight = 1;
+    let prefer_cli = Want {
+        doors: Doors {
+            prefer: Some(Kind::Cli),
+            ..Doors::ANY
+        },
+        ..want("m")
+    };
+    assert!(matches!(
+        choose(&mut es, &prefer_cli, Some(4), now),
+        Choice::Picked(1)
+    ));
+    assert!(matches!(
+        choose(&mut es, &want("m"), Some(4), now),
+        Choice::Picked(0)
+    ));
+    // No account of the kind: a refusal that names the missing kind.
+    let mut web_only = vec![entry(1, "web")];
+    match choose(&mut web_only, &only_cli, None, now) {
+        Choice::Refused(e @ PoolError::NoDoor { .. }) => {
+            assert!(e.to_string().contains("CTO_REFRESH_TOKEN"), "{e}")
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn limits_are_per_kind_and_a_cli_429_teaches_a_lower_one() {
+    let now = Instant::now();
+    let limits = Limits {
+        web: Some(1),
+        cli: Some(5),
+    };
+    let mut es = vec![entry(1, "web"), cli_entry(2, "cli")];
+    es[0].in_flight = 1;
+    es[1].in_flight = 4;
+    assert!(matches!(
+        choose(&mut es, &want("m"), limits, now),
+        Choice::Picked(1)
+    ));
+    let p = Pool::new(PoolConfig::default());
+    lock(&p.inner).entries.push(cli_entry(7, "cli"));
+    lock(&p.inner).entries[0].in_flight = 3;
+    let mut lease = Lease {
+        pool: Arc::clone(&p),
+        key: 7,
+        login: lock(&p.inner).entries[0].login.clone(),
+        settled: false,
+    };
+    let err = crate::upstream::UpstreamError::RateLimited {
+        what: "chat".into(),
+        retry_after: None,
+    };
+    p.record_failure(&mut lease, &err);
+    let g = lock(&p.inner);
+    assert_eq!(g.entries[0].learned_limit, Some(2));
+    assert_eq!(g.entries[0].limit(Some(5)), 2);
+}
