@@ -6,12 +6,12 @@
 
 use std::sync::Arc;
 
+use super::Pool;
 use super::entry::{AccountView, Entry, Origin};
 use super::login::Login;
 use super::manage::{ADMIN_SEED, ManageError};
 use super::refresh::{StoredRefresh, starting_credentials};
 use super::sources::AccountSource;
-use super::{Pool, account_state::Health, lock};
 use crate::store::{AccountKind, AccountRecord, Store};
 use crate::upstream::UpstreamError;
 use crate::upstream::cli::{CliAccount, CliClient, Credentials, seed_hash};
@@ -71,15 +71,8 @@ impl Pool {
         account: CliAccount,
         disabled: bool,
     ) -> String {
-        let mut e = Entry::new(self.next_key(), seed, origin, Login::Cli(Arc::new(account)));
-        if disabled {
-            e.health = Health::Disabled;
-        }
-        let id = e.id();
-        lock(&self.inner).entries.push(e);
-        self.publish();
-        self.notify.notify_waiters();
-        id
+        let e = Entry::new(self.next_key(), seed, origin, Login::Cli(Arc::new(account)));
+        self.push(e, disabled)
     }
 
     /// Validates a pasted refresh token (or `~/.cto/credentials` JSON) at once with one

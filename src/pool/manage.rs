@@ -127,6 +127,12 @@ impl Pool {
         );
         let mut e = Entry::new(self.next_key(), seed, origin, Login::Web(account));
         e.id_hint = hint;
+        self.push(e, disabled)
+    }
+
+    /// Puts a new entry in the pool (disabled, if the admin said so) and wakes the queue;
+    /// returns its id.
+    pub(super) fn push(&self, mut e: Entry, disabled: bool) -> String {
         if disabled {
             e.health = Health::Disabled;
         }
