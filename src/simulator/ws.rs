@@ -39,8 +39,17 @@ pub(crate) async fn stream(
     if !allowed {
         return message(StatusCode::UNAUTHORIZED, "Unauthorized");
     }
+    // Where the socket starts is fixed now, before the handshake is answered: a client that
+    // triggers as soon as its handshake completed must find its turn live on this socket, even
+    // when the upgraded socket's task only starts running after the turn's frames were made.
+    let mut changes = hist.changed.subscribe();
+    changes.borrow_and_update();
+    let start = {
+        let log = lock(&hist.log);
+        preamble(&hist, &log, &st)
+    };
     upgrade
-        .on_upgrade(move |socket| serve_socket(st, hist, socket))
+        .on_upgrade(move |socket| serve_socket(st, hist, socket, changes, start))
         .into_response()
 }
 
@@ -161,14 +170,14 @@ fn client_gone(st: &SimState, hist: &History, cursor: &Cursor) {
     }
 }
 
-async fn serve_socket(st: Arc<SimState>, hist: Arc<History>, mut socket: WebSocket) {
+async fn serve_socket(
+    st: Arc<SimState>,
+    hist: Arc<History>,
+    mut socket: WebSocket,
+    mut changes: tokio::sync::watch::Receiver<u64>,
+    (initial, mut cursor): (Vec<Frame>, Cursor),
+) {
     let _open = OpenGuard::new(&st);
-    let mut changes = hist.changed.subscribe();
-    changes.borrow_and_update();
-    let (initial, mut cursor) = {
-        let log = lock(&hist.log);
-        preamble(&hist, &log, &st)
-    };
     for f in initial {
         if socket.feed(Message::Text(f.text)).await.is_err() {
             return client_gone(&st, &hist, &cursor);
