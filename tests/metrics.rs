@@ -1,5 +1,5 @@
 //! Every declared metric family moves when its event happens: the test drives the simulator
-//! through each event (a turn, a queue, a reconnect, an upstream failure, a store failure,
+//! through each event (a turn, a queue, a reconnect, an upstream failure, a full disk,
 //! context turns, tool calls with a repair and a degradation) and reads `/metrics` around it.
 //! A family added to `metrics::ALL` without a case here fails the last assertion.
 //!
@@ -14,11 +14,11 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::failing_store::FailingStore;
+use common::proc::TempDir;
 use common::*;
 use enginelabs_2api::metrics as m;
 use enginelabs_2api::simulator::{Faults, SimConfig, Simulator};
-use enginelabs_2api::store::Store;
+use enginelabs_2api::store::{EmbeddedStore, Store, WriteFaults};
 use serde_json::{Value, json};
 
 const ARGS: &str = r#"{"file_path":"/tmp/m.txt","content":"x"}"#;
@@ -55,8 +55,15 @@ async fn every_declared_metric_family_moves_when_its_event_happens() {
     a.upstream_protocol = "gen1".into();
     a.account_concurrency = Some("1".into());
     a.prompt_budget_bytes = "6000".into();
-    let store = Arc::new(FailingStore::default());
-    let h = Arc::new(start_with(sim, a, Arc::clone(&store) as Arc<dyn Store>).await);
+    let dir = TempDir::new("metrics");
+    let faults = Arc::new(WriteFaults::default());
+    let store = EmbeddedStore::open_with_faults(
+        &dir.0.join("store.redb"),
+        Default::default(),
+        Arc::clone(&faults),
+    )
+    .unwrap();
+    let h = Arc::new(start_with(sim, a, Arc::new(store) as Arc<dyn Store>).await);
     let mut moved: BTreeSet<&str> = BTreeSet::new();
     let total = |s: &common::metrics::Scrape, f: &str| s.total(f).unwrap_or(0.0);
 
@@ -133,14 +140,27 @@ async fn every_declared_metric_family_moves_when_its_event_happens() {
     assert!(total(&h.scrape().await, m::WS_RECONNECTS) > total(&before, m::WS_RECONNECTS));
     moved.insert(m::WS_RECONNECTS);
 
-    // The store fails: the answer is given, the failure counted.
+    // The disk is full: the answer is given, the failure counted, the store reported closed;
+    // then it has room again and the store is reopened.
     let before = h.scrape().await;
-    store.set_failing(true);
+    assert_eq!(before.total(m::STORE_WRITABLE), Some(1.0));
+    faults.set_disk_full(true);
     let (status, v) = h.chat(ask("not remembered")).await;
-    store.set_failing(false);
     assert_eq!(status, 200, "{v}");
-    assert!(total(&h.scrape().await, m::STORE_ERRORS) > total(&before, m::STORE_ERRORS));
+    let after = h.scrape().await;
+    assert!(total(&after, m::STORE_ERRORS) > total(&before, m::STORE_ERRORS));
+    assert_eq!(after.total(m::STORE_WRITABLE), Some(0.0));
+    faults.set_disk_full(false);
+    let ready = h
+        .http
+        .get(format!("{}/readyz", h.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200, "the first reopen is immediate");
+    assert_eq!(h.scrape().await.total(m::STORE_WRITABLE), Some(1.0));
     moved.insert(m::STORE_ERRORS);
+    moved.insert(m::STORE_WRITABLE);
 
     // A transcript over PROMPT_BUDGET_BYTES: context turns.
     let before = h.scrape().await;

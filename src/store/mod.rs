@@ -4,6 +4,9 @@
 //! - [`memory`]: in-process store (tests, and the fallback when nothing durable is configured);
 //! - [`embedded`]: a crash-safe redb file under `DATA_DIR` (the default);
 //! - [`redis`]: Redis through the async connection manager, for several replicas;
+//! - `redb_file`: the embedded store's database handle, closed on an I/O error and reopened;
+//! - [`recovery`]: when the embedded file is reopened after an I/O error (a full disk);
+//! - [`fault`]: a switch that makes the embedded file's writes fail, for tests of that;
 //! - [`error`]: the one error enum of the layer, [`StoreError`].
 //!
 //! All backends share one contract, checked by one test suite (`tests/store.rs`):
@@ -24,7 +27,10 @@
 
 pub mod embedded;
 pub mod error;
+pub mod fault;
 pub mod memory;
+pub mod recovery;
+mod redb_file;
 pub mod redis;
 
 use std::path::PathBuf;
@@ -36,8 +42,17 @@ use serde::{Deserialize, Serialize};
 use crate::upstream::HistoryRef;
 pub use embedded::EmbeddedStore;
 pub use error::StoreError;
+pub use fault::WriteFaults;
 pub use memory::MemoryStore;
 pub use redis::RedisStore;
+
+/// Whether the store takes writes, for `/readyz`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreHealth {
+    Writable,
+    /// Writes fail; the reason names the file (or server) and what to do.
+    Unwritable(String),
+}
 
 /// Lifetime rules shared by every backend.
 #[derive(Debug, Clone, Copy)]
@@ -128,6 +143,11 @@ pub trait Store: Send + Sync + 'static {
     async fn get_account(&self, seed_hash: &str) -> Result<Option<AccountRecord>, StoreError>;
     async fn list_accounts(&self) -> Result<Vec<AccountRecord>, StoreError>;
     async fn remove_account(&self, seed_hash: &str) -> Result<(), StoreError>;
+    /// Whether writes work, as far as the backend knows without a write of its own (the
+    /// embedded file: not while it is closed after an I/O error; it may try its reopen here).
+    async fn health(&self) -> StoreHealth {
+        StoreHealth::Writable
+    }
 }
 
 /// Milliseconds since the Unix epoch.
