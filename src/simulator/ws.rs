@@ -16,6 +16,7 @@ use futures_util::SinkExt;
 use serde_json::json;
 
 use super::engine::message;
+use super::snapshot::history;
 use super::state::{Frame, Generation, History, SimState, TurnLog, lock};
 
 /// `GET /engine-agent/chat-histories/{id}/buffer/stream`: checks the query, then upgrades.
@@ -97,19 +98,8 @@ fn preamble(hist: &History, log: &TurnLog, st: &SimState) -> (Vec<Frame>, Cursor
             json!({"type": "state", "state": {"inProgress": running}}),
         ));
     }
-    let finished: Vec<_> = log
-        .turns
-        .iter()
-        .filter(|t| t.done)
-        .flat_map(|t| {
-            [
-                json!({"role": "user", "content": t.prompt}),
-                json!({"role": "assistant", "content": t.reply}),
-            ]
-        })
-        .collect();
-    if !finished.is_empty() {
-        out.push(text(json!({"type": "history", "messages": finished})));
+    if let Some(snapshot) = history(log, !faults.history_without_running_turn) {
+        out.push(text(snapshot));
     }
     let (cursor, previous) = match hist.generation {
         // Gen-1 replays the current turn from its start: the previous one is the one before.

@@ -12,7 +12,7 @@
 //! 0600.
 //!
 //! After an I/O error (a full disk) the file is closed and reopened by itself: see
-//! [`super::redb_file`].
+//! `store::redb_file`.
 
 use std::fs::{DirBuilder, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};

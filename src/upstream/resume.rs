@@ -8,9 +8,11 @@
 //! its start to every new socket (Gen-1 clients trigger first and connect after, so this replay
 //! is what they rely on even without a drop). A reconnect therefore sees the same messages
 //! again, as deltas or as cumulative buffers, and the ledger skips the part already delivered.
-//! Gen-2 documents no replay of a running turn (a socket that connects mid-turn only gets live
-//! frames), so a dropped Gen-2 stream is not resumed: it ends with an error instead of silently
-//! losing text.
+//! Gen-2 does not replay a running turn (a socket that connects mid-turn only gets live frames),
+//! but it pushes a `history` snapshot right after connect (notes §5.3): the tracker finds the
+//! in-progress message in it by the text already delivered ([`super::snapshot`]), hands on only
+//! the rest, and live frames continue from there. When the snapshot holds no such text, the
+//! turn ends with an error instead of silently losing text.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -79,6 +81,32 @@ impl<K: Hash + Eq + Clone> TextLedger<K> {
     /// A new socket starts: its replay rebuilds each message from the start.
     pub fn new_socket(&mut self) {
         self.received.clear();
+    }
+
+    /// The text of message `key` as delivered so far (Gen-2 keeps it across a reconnect, to
+    /// find its continuation in the `history` snapshot).
+    pub fn delivered_text(&self, key: &K) -> &str {
+        let text = self.received.get(key).map_or("", String::as_str);
+        let n = self.delivered.get(key).copied().unwrap_or(0);
+        text.get(..n).unwrap_or(text)
+    }
+
+    /// Takes `full` as the whole text of message `key` so far (read from a snapshot) and returns
+    /// the part not delivered yet, if any. Live chunks after it continue from there.
+    pub fn adopt(&mut self, key: &K, full: &str) -> Option<String> {
+        self.received.insert(key.clone(), full.to_string());
+        let delivered = self.delivered.entry(key.clone()).or_default();
+        let new = full.get(*delivered..).filter(|s| !s.is_empty())?;
+        *delivered = full.len();
+        Some(new.to_string())
+    }
+
+    /// The messages that had text delivered.
+    pub fn keys(&self) -> impl Iterator<Item = K> + '_ {
+        self.delivered
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(k, _)| k.clone())
     }
 
     /// Whether any text was delivered at all.
@@ -312,10 +340,12 @@ mod tracker_tests {
     }
 
     #[test]
-    fn a_tracker_armed_after_connect_cannot_resume() {
+    fn a_tracker_armed_after_connect_resumes_only_once_answer_text_was_delivered() {
         let mut t = TurnTracker::new("q", false);
         t.arm();
         assert!(!t.can_resume());
+        t.feed(&chat("m", "a"));
+        assert!(t.can_resume());
     }
 }
 
@@ -437,14 +467,25 @@ mod socket_tests {
     }
 
     #[tokio::test]
-    async fn a_turn_armed_after_connect_is_not_resumed() {
+    async fn a_gen2_turn_resumes_from_the_snapshot_and_fails_clearly_without_one() {
+        let history = |text: &str| {
+            serde_json::json!({"type": "history", "messages": [
+                {"role": "user", "content": "q"}, {"role": "assistant", "content": text}]})
+            .to_string()
+        };
         let (url, accepted) = multi_server(vec![
             (
                 vec![IDLE.to_string(), RUNNING.to_string(), chat("part")],
                 false,
             ),
+            // The snapshot holds "part one", live frames go on from there; then a drop again.
             (
-                vec![RUNNING.to_string(), chat(" more"), IDLE.to_string()],
+                vec![RUNNING.to_string(), history("part one"), chat(" two")],
+                false,
+            ),
+            // This snapshot lacks the answer: the turn cannot go on without losing text.
+            (
+                vec![RUNNING.to_string(), history("other"), chat(" more")],
                 true,
             ),
         ])
@@ -455,13 +496,13 @@ mod socket_tests {
         stream.arm();
         let mut events = stream.into_events();
         let (text, _, err) = collect(&mut events).await;
-        assert_eq!(text, "part");
+        assert_eq!(text, "part one two");
         let err = err.expect("an error ends the turn");
         assert!(
             err.to_string()
                 .contains("cannot resume it without losing text"),
             "{err}"
         );
-        assert_eq!(accepted.load(Ordering::SeqCst), 1, "no reconnect");
+        assert_eq!(accepted.load(Ordering::SeqCst), 3);
     }
 }
