@@ -87,7 +87,8 @@ impl Children {
             .as_str()
             .ok_or("the simulator account has no cookie")?
             .to_string();
-        let proxy = Command::new(&exe)
+        let mut proxy = Command::new(&exe);
+        proxy
             .arg("serve")
             .current_dir(&dir)
             .env_clear()
@@ -99,9 +100,22 @@ impl Children {
             .env("CLERK_BASE_URL", &sim_url)
             .env("ENGINE_BASE_URL", &sim_url)
             .env("STORE", "memory")
-            .env("MODELS", "GPT5")
+            .env("MODELS", "GPT5");
+        if args.scenario == super::Scenario::Streams {
             // The proxy's own cost is measured, not cto.new's per-account limit (2 turns).
-            .env("ACCOUNT_CONCURRENCY", "100000")
+            proxy.env("ACCOUNT_CONCURRENCY", "100000");
+        }
+        // glibc tunings of this process reach the proxy, to compare them.
+        for (name, value) in std::env::vars().filter(|(n, _)| n.starts_with("MALLOC_")) {
+            proxy.env(name, value);
+        }
+        for setting in &args.proxy_env {
+            let (name, value) = setting
+                .split_once('=')
+                .ok_or_else(|| format!("--proxy-env `{setting}`: expected NAME=value"))?;
+            proxy.env(name, value);
+        }
+        let proxy = proxy
             .stdout(Stdio::null())
             .kill_on_drop(true)
             .spawn()
