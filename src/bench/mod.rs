@@ -49,8 +49,9 @@ pub struct BenchArgs {
     /// many-messages: one-letter user messages per request.
     #[arg(long, default_value = "100000")]
     pub messages: usize,
-    /// many-messages: seconds to wait after the burst before reading the RSS again.
-    #[arg(long, default_value = "5")]
+    /// many-messages: seconds to wait after the burst before reading the RSS again (jemalloc
+    /// hands memory back after ~10 s of decay).
+    #[arg(long, default_value = "20")]
     pub settle_secs: u64,
     /// many-messages: extra `NAME=value` settings for the proxy (repeatable); the proxy
     /// otherwise runs with its defaults.

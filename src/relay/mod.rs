@@ -18,7 +18,7 @@ pub use chat::Chat;
 
 use crate::conversation::message::split_point;
 use crate::conversation::prompt::Plan;
-use crate::conversation::{Fingerprint, Message, Scope, prompt};
+use crate::conversation::{Fingerprint, Message, Scope, fingerprint, prompt};
 use crate::pool::{Lease, Pool, PoolError, Verdict, Want, account_id_for_user};
 use crate::store::{ConversationRecord, Store, now_ms};
 use crate::upstream::images::ImageData;
@@ -137,7 +137,9 @@ impl Drop for ActiveGuard {
 pub struct Completion {
     history: HistoryRef,
     scope: Scope,
-    messages: Vec<Message>,
+    /// The request's messages hashed (not kept: a long conversation would stay in memory for
+    /// the whole turn); the answer completes the fingerprint.
+    prefix: fingerprint::Partial,
     account: Arc<Account>,
     /// Upstream turns of the history before the answer's own turns.
     turns_before: u32,
@@ -262,29 +264,27 @@ impl Relay {
         let started = Instant::now();
         let (mut transient, mut failovers) = (0u32, 0u32);
         let budget = self.prompts.budget;
+        // Everything the attempts need from the messages, made before any wait for a slot, so
+        // that a queued request holds prompts (about the size of the text) and a hash, not the
+        // parsed conversation. The whole transcript is needed when a continued conversation
+        // fails over to another account.
+        let prefix = Fingerprint::start(&scope, &messages);
+        let continued_plan = continued
+            .as_ref()
+            .map(|_| prompt::for_continued(&messages[split..], tools.as_deref(), budget));
+        let new_plan = prompt::for_new_history(&messages, tools.as_deref(), budget);
+        drop(messages);
         loop {
-            let (owner, plan, history, turns_before) = match continued.as_ref() {
-                Some(c) => (
+            let (owner, plan, history, turns_before) = match (continued.as_ref(), &continued_plan) {
+                (Some(c), Some(plan)) => (
                     Some(c.key),
-                    prompt::for_continued(&messages[split..], tools.as_deref(), budget),
+                    plan,
                     Some(c.record.history.clone()),
                     c.record.turns,
                 ),
-                None => (
-                    None,
-                    prompt::for_new_history(&messages, tools.as_deref(), budget),
-                    None,
-                    0,
-                ),
+                _ => (None, &new_plan, None, 0),
             };
-            self.check_plan(&plan)?;
-            let Plan { context, prompt } = plan;
-            let req = TurnRequest {
-                model: scope.model.clone(),
-                prompt,
-                continue_history: history,
-                images: images.clone(),
-            };
+            self.check_plan(plan)?;
             let want = Want {
                 owner,
                 model: &scope.model,
@@ -301,6 +301,14 @@ impl Relay {
                 }
                 Err(PoolError::NoAccount) => return Err(RelayError::NoAccount),
                 Err(e) => return Err(e.into()),
+            };
+            // The prompts are copied only now that a slot is ours.
+            let Plan { context, prompt } = plan.clone();
+            let req = TurnRequest {
+                model: scope.model.clone(),
+                prompt,
+                continue_history: history,
+                images: images.clone(),
             };
             let is_continued = req.continue_history.is_some();
             tracing::debug!(continued = is_continued, prompt_chars = req.prompt.len(), account = %lease.account.label(), "starting upstream turn");
@@ -325,7 +333,7 @@ impl Relay {
                         completion: Completion {
                             history,
                             scope,
-                            messages,
+                            prefix,
                             account,
                             turns_before,
                             extra_turns: (context.len() as u32).into(),
@@ -424,9 +432,7 @@ impl Completion {
         else {
             return;
         };
-        let mut messages = c.messages.clone();
-        messages.push(answer);
-        let key = Fingerprint::of(&c.scope, &messages);
+        let key = c.prefix.then(std::slice::from_ref(&answer));
         let extra = c.extra_turns.load(std::sync::atomic::Ordering::Relaxed);
         let record = ConversationRecord {
             account_id,

@@ -8,6 +8,7 @@
 //! - [`auth`]: client API keys (constant-time);
 //! - [`error`]: [`error::ApiError`], the one mapping of every error to the wire;
 //! - [`extract`]: the JSON body extractor that rejects with that same error;
+//! - [`chat_body`]: the body of a chat request, its long list read one element at a time;
 //! - [`request_id`]: `x-request-id` on every response and in every log line of the request.
 //!
 //! Outside `/v1`: `/healthz` (the process answers), `/readyz` (the store takes writes, and an
@@ -20,6 +21,7 @@ pub mod admin_ui;
 pub mod answer;
 pub mod anthropic;
 pub mod auth;
+pub mod chat_body;
 pub mod error;
 pub mod extract;
 pub mod openai;

@@ -17,17 +17,20 @@ use crate::conversation::Scope;
 use crate::server::AppState;
 use crate::server::answer::Answer;
 use crate::server::auth::ClientId;
+use crate::server::chat_body::ChatBody;
 use crate::server::error::ApiError;
-use crate::server::extract::JsonBody;
 use crate::server::turn;
 
 pub async fn completions(
     State(state): State<AppState>,
     Extension(client): Extension<ClientId>,
-    JsonBody(body): JsonBody,
+    body: ChatBody,
 ) -> Result<Response, ApiError> {
     let received = std::time::Instant::now();
     let req = ChatRequest::parse(&body)?;
+    // The body's bytes are not needed past the parse: a request waiting for a slot holds only
+    // its parsed messages.
+    drop(body);
     let model = state.model_for(req.model.as_deref()).await?;
     let prompt_tokens = req.chat.estimated_tokens();
     let scope = Scope {
