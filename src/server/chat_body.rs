@@ -227,4 +227,26 @@ mod tests {
         let first = list.iter().next().expect("one");
         assert_eq!(first["content"], "h\u{e9}llo \"q\" \\ \u{1F600}");
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config {
+            cases: 512, failure_persistence: None, ..Default::default()
+        })]
+
+        /// Any bytes: a body or a 400, never a panic; every list element reads back.
+        #[test]
+        fn any_bytes_parse_or_are_a_400(
+            text in r#"[{}\[\]",:a-z0-9 ]{0,60}|\{"messages": ?\[[{}\[\]",:a-z0-9 ]{0,40}\]\}"#
+        ) {
+            match ChatBody::parse(Bytes::from(text.clone()), 3) {
+                Ok(body) => {
+                    if let Field::List(list) = body.field("messages") {
+                        proptest::prop_assert!(list.len() <= 3);
+                        proptest::prop_assert_eq!(list.iter().count(), list.len());
+                    }
+                }
+                Err(e) => proptest::prop_assert_eq!(e.status(), axum::http::StatusCode::BAD_REQUEST),
+            }
+        }
+    }
 }

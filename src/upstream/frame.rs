@@ -352,3 +352,7 @@ fn echo_text(inner: &Value) -> String {
 #[cfg(test)]
 #[path = "frame_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "frame_props.rs"]
+mod props;
