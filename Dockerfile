@@ -3,10 +3,10 @@
 # instead (BoringSSL: needs cmake, clang and git in the build stage, ~2 minutes more).
 FROM rust:1-slim-bookworm AS build
 ARG FEATURES=""
-RUN if [ -n "$FEATURES" ]; then \
-      apt-get update && apt-get install -y --no-install-recommends cmake clang libclang-dev g++ git \
-      && rm -rf /var/lib/apt/lists/*; \
-    fi
+# make: jemalloc (the allocator) is built from C with configure and make.
+RUN apt-get update && apt-get install -y --no-install-recommends make \
+      $([ -n "$FEATURES" ] && echo cmake clang libclang-dev g++ git) \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src

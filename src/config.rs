@@ -146,6 +146,9 @@ pub struct ConfigArgs {
     /// Largest accepted request body in bytes (larger: 413).
     #[arg(long, env = "MAX_BODY_BYTES", default_value = "4194304")]
     pub max_body_bytes: String,
+    /// Most messages (Responses: input items) in one request (more: 400).
+    #[arg(long, env = "MAX_MESSAGES", default_value = "10000")]
+    pub max_messages: String,
     /// Most bytes of one prompt sent to the web agent (cto.new refuses about 20 KB and more).
     #[arg(long, env = "PROMPT_BUDGET_BYTES", default_value = "18000")]
     pub prompt_budget_bytes: String,
@@ -250,6 +253,8 @@ pub struct Config {
     pub connections: crate::server::limits::ConnectionLimits,
     /// Which browser origins may call the client API (`CORS_ORIGINS`).
     pub cors: crate::server::cors::CorsOrigins,
+    /// Most messages (or Responses input items) in one request.
+    pub max_messages: usize,
     pub store: StoreChoice,
     pub conversation_ttl: Duration,
     pub max_conversations: usize,
@@ -284,6 +289,7 @@ impl std::fmt::Debug for Config {
             .field("max_body_bytes", &self.max_body_bytes)
             .field("connections", &self.connections)
             .field("cors", &self.cors)
+            .field("max_messages", &self.max_messages)
             .field("store", &self.store_label())
             .field("conversation_ttl", &self.conversation_ttl)
             .field("max_conversations", &self.max_conversations)
@@ -420,6 +426,10 @@ impl Config {
         if max_body_bytes < 1024 {
             return Err(bad("MAX_BODY_BYTES", "must be at least 1024"));
         }
+        let max_messages: usize = parse_num("MAX_MESSAGES", &a.max_messages)?;
+        if max_messages == 0 {
+            return Err(bad("MAX_MESSAGES", "must be at least 1"));
+        }
         let redis_url = a
             .redis_url
             .as_ref()
@@ -527,6 +537,7 @@ impl Config {
             max_body_bytes,
             connections: crate::server::limits::ConnectionLimits::from_args(a)?,
             cors: crate::server::cors::CorsOrigins::parse(&a.cors_origins)?,
+            max_messages,
             store,
             conversation_ttl,
             max_conversations,

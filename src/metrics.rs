@@ -18,6 +18,7 @@ pub const WS_RECONNECTS: &str = "el2a_ws_reconnects_total";
 pub const TURNS: &str = "el2a_turns_total";
 pub const ACTIVE_STREAMS: &str = "el2a_active_streams";
 pub const STORE_ERRORS: &str = "el2a_store_errors_total";
+pub const STORE_WRITABLE: &str = "el2a_store_writable";
 pub const ACCOUNTS: &str = "el2a_accounts";
 pub const QUEUE_DEPTH: &str = "el2a_queue_depth";
 pub const UPSTREAM_SETUP_SECONDS: &str = "el2a_upstream_setup_seconds";
@@ -40,6 +41,7 @@ pub const ALL: &[&str] = &[
     TURNS,
     ACTIVE_STREAMS,
     STORE_ERRORS,
+    STORE_WRITABLE,
     ACCOUNTS,
     QUEUE_DEPTH,
     UPSTREAM_SETUP_SECONDS,
@@ -112,6 +114,10 @@ fn describe() {
         "Conversation store operations that failed (the request went on as a new conversation)"
     );
     describe_gauge!(
+        STORE_WRITABLE,
+        "1 while the store takes writes; 0 while the embedded file is closed after an I/O error (a full disk) and waits to be reopened"
+    );
+    describe_gauge!(
         ACCOUNTS,
         "Configured cto.new accounts by state (active, cooling, dead, disabled)"
     );
@@ -172,6 +178,7 @@ fn describe() {
     for name in [ACTIVE_STREAMS, QUEUE_DEPTH, OPEN_CONNECTIONS] {
         metrics::gauge!(name).set(0.0);
     }
+    metrics::gauge!(STORE_WRITABLE).set(1.0);
     for state in ["active", "cooling", "dead", "disabled"] {
         metrics::gauge!(ACCOUNTS, "state" => state).set(0.0);
     }

@@ -411,7 +411,11 @@ async fn upstream_failures_before_and_after_the_first_byte() {
     tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
 
     h.sim.set_faults(Faults {
+        // A drop the Gen-2 snapshot cannot resume: the turn is still running and the
+        // snapshot holds finished turns only.
         ws_drop_after: Some(5),
+        slow_frame_ms: 20,
+        history_without_running_turn: true,
         ..Faults::default()
     });
     let (status, evs) = create_stream(&h, body("hello")).await;

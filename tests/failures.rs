@@ -126,7 +126,11 @@ async fn silent_upstream_times_out_instead_of_hanging() {
 async fn websocket_drop_mid_stream_ends_with_an_error_event_and_done() {
     let h = start(SimConfig::default(), |_| {}).await;
     h.sim.set_faults(Faults {
+        // A drop the Gen-2 snapshot cannot resume: the turn is still running and the
+        // snapshot holds finished turns only.
         ws_drop_after: Some(5),
+        slow_frame_ms: 20,
+        history_without_running_turn: true,
         ..Faults::default()
     });
     let (status, data) = h.chat_stream(body()).await;
@@ -153,7 +157,11 @@ async fn a_failed_turn_is_not_remembered() {
         .expect("content")
         .to_string();
     h.sim.set_faults(Faults {
+        // A drop the Gen-2 snapshot cannot resume: the turn is still running and the
+        // snapshot holds finished turns only.
         ws_drop_after: Some(2),
+        slow_frame_ms: 20,
+        history_without_running_turn: true,
         ..Faults::default()
     });
     let follow =

@@ -1,6 +1,7 @@
-//! A WebSocket that drops mid-turn: Gen-1 reconnects and resumes from the server's replay, so
-//! the client gets every word exactly once; Gen-2 cannot resume without losing text and ends
-//! the stream with an error event and `[DONE]`.
+//! A WebSocket that drops mid-turn: Gen-1 reconnects and resumes from the server's replay, Gen-2
+//! from the `history` snapshot its new socket gets first, so the client gets every word exactly
+//! once; when the snapshot does not hold the answer so far, Gen-2 ends the stream with an error
+//! event and `[DONE]` instead of losing text.
 //!
 //! `Faults::ws_drop_after` applies to every socket, and a Gen-1 replay counts the same frames
 //! again, so a reconnect would be dropped at the very same point: the tests clear the fault as
@@ -171,27 +172,79 @@ async fn gen1_drop_that_keeps_happening_ends_with_an_error_event_and_done() {
     assert!(eventually(5, || h.sim.stats().ws_open_now == 0).await);
 }
 
-#[tokio::test]
-async fn gen2_drop_ends_with_an_error_event_that_says_why() {
-    let h = Arc::new(
-        start(sim_cfg(5), |a| {
+async fn gen2(frame_delay_ms: u64) -> Arc<Harness> {
+    Arc::new(
+        start(sim_cfg(frame_delay_ms), |a| {
             a.upstream_protocol = "gen2".into();
         })
         .await,
-    );
-    h.sim.set_faults(Faults {
+    )
+}
+
+/// A Gen-2 stream whose first socket drops as `faults` say, read to its end.
+async fn gen2_dropped(
+    frame_delay_ms: u64,
+    faults: Faults,
+    prompt: &str,
+) -> (Arc<Harness>, Vec<String>) {
+    let h = gen2(frame_delay_ms).await;
+    let clearer = drop_first_socket_only(&h, faults);
+    let (status, data) = h.chat_stream(body(prompt)).await;
+    clearer.await.expect("fault clearer");
+    assert_eq!(status, 200);
+    assert_eq!(data.last().map(String::as_str), Some("[DONE]"), "{data:?}");
+    (h, data)
+}
+
+#[tokio::test]
+async fn gen2_drop_while_the_turn_runs_is_resumed_from_the_history_snapshot() {
+    let faults = Faults {
         ws_drop_after: Some(5),
         ..Faults::default()
-    });
-    let (status, data) = h.chat_stream(body("gen2 drop")).await;
-    assert_eq!(status, 200);
-    assert_eq!(data.last().map(String::as_str), Some("[DONE]"));
+    };
+    let (h, data) = gen2_dropped(5, faults, "gen2 resume while running").await;
+    assert!(!data.iter().any(|d| d.contains("\"error\"")), "{data:?}");
+    let (content, _) = stream_text(&data);
+    assert_eq!(content, reply_text("gen2 resume while running", 1, WORDS));
+    let stats = h.sim.stats();
+    assert!(stats.ws_opened >= 2, "a reconnect happened: {stats:?}");
+    assert_eq!(stats.triggers.len(), 1, "resumed, not retried");
+}
+
+#[tokio::test]
+async fn gen2_drop_after_which_the_turn_ends_is_finished_from_the_snapshot() {
+    // No frame delay: the turn is over before the reconnect, whose snapshot holds all of it.
+    let faults = Faults {
+        ws_drop_after: Some(7),
+        ..Faults::default()
+    };
+    let (h, data) = gen2_dropped(0, faults, "gen2 resume after the end").await;
+    assert!(!data.iter().any(|d| d.contains("\"error\"")), "{data:?}");
+    let (content, _) = stream_text(&data);
+    assert_eq!(content, reply_text("gen2 resume after the end", 1, WORDS));
+    assert!(h.sim.stats().ws_opened >= 2);
+}
+
+#[tokio::test]
+async fn gen2_drop_whose_snapshot_lacks_the_turn_ends_with_an_error_event_that_says_why() {
+    let faults = Faults {
+        ws_drop_after: Some(5),
+        history_without_running_turn: true,
+        ..Faults::default()
+    };
+    let (h, data) = gen2_dropped(5, faults, "gen2 drop").await;
     let err: Value = serde_json::from_str(&data[data.len() - 2]).expect("error event is JSON");
     let msg = err["error"]["message"].as_str().unwrap_or_default();
     assert!(msg.contains("cannot resume"), "{err}");
+    assert!(msg.contains("history snapshot"), "{err}");
     let (content, _) = stream_text(&data[..data.len() - 2]);
     assert!(reply_text("gen2 drop", 1, WORDS).starts_with(&content));
-    assert_eq!(h.sim.stats().ws_opened, 1, "no reconnect for Gen-2");
+    assert_eq!(
+        h.sim.stats().ws_opened,
+        2,
+        "one reconnect, no retry of the turn"
+    );
+    assert_eq!(h.sim.stats().triggers.len(), 1);
 }
 
 #[tokio::test]

@@ -417,8 +417,11 @@ async fn unknown_model_is_reported() {
 #[tokio::test]
 async fn dropped_socket_and_silence_fail_the_turn() {
     let sim = sim(SimConfig::default()).await;
+    // A Gen-2 drop mid-turn whose snapshot does not hold the answer so far cannot be resumed.
     sim.set_faults(Faults {
         ws_drop_after: Some(2),
+        slow_frame_ms: 20,
+        history_without_running_turn: true,
         ..Faults::default()
     });
     let client_a = client(&sim, ProtocolChoice::Gen2);

@@ -6,10 +6,15 @@
 //! same turns directly against the simulator with the project's own upstream client. It reports
 //! the proxy's added time to first token (p50/p99), its CPU time per request and its peak RSS.
 //!
+//! `--scenario many-messages` measures something else: the memory of a burst of requests made
+//! of many small messages ([`burst`]).
+//!
 //! # Layout
 //! - [`procs`]: the child processes and their `/proc` readings;
-//! - [`load`]: the workers that drive requests and time them.
+//! - [`load`]: the workers that drive requests and time them;
+//! - [`burst`]: the many-small-messages burst and the proxy's RSS around it.
 
+pub mod burst;
 pub mod load;
 pub mod procs;
 
@@ -42,6 +47,30 @@ pub struct BenchArgs {
     /// or `cli` (a `cto login` account, the CLI API's SSE).
     #[arg(long, value_enum, default_value = "web")]
     pub door: crate::cli::DemoDoor,
+    /// What to measure: `streams` (time to first token, CPU, memory per level) or
+    /// `many-messages` (RSS around a burst of many-small-message requests).
+    #[arg(long, value_enum, default_value = "streams")]
+    pub scenario: Scenario,
+    /// many-messages: concurrent requests in the burst.
+    #[arg(long, default_value = "16")]
+    pub requests: usize,
+    /// many-messages: one-letter user messages per request.
+    #[arg(long, default_value = "100000")]
+    pub messages: usize,
+    /// many-messages: seconds to wait after the burst before reading the RSS again (jemalloc
+    /// hands memory back after ~10 s of decay).
+    #[arg(long, default_value = "20")]
+    pub settle_secs: u64,
+    /// many-messages: extra `NAME=value` settings for the proxy (repeatable); the proxy
+    /// otherwise runs with its defaults.
+    #[arg(long)]
+    pub proxy_env: Vec<String>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scenario {
+    Streams,
+    ManyMessages,
 }
 
 /// One level's numbers.
@@ -92,6 +121,9 @@ fn signed_ms(a: Duration, b: Duration) -> String {
 }
 
 pub async fn run(args: BenchArgs) -> Result<()> {
+    if args.scenario == Scenario::ManyMessages {
+        return burst::run(&args).await;
+    }
     let levels: Vec<usize> = args
         .concurrency
         .split(',')

@@ -134,15 +134,28 @@ impl Children {
             .env("CLERK_BASE_URL", &sim_url)
             .env("ENGINE_BASE_URL", &sim_url)
             .env("STORE", "memory")
-            .env("MODELS", "GPT5")
+            .env("MODELS", "GPT5");
+        if args.scenario == super::Scenario::Streams {
             // The proxy's own cost is measured, not cto.new's per-account limit (2 turns).
-            .env("ACCOUNT_CONCURRENCY", "100000")
-            .env("CLI_CONCURRENCY", "100000")
-            .env("CTO_CREDENTIALS_FILE", "none");
+            proxy
+                .env("ACCOUNT_CONCURRENCY", "100000")
+                .env("CLI_CONCURRENCY", "100000");
+        }
+        proxy.env("CTO_CREDENTIALS_FILE", "none");
         match args.door {
             crate::cli::DemoDoor::Web => proxy.env("CLERK_COOKIE", &cookie),
             crate::cli::DemoDoor::Cli => proxy.env("CTO_REFRESH_TOKEN", &refresh_token),
         };
+        // glibc tunings of this process reach the proxy, to compare them.
+        for (name, value) in std::env::vars().filter(|(n, _)| n.starts_with("MALLOC_")) {
+            proxy.env(name, value);
+        }
+        for setting in &args.proxy_env {
+            let (name, value) = setting
+                .split_once('=')
+                .ok_or_else(|| format!("--proxy-env `{setting}`: expected NAME=value"))?;
+            proxy.env(name, value);
+        }
         let proxy = proxy
             .stdout(Stdio::null())
             .kill_on_drop(true)

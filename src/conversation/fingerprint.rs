@@ -32,6 +32,12 @@ pub struct Fingerprint(pub String);
 impl Fingerprint {
     /// Fingerprint of `messages` under `scope`.
     pub fn of(scope: &Scope, messages: &[Message]) -> Fingerprint {
+        Fingerprint::start(scope, messages).then(&[])
+    }
+
+    /// The fingerprint of `messages` under `scope` with more messages to come: what a turn
+    /// keeps to fingerprint its conversation once the answer is known, instead of the messages.
+    pub fn start(scope: &Scope, messages: &[Message]) -> Partial {
         let mut h = Sha256::new();
         feed(&mut h, b"el2a-conv-v1");
         feed(&mut h, scope.client.as_bytes());
@@ -44,8 +50,32 @@ impl Fingerprint {
                 feed(&mut h, p.as_bytes());
             }
         }
+        let mut partial = Partial(h);
+        partial.feed_messages(messages);
+        partial
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A fingerprint whose scope and first messages are hashed (see [`Fingerprint::start`]).
+#[derive(Clone)]
+pub struct Partial(Sha256);
+
+impl Partial {
+    /// The fingerprint of the messages so far followed by `more`.
+    pub fn then(&self, more: &[Message]) -> Fingerprint {
+        let mut p = self.clone();
+        p.feed_messages(more);
+        Fingerprint(hex(&p.0.finalize()))
+    }
+
+    fn feed_messages(&mut self, messages: &[Message]) {
+        let h = &mut self.0;
         for m in messages {
-            feed(&mut h, m.role.label().as_bytes());
+            feed(h, m.role.label().as_bytes());
             // The text of an assistant turn with tool calls is left out: some clients echo it
             // back empty (opencode sends `content: ""`), and the calls' ids, names and
             // arguments already tell the turn apart.
@@ -56,30 +86,25 @@ impl Fingerprint {
             } else {
                 m.text.clone()
             };
-            feed(&mut h, normalize(&text).as_bytes());
+            feed(h, normalize(&text).as_bytes());
             for c in &m.tool_calls {
-                feed(&mut h, b"call");
-                feed(&mut h, c.id.as_bytes());
-                feed(&mut h, c.name.as_bytes());
-                feed(&mut h, canonical_json(&c.arguments).as_bytes());
+                feed(h, b"call");
+                feed(h, c.id.as_bytes());
+                feed(h, c.name.as_bytes());
+                feed(h, canonical_json(&c.arguments).as_bytes());
             }
             if let Some(r) = &m.result_of {
                 feed(
-                    &mut h,
+                    h,
                     if r.is_error {
                         &b"error"[..]
                     } else {
                         &b"result"[..]
                     },
                 );
-                feed(&mut h, r.call_id.as_bytes());
+                feed(h, r.call_id.as_bytes());
             }
         }
-        Fingerprint(hex(&h.finalize()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
     }
 }
 
@@ -149,6 +174,23 @@ mod tests {
             model: model.into(),
             ..Scope::default()
         }
+    }
+
+    #[test]
+    fn a_partial_fingerprint_continued_equals_the_whole() {
+        let s = Scope {
+            client: "c".into(),
+            model: "m".into(),
+            ..Scope::default()
+        };
+        let all = [
+            Message::new(Role::User, "hi"),
+            Message::new(Role::Assistant, "hello  there"),
+            Message::new(Role::User, "more"),
+        ];
+        let partial = Fingerprint::start(&s, &all[..2]);
+        assert_eq!(partial.then(&all[2..]), Fingerprint::of(&s, &all));
+        assert_eq!(partial.then(&[]), Fingerprint::of(&s, &all[..2]));
     }
 
     #[test]

@@ -279,7 +279,7 @@ impl Relay {
             completion: Completion {
                 history: begun.turn.history.clone(),
                 scope: req.scope.clone(),
-                messages: std::mem::take(&mut req.chat.messages),
+                prefix: Fingerprint::start(&req.scope, &req.chat.messages),
                 account_id,
                 fingerprints: lease.login.kind() == Kind::Web,
                 turns_before: begun.turns_before,

@@ -18,9 +18,9 @@ pub struct Chat {
     pub tools: Option<Arc<ToolSet>>,
     /// Images of the new turn's user messages, in order.
     pub images: Vec<ImageSource>,
-    /// The client's own OpenAI Chat Completions body, when it spoke that API: the CLI door
-    /// forwards it with every field intact.
-    pub passthrough: Option<Arc<serde_json::Value>>,
+    /// The client's own OpenAI Chat Completions body (its bytes), when it spoke that API and
+    /// the CLI door may serve the model: that door forwards it with every field intact.
+    pub passthrough: Option<bytes::Bytes>,
 }
 
 impl Chat {

@@ -16,10 +16,13 @@ use crate::upstream::images::ImageData;
 
 /// The request body for `model` on the CLI door.
 pub fn body(chat: &Chat, model: &str, images: &[ImageData]) -> Value {
-    let mut body = match &chat.passthrough {
-        Some(raw) => raw.as_ref().clone(),
-        None => from_model(chat, images),
-    };
+    // The client's bytes were valid JSON when its request was parsed.
+    let raw = chat
+        .passthrough
+        .as_ref()
+        .and_then(|b| serde_json::from_slice::<Value>(b).ok())
+        .filter(Value::is_object);
+    let mut body = raw.unwrap_or_else(|| from_model(chat, images));
     body["model"] = Value::String(model.to_string());
     // The answer always streams from the door (the client's `stream` is about our answer).
     body["stream"] = Value::Bool(true);
@@ -122,7 +125,7 @@ mod tests {
         let raw = json!({"model": "x", "messages": [], "temperature": 0.3, "x_custom": {"a": 1},
             "stream": false});
         let chat = Chat {
-            passthrough: Some(Arc::new(raw)),
+            passthrough: Some(bytes::Bytes::from(raw.to_string())),
             ..Chat::default()
         };
         let b = body(&chat, "gpt-5.4", &[]);

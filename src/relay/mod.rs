@@ -21,7 +21,7 @@ pub use attempts::Route;
 pub use chat::Chat;
 
 use crate::conversation::prompt::Plan;
-use crate::conversation::{Fingerprint, Message, Scope};
+use crate::conversation::{Fingerprint, Message, Scope, fingerprint};
 use crate::pool::{Lease, Pool, PoolError};
 use crate::store::{ConversationRecord, Store, now_ms};
 use crate::upstream::cli::CliClient;
@@ -135,7 +135,9 @@ impl Drop for ActiveGuard {
 pub struct Completion {
     history: HistoryRef,
     scope: Scope,
-    messages: Vec<Message>,
+    /// The request's messages hashed (not kept: a long conversation would stay in memory for
+    /// the whole turn); the answer completes the fingerprint.
+    prefix: fingerprint::Partial,
     /// The stable id of the account that ran it (`None`: a cookie account not discovered).
     account_id: Option<String>,
     /// Whether the conversation is remembered by fingerprint (the web door; the CLI door's
@@ -265,9 +267,7 @@ impl Completion {
         let Some(account_id) = c.account_id.clone().filter(|_| c.fingerprints) else {
             return;
         };
-        let mut messages = c.messages.clone();
-        messages.push(answer);
-        let key = Fingerprint::of(&c.scope, &messages);
+        let key = c.prefix.then(std::slice::from_ref(&answer));
         let extra = c.extra_turns.load(std::sync::atomic::Ordering::Relaxed);
         let record = ConversationRecord {
             account_id,

@@ -1,7 +1,8 @@
 //! Extractors whose rejections use our error shape, never axum's plain-text ones: the JSON body
 //! (malformed JSON is a 400 with OpenAI's error object, an oversized body a 413, a body slower
 //! than `REQUEST_BODY_TIMEOUT_SECS` a 408), the query string and the path parameters (a 400
-//! naming what did not parse).
+//! naming what did not parse). Chat requests, whose bodies can be long lists, use
+//! [`super::chat_body::ChatBody`] instead.
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -13,6 +14,19 @@ use serde::de::DeserializeOwned;
 use super::AppState;
 use super::error::ApiError;
 
+/// The request body's bytes: a 413 over `MAX_BODY_BYTES`, a 408 past
+/// `REQUEST_BODY_TIMEOUT_SECS`, a 400 when empty or unreadable.
+pub(crate) async fn body_bytes(req: Request, state: &AppState) -> Result<Bytes, ApiError> {
+    let RawBody(bytes) = RawBody::from_request(req, state).await?;
+    if bytes.is_empty() {
+        return Err(ApiError::bad_request(
+            "The request body is empty; send a JSON object.",
+            None,
+        ));
+    }
+    Ok(bytes)
+}
+
 /// The request body parsed as a JSON value (validated field by field by each handler, so that
 /// every wrong type gets a message naming the field).
 pub struct JsonBody(pub serde_json::Value);
@@ -21,13 +35,7 @@ impl FromRequest<AppState> for JsonBody {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let RawBody(bytes) = RawBody::from_request(req, state).await?;
-        if bytes.is_empty() {
-            return Err(ApiError::bad_request(
-                "The request body is empty; send a JSON object.",
-                None,
-            ));
-        }
+        let bytes = body_bytes(req, state).await?;
         let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
             ApiError::bad_request(format!("The request body is not valid JSON: {e}"), None)
         })?;

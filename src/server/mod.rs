@@ -9,12 +9,13 @@
 //! - [`cors`]: CORS on the client API for browser-side clients (`CORS_ORIGINS`, off by default);
 //! - [`error`]: [`error::ApiError`], the one mapping of every error to the wire;
 //! - [`extract`]: the body, query and path extractors that reject with that same error;
+//! - [`chat_body`]: the body of a chat request, its long list read one element at a time;
 //! - [`request_id`]: `x-request-id` on every response and in every log line of the request;
 //! - [`listener`]: the accept loop: the connection cap, header and idle timeouts, graceful stop;
 //! - [`limits`]: those limits as settings, fitted to the open-file limit the process raises.
 //!
-//! Outside `/v1`: `/healthz` (the process answers), `/readyz` (an account is configured and not
-//! known to be dead), `/metrics`, `/`.
+//! Outside `/v1`: `/healthz` (the process answers), `/readyz` (the store takes writes, and an
+//! account is configured and not known to be dead), `/metrics`, `/`.
 //!
 //! Every middleware layer is listed in [`app`].
 
@@ -23,6 +24,7 @@ pub mod admin_ui;
 pub mod answer;
 pub mod anthropic;
 pub mod auth;
+pub mod chat_body;
 pub mod cors;
 pub mod error;
 pub mod extract;
@@ -112,9 +114,10 @@ async fn healthz() -> Json<serde_json::Value> {
     }))
 }
 
-/// Ready when an account is configured and the last look at it did not find it dead (its
-/// session was discovered, or nothing was tried yet). 503 with the reason otherwise, so a load
-/// balancer sends no traffic to a replica that can only answer errors.
+/// Ready when the store takes writes (one that cannot silently starts every follow-up as a new
+/// chat), an account is configured and the last look at it did not find it dead (its session
+/// was discovered, or nothing was tried yet). 503 with the reason otherwise, so a load balancer
+/// sends no traffic to a replica that can only answer errors.
 async fn readyz(State(state): State<AppState>) -> Response {
     use crate::catalog::AccountProbe;
     let accounts = state.relay().pool.len();
@@ -127,6 +130,9 @@ async fn readyz(State(state): State<AppState>) -> Response {
         )
             .into_response()
     };
+    if let crate::store::StoreHealth::Unwritable(why) = state.store().health().await {
+        return not_ready(why);
+    }
     if accounts == 0 {
         return not_ready(
             "no cto.new account is configured (set CLERK_COOKIE, CLERK_COOKIES or ACCOUNTS_FILE, or add one through the admin API)".into(),

@@ -17,6 +17,7 @@
 //! - `tool_block`: the `<<<TOOL_CALLS>>>` block the model writes, correct, garbled or drifted;
 //! - `script`: reply texts and the frames of a turn, and the task that streams them;
 //! - `ws`: the `buffer/stream` WebSocket;
+//! - `snapshot`: the `history` frame sent at connect (finished turns, and the running one so far);
 //! - `cli`: the CLI door (protocol notes §10): OAuth refresh tokens, `/models`,
 //!   `/chat/completions` with native tool calls, all in OpenAI's shapes;
 //! - `control`: the `/__sim` control plane and the Cloudflare-challenge fault.
@@ -48,6 +49,7 @@ mod jwt;
 mod model;
 mod prompt;
 mod script;
+mod snapshot;
 mod state;
 mod stats;
 mod tool_block;
@@ -129,6 +131,9 @@ pub struct Faults {
     pub no_idle_state_at_connect: bool,
     /// On connect, replay the previous finished turn of the history before the current one.
     pub replay_previous_turn: bool,
+    /// The `history` frame sent at connect leaves out the running turn (finished turns only),
+    /// so a Gen-2 client that reconnects mid-turn cannot find what it missed.
+    pub history_without_running_turn: bool,
     /// Accept the trigger but never send any frame (idle-timeout tests). CLI: 200 and headers,
     /// then nothing.
     pub silent: bool,

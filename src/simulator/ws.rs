@@ -16,6 +16,7 @@ use futures_util::SinkExt;
 use serde_json::json;
 
 use super::engine::message;
+use super::snapshot::history;
 use super::state::{Frame, Generation, History, SimState, TurnLog, lock};
 
 /// `GET /engine-agent/chat-histories/{id}/buffer/stream`: checks the query, then upgrades.
@@ -39,8 +40,17 @@ pub(crate) async fn stream(
     if !allowed {
         return message(StatusCode::UNAUTHORIZED, "Unauthorized");
     }
+    // Where the socket starts is fixed now, before the handshake is answered: a client that
+    // triggers as soon as its handshake completed must find its turn live on this socket, even
+    // when the upgraded socket's task only starts running after the turn's frames were made.
+    let mut changes = hist.changed.subscribe();
+    changes.borrow_and_update();
+    let start = {
+        let log = lock(&hist.log);
+        preamble(&hist, &log, &st)
+    };
     upgrade
-        .on_upgrade(move |socket| serve_socket(st, hist, socket))
+        .on_upgrade(move |socket| serve_socket(st, hist, socket, changes, start))
         .into_response()
 }
 
@@ -88,19 +98,8 @@ fn preamble(hist: &History, log: &TurnLog, st: &SimState) -> (Vec<Frame>, Cursor
             json!({"type": "state", "state": {"inProgress": running}}),
         ));
     }
-    let finished: Vec<_> = log
-        .turns
-        .iter()
-        .filter(|t| t.done)
-        .flat_map(|t| {
-            [
-                json!({"role": "user", "content": t.prompt}),
-                json!({"role": "assistant", "content": t.reply}),
-            ]
-        })
-        .collect();
-    if !finished.is_empty() {
-        out.push(text(json!({"type": "history", "messages": finished})));
+    if let Some(snapshot) = history(log, !faults.history_without_running_turn) {
+        out.push(text(snapshot));
     }
     let (cursor, previous) = match hist.generation {
         // Gen-1 replays the current turn from its start: the previous one is the one before.
@@ -161,14 +160,14 @@ fn client_gone(st: &SimState, hist: &History, cursor: &Cursor) {
     }
 }
 
-async fn serve_socket(st: Arc<SimState>, hist: Arc<History>, mut socket: WebSocket) {
+async fn serve_socket(
+    st: Arc<SimState>,
+    hist: Arc<History>,
+    mut socket: WebSocket,
+    mut changes: tokio::sync::watch::Receiver<u64>,
+    (initial, mut cursor): (Vec<Frame>, Cursor),
+) {
     let _open = OpenGuard::new(&st);
-    let mut changes = hist.changed.subscribe();
-    changes.borrow_and_update();
-    let (initial, mut cursor) = {
-        let log = lock(&hist.log);
-        preamble(&hist, &log, &st)
-    };
     for f in initial {
         if socket.feed(Message::Text(f.text)).await.is_err() {
             return client_gone(&st, &hist, &cursor);

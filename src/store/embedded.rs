@@ -3,16 +3,20 @@
 //! Tables:
 //! - `conversations`: key -> (use stamp, JSON of the [`ConversationRecord`]);
 //! - `conversations_lru`: (use stamp, key) -> (), oldest first, for expiry and LRU eviction;
-//! - `accounts`: seed_hash -> JSON of the [`AccountRecord`].
+//! - `accounts`: seed_hash -> JSON of the [`AccountRecord`];
+//! - `health`: one probe row, written when the file is reopened after an I/O error.
 //!
 //! Every write is one redb transaction committed with the default (immediate) durability, so a
 //! SIGKILL after a call returned never loses that write. redb is blocking, so each operation
-//! runs on tokio's blocking pool with the `Database` shared through an `Arc`. The file holds
-//! cookies and refresh tokens, so it is created (and kept) with mode 0600.
+//! runs on tokio's blocking pool. The file holds cookies and refresh tokens, so it is created
+//! (and kept) with mode 0600.
 //!
 //! redb holds an exclusive lock on the file, so no other process ever uses this store: the
 //! account locks are in-process ([`LocalLocks`]), and the secret's compare-and-set is one write
 //! transaction.
+//!
+//! After an I/O error (a full disk) the file is closed and reopened by itself: see
+//! `store::redb_file`.
 
 use std::fs::{DirBuilder, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
@@ -25,30 +29,25 @@ use redb::{
     WriteTransaction,
 };
 
+use super::fault::WriteFaults;
 use super::lock::LocalLocks;
+use super::redb_file::StoreFile;
 use super::{
-    AccountLock, AccountRecord, ConversationRecord, Store, StoreError, StoreLimits, is_expired,
-    next_stamp, now_ms, ttl_ms,
+    AccountLock, AccountRecord, ConversationRecord, Store, StoreError, StoreHealth, StoreLimits,
+    is_expired, next_stamp, now_ms, ttl_ms,
 };
 
-const CONVERSATIONS: TableDefinition<&str, (u64, &[u8])> = TableDefinition::new("conversations");
-const LRU: TableDefinition<(u64, &str), ()> = TableDefinition::new("conversations_lru");
-const ACCOUNTS: TableDefinition<&str, &[u8]> = TableDefinition::new("accounts");
-const SECRETS: TableDefinition<&str, &[u8]> = TableDefinition::new("secrets");
+pub(super) const CONVERSATIONS: TableDefinition<&str, (u64, &[u8])> =
+    TableDefinition::new("conversations");
+pub(super) const LRU: TableDefinition<(u64, &str), ()> = TableDefinition::new("conversations_lru");
+pub(super) const ACCOUNTS: TableDefinition<&str, &[u8]> = TableDefinition::new("accounts");
+pub(super) const SECRETS: TableDefinition<&str, &[u8]> = TableDefinition::new("secrets");
 
-/// redb's default page cache is 1 GiB; our records are small, so a modest cache is plenty.
-const CACHE_BYTES: usize = 32 * 1024 * 1024;
-
-/// The redb-backed store. Cloning the inner `Arc` is how work reaches the blocking pool.
+/// The redb-backed store.
 pub struct EmbeddedStore {
-    db: Arc<Database>,
+    file: Arc<StoreFile>,
     limits: StoreLimits,
     locks: LocalLocks,
-}
-
-/// Any redb failure after the open is an I/O failure of the store.
-fn io(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Io(e.to_string())
 }
 
 fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
@@ -65,6 +64,24 @@ impl EmbeddedStore {
     ///
     /// A corrupt, unreadable or already-open file gives [`StoreError::Open`] naming the file.
     pub fn open(path: &Path, limits: StoreLimits) -> Result<Self, StoreError> {
+        Self::open_with(path, limits, None)
+    }
+
+    /// [`EmbeddedStore::open`] with a switch that makes the file's writes fail as on a full
+    /// disk, for tests of the recovery (it also applies to every reopened file).
+    pub fn open_with_faults(
+        path: &Path,
+        limits: StoreLimits,
+        faults: Arc<WriteFaults>,
+    ) -> Result<Self, StoreError> {
+        Self::open_with(path, limits, Some(faults))
+    }
+
+    fn open_with(
+        path: &Path,
+        limits: StoreLimits,
+        faults: Option<Arc<WriteFaults>>,
+    ) -> Result<Self, StoreError> {
         let open_err = |detail: String| StoreError::Open {
             path: path.display().to_string(),
             detail,
@@ -85,33 +102,8 @@ impl EmbeddedStore {
             .map_err(|e| open_err(e.to_string()))?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
             .map_err(|e| open_err(format!("cannot set its mode to 0600: {e}")))?;
-
-        // A file altered outside redb may make a plain open panic; the integrity check turns
-        // that into an error, and catch_unwind covers anything the check misses.
-        let opened = std::panic::catch_unwind(|| {
-            Database::builder()
-                .set_cache_size(CACHE_BYTES)
-                .set_check_integrity_on_open(true)
-                .create(path)
-        })
-        .map_err(|_| open_err("the database file is corrupt (redb panicked)".to_string()))?;
-        let db = opened.map_err(|e| open_err(e.to_string()))?;
-
-        // Create the tables up front so that read transactions always find them.
-        let txn = db.begin_write().map_err(|e| open_err(e.to_string()))?;
-        {
-            txn.open_table(CONVERSATIONS)
-                .map_err(|e| open_err(e.to_string()))?;
-            txn.open_table(LRU).map_err(|e| open_err(e.to_string()))?;
-            txn.open_table(ACCOUNTS)
-                .map_err(|e| open_err(e.to_string()))?;
-            txn.open_table(SECRETS)
-                .map_err(|e| open_err(e.to_string()))?;
-        }
-        txn.commit().map_err(|e| open_err(e.to_string()))?;
-
         Ok(EmbeddedStore {
-            db: Arc::new(db),
+            file: Arc::new(StoreFile::open(path, faults).map_err(open_err)?),
             limits,
             locks: LocalLocks::default(),
         })
@@ -121,11 +113,11 @@ impl EmbeddedStore {
     async fn run<T, F>(&self, op: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Database, StoreLimits) -> Result<T, StoreError> + Send + 'static,
+        F: FnOnce(&Database, StoreLimits) -> Result<T, redb::Error> + Send + 'static,
     {
-        let db = Arc::clone(&self.db);
+        let file = Arc::clone(&self.file);
         let limits = self.limits;
-        tokio::task::spawn_blocking(move || op(&db, limits))
+        tokio::task::spawn_blocking(move || file.call(|db| op(db, limits)))
             .await
             .map_err(|e| StoreError::Io(format!("the store task failed: {e}")))?
     }
@@ -135,15 +127,15 @@ impl EmbeddedStore {
 fn remove_conversation(
     txn: &WriteTransaction,
     key: &str,
-) -> Result<Option<(u64, Vec<u8>)>, StoreError> {
-    let mut conversations = txn.open_table(CONVERSATIONS).map_err(io)?;
-    let removed = conversations.remove(key).map_err(io)?.map(|guard| {
+) -> Result<Option<(u64, Vec<u8>)>, redb::Error> {
+    let mut conversations = txn.open_table(CONVERSATIONS)?;
+    let removed = conversations.remove(key)?.map(|guard| {
         let (stamp, json) = guard.value();
         (stamp, json.to_vec())
     });
     if let Some((stamp, _)) = &removed {
-        let mut lru = txn.open_table(LRU).map_err(io)?;
-        lru.remove((*stamp, key)).map_err(io)?;
+        let mut lru = txn.open_table(LRU)?;
+        lru.remove((*stamp, key))?;
     }
     Ok(removed)
 }
@@ -154,6 +146,13 @@ impl Store for EmbeddedStore {
         "embedded"
     }
 
+    async fn health(&self) -> StoreHealth {
+        let file = Arc::clone(&self.file);
+        tokio::task::spawn_blocking(move || file.health())
+            .await
+            .unwrap_or_else(|e| StoreHealth::Unwritable(format!("the store task failed: {e}")))
+    }
+
     async fn put_conversation(
         &self,
         key: &str,
@@ -162,27 +161,22 @@ impl Store for EmbeddedStore {
         let key = key.to_string();
         let json = encode(record)?;
         self.run(move |db, limits| {
-            let txn = db.begin_write().map_err(io)?;
+            let txn = db.begin_write()?;
             remove_conversation(&txn, &key)?;
             {
-                let mut conversations = txn.open_table(CONVERSATIONS).map_err(io)?;
-                let mut lru = txn.open_table(LRU).map_err(io)?;
-                let newest = lru.last().map_err(io)?.map(|(k, _)| k.value().0);
+                let mut conversations = txn.open_table(CONVERSATIONS)?;
+                let mut lru = txn.open_table(LRU)?;
+                let newest = lru.last()?.map(|(k, _)| k.value().0);
                 let stamp = next_stamp(now_ms(), newest);
-                conversations
-                    .insert(key.as_str(), (stamp, json.as_slice()))
-                    .map_err(io)?;
-                lru.insert((stamp, key.as_str()), ()).map_err(io)?;
-                while conversations.len().map_err(io)? > limits.max_conversations as u64 {
-                    let oldest = lru
-                        .pop_first()
-                        .map_err(io)?
-                        .map(|(k, _)| k.value().1.to_string());
+                conversations.insert(key.as_str(), (stamp, json.as_slice()))?;
+                lru.insert((stamp, key.as_str()), ())?;
+                while conversations.len()? > limits.max_conversations as u64 {
+                    let oldest = lru.pop_first()?.map(|(k, _)| k.value().1.to_string());
                     let Some(oldest) = oldest else { break };
-                    conversations.remove(oldest.as_str()).map_err(io)?;
+                    conversations.remove(oldest.as_str())?;
                 }
             }
-            txn.commit().map_err(io)
+            Ok(txn.commit()?)
         })
         .await
     }
@@ -191,12 +185,12 @@ impl Store for EmbeddedStore {
         let key = key.to_string();
         let removed = self
             .run(move |db, _| {
-                let txn = db.begin_write().map_err(io)?;
+                let txn = db.begin_write()?;
                 let removed = remove_conversation(&txn, &key)?;
                 if removed.is_some() {
-                    txn.commit().map_err(io)?;
+                    txn.commit()?;
                 } else {
-                    txn.abort().map_err(io)?;
+                    txn.abort()?;
                 }
                 Ok(removed)
             })
@@ -212,12 +206,12 @@ impl Store for EmbeddedStore {
     async fn conversation_count(&self) -> Result<usize, StoreError> {
         self.run(|db, limits| {
             let cutoff = expiry_cutoff(&limits);
-            let txn = db.begin_read().map_err(io)?;
-            let conversations = txn.open_table(CONVERSATIONS).map_err(io)?;
-            let lru = txn.open_table(LRU).map_err(io)?;
-            let total = conversations.len().map_err(io)?;
+            let txn = db.begin_read()?;
+            let conversations = txn.open_table(CONVERSATIONS)?;
+            let lru = txn.open_table(LRU)?;
+            let total = conversations.len()?;
             let expired = match cutoff {
-                Some(end) => lru.range((0u64, "")..(end, "")).map_err(io)?.count() as u64,
+                Some(end) => lru.range((0u64, "")..(end, ""))?.count() as u64,
                 None => 0,
             };
             Ok(usize::try_from(total.saturating_sub(expired)).unwrap_or(usize::MAX))
@@ -231,23 +225,21 @@ impl Store for EmbeddedStore {
                 let Some(end) = expiry_cutoff(&limits) else {
                     return Ok(Vec::new());
                 };
-                let txn = db.begin_write().map_err(io)?;
+                let txn = db.begin_write()?;
                 let mut purged = Vec::new();
                 {
-                    let mut conversations = txn.open_table(CONVERSATIONS).map_err(io)?;
-                    let mut lru = txn.open_table(LRU).map_err(io)?;
-                    let expired = lru
-                        .extract_from_if((0u64, "")..(end, ""), |_, _| true)
-                        .map_err(io)?;
+                    let mut conversations = txn.open_table(CONVERSATIONS)?;
+                    let mut lru = txn.open_table(LRU)?;
+                    let expired = lru.extract_from_if((0u64, "")..(end, ""), |_, _| true)?;
                     for entry in expired {
-                        let (k, _) = entry.map_err(io)?;
+                        let (k, _) = entry?;
                         let key = k.value().1.to_string();
-                        if let Some(guard) = conversations.remove(key.as_str()).map_err(io)? {
+                        if let Some(guard) = conversations.remove(key.as_str())? {
                             purged.push(guard.value().1.to_vec());
                         }
                     }
                 }
-                txn.commit().map_err(io)?;
+                txn.commit()?;
                 Ok(purged)
             })
             .await?;
@@ -262,14 +254,12 @@ impl Store for EmbeddedStore {
         let seed_hash = record.seed_hash.clone();
         let json = encode(record)?;
         self.run(move |db, _| {
-            let txn = db.begin_write().map_err(io)?;
+            let txn = db.begin_write()?;
             {
-                let mut accounts = txn.open_table(ACCOUNTS).map_err(io)?;
-                accounts
-                    .insert(seed_hash.as_str(), json.as_slice())
-                    .map_err(io)?;
+                let mut accounts = txn.open_table(ACCOUNTS)?;
+                accounts.insert(seed_hash.as_str(), json.as_slice())?;
             }
-            txn.commit().map_err(io)
+            Ok(txn.commit()?)
         })
         .await
     }
@@ -278,9 +268,9 @@ impl Store for EmbeddedStore {
         let seed_hash = seed_hash.to_string();
         let json = self
             .run(move |db, _| {
-                let txn = db.begin_read().map_err(io)?;
-                let accounts = txn.open_table(ACCOUNTS).map_err(io)?;
-                let found = accounts.get(seed_hash.as_str()).map_err(io)?;
+                let txn = db.begin_read()?;
+                let accounts = txn.open_table(ACCOUNTS)?;
+                let found = accounts.get(seed_hash.as_str())?;
                 Ok(found.map(|guard| guard.value().to_vec()))
             })
             .await?;
@@ -290,11 +280,11 @@ impl Store for EmbeddedStore {
     async fn list_accounts(&self) -> Result<Vec<AccountRecord>, StoreError> {
         let all = self
             .run(|db, _| {
-                let txn = db.begin_read().map_err(io)?;
-                let accounts = txn.open_table(ACCOUNTS).map_err(io)?;
+                let txn = db.begin_read()?;
+                let accounts = txn.open_table(ACCOUNTS)?;
                 let mut all = Vec::new();
-                for entry in accounts.iter().map_err(io)? {
-                    let (_, value) = entry.map_err(io)?;
+                for entry in accounts.iter()? {
+                    let (_, value) = entry?;
                     all.push(value.value().to_vec());
                 }
                 Ok(all)
@@ -306,12 +296,12 @@ impl Store for EmbeddedStore {
     async fn remove_account(&self, seed_hash: &str) -> Result<(), StoreError> {
         let seed_hash = seed_hash.to_string();
         self.run(move |db, _| {
-            let txn = db.begin_write().map_err(io)?;
+            let txn = db.begin_write()?;
             {
-                let mut accounts = txn.open_table(ACCOUNTS).map_err(io)?;
-                accounts.remove(seed_hash.as_str()).map_err(io)?;
+                let mut accounts = txn.open_table(ACCOUNTS)?;
+                accounts.remove(seed_hash.as_str())?;
             }
-            txn.commit().map_err(io)
+            Ok(txn.commit()?)
         })
         .await
     }
@@ -320,24 +310,21 @@ impl Store for EmbeddedStore {
         let (name, fresh) = (name.to_string(), fresh.to_vec());
         self.run(move |db, _| {
             // One write transaction: redb runs them one at a time, so the first value stays.
-            let txn = db.begin_write().map_err(io)?;
+            let txn = db.begin_write()?;
             let kept = {
-                let mut secrets = txn.open_table(SECRETS).map_err(io)?;
+                let mut secrets = txn.open_table(SECRETS)?;
                 let existing = secrets
-                    .get(name.as_str())
-                    .map_err(io)?
+                    .get(name.as_str())?
                     .map(|guard| guard.value().to_vec());
                 match existing {
                     Some(kept) => kept,
                     None => {
-                        secrets
-                            .insert(name.as_str(), fresh.as_slice())
-                            .map_err(io)?;
+                        secrets.insert(name.as_str(), fresh.as_slice())?;
                         fresh
                     }
                 }
             };
-            txn.commit().map_err(io)?;
+            txn.commit()?;
             Ok(kept)
         })
         .await
@@ -364,30 +351,35 @@ impl Store for EmbeddedStore {
         let (seed_hash, expected, new) =
             (seed_hash.to_string(), expected.to_string(), new.to_string());
         self.run(move |db, _| {
-            let txn = db.begin_write().map_err(io)?;
+            let txn = db.begin_write()?;
             let swapped = {
-                let mut accounts = txn.open_table(ACCOUNTS).map_err(io)?;
+                let mut accounts = txn.open_table(ACCOUNTS)?;
                 let stored = accounts
-                    .get(seed_hash.as_str())
-                    .map_err(io)?
+                    .get(seed_hash.as_str())?
                     .map(|guard| guard.value().to_vec());
-                match stored.as_deref().map(decode::<AccountRecord>).transpose()? {
+                // A record that does not decode never matches (nothing is written).
+                let record = stored
+                    .as_deref()
+                    .and_then(|b| decode::<AccountRecord>(b).ok());
+                match record {
                     Some(mut record) if record.client_cookie == expected => {
                         record.client_cookie = new;
                         record.updated_ms = now_ms();
-                        let json = encode(&record)?;
-                        accounts
-                            .insert(seed_hash.as_str(), json.as_slice())
-                            .map_err(io)?;
-                        true
+                        match encode(&record) {
+                            Ok(json) => {
+                                accounts.insert(seed_hash.as_str(), json.as_slice())?;
+                                true
+                            }
+                            Err(_) => false,
+                        }
                     }
                     _ => false,
                 }
             };
             if swapped {
-                txn.commit().map_err(io)?;
+                txn.commit()?;
             } else {
-                txn.abort().map_err(io)?;
+                txn.abort()?;
             }
             Ok(swapped)
         })

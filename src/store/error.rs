@@ -13,9 +13,15 @@ pub enum StoreError {
     /// Redis could not be reached or answered an error.
     #[error("redis is unavailable: {0}")]
     Redis(String),
-    /// A read or write of the embedded database failed.
+    /// A read or write of the embedded database failed (not an I/O error of its file).
     #[error("store I/O failed: {0}")]
     Io(String),
+    /// The embedded database file hit an I/O error (a full disk, a failing device) and is
+    /// closed until a reopen succeeds (see `store::recovery`).
+    #[error(
+        "the store file {path} cannot be written: {detail}. Free disk space or fix the device; the proxy reopens the file by itself"
+    )]
+    Unwritable { path: String, detail: String },
     /// A stored value could not be decoded.
     #[error("a stored record could not be decoded: {0}")]
     Decode(String),

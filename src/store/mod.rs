@@ -6,6 +6,9 @@
 //! - [`embedded`]: a crash-safe redb file under `DATA_DIR` (the default);
 //! - [`redis`]: Redis through the async connection manager, for several replicas;
 //! - [`lock`]: [`AccountLock`], and the in-process locks of the two single-process backends;
+//! - `redb_file`: the embedded store's database handle, closed on an I/O error and reopened;
+//! - [`recovery`]: when the embedded file is reopened after an I/O error (a full disk);
+//! - [`fault`]: a switch that makes the embedded file's writes fail, for tests of that;
 //! - [`error`]: the one error enum of the layer, [`StoreError`].
 //!
 //! All backends share one contract, checked by one test suite (`tests/store.rs`):
@@ -35,8 +38,11 @@
 
 pub mod embedded;
 pub mod error;
+pub mod fault;
 pub mod lock;
 pub mod memory;
+pub mod recovery;
+mod redb_file;
 pub mod redis;
 
 use std::path::PathBuf;
@@ -48,9 +54,18 @@ use serde::{Deserialize, Serialize};
 use crate::upstream::HistoryRef;
 pub use embedded::EmbeddedStore;
 pub use error::StoreError;
+pub use fault::WriteFaults;
 pub use lock::AccountLock;
 pub use memory::MemoryStore;
 pub use redis::RedisStore;
+
+/// Whether the store takes writes, for `/readyz`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreHealth {
+    Writable,
+    /// Writes fail; the reason names the file (or server) and what to do.
+    Unwritable(String),
+}
 
 /// Lifetime rules shared by every backend.
 #[derive(Debug, Clone, Copy)]
@@ -180,14 +195,28 @@ pub trait Store: Send + Sync + 'static {
     /// Takes the account's short-lived lock for `ttl`: `None` while another holder has it.
     /// Never waits; callers poll. Release it with [`Store::unlock_account`]; one never released
     /// (a crashed holder) frees itself when `ttl` runs out.
+    ///
+    /// Every backend implements these three; the defaults, for test doubles, fail.
     async fn lock_account(
         &self,
         seed_hash: &str,
         ttl: Duration,
-    ) -> Result<Option<AccountLock>, StoreError>;
+    ) -> Result<Option<AccountLock>, StoreError> {
+        let _ = (seed_hash, ttl);
+        Err(StoreError::Io(format!(
+            "the {} store keeps no locks",
+            self.backend()
+        )))
+    }
     /// Releases a lock taken by [`Store::lock_account`]. `false` when it had expired already
     /// (and perhaps been taken by another holder, whose lock is left alone).
-    async fn unlock_account(&self, lock: &AccountLock) -> Result<bool, StoreError>;
+    async fn unlock_account(&self, lock: &AccountLock) -> Result<bool, StoreError> {
+        let _ = lock;
+        Err(StoreError::Io(format!(
+            "the {} store keeps no locks",
+            self.backend()
+        )))
+    }
     /// Compare-and-set of the account's secret (`client_cookie`): writes `new` (and bumps
     /// `updated_ms`) only if the stored secret is still `expected`, in one atomic step.
     /// `false` when the record is absent or holds another secret; nothing is written then.
@@ -196,7 +225,18 @@ pub trait Store: Send + Sync + 'static {
         seed_hash: &str,
         expected: &str,
         new: &str,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<bool, StoreError> {
+        let _ = (seed_hash, expected, new);
+        Err(StoreError::Io(format!(
+            "the {} store keeps no accounts",
+            self.backend()
+        )))
+    }
+    /// Whether writes work, as far as the backend knows without a write of its own (the
+    /// embedded file: not while it is closed after an I/O error; it may try its reopen here).
+    async fn health(&self) -> StoreHealth {
+        StoreHealth::Writable
+    }
 }
 
 /// Milliseconds since the Unix epoch.

@@ -234,3 +234,7 @@ fn text(out: &mut Vec<Parsed>, s: String) {
 #[cfg(test)]
 #[path = "parse_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "parse_props.rs"]
+mod props;

@@ -250,6 +250,7 @@ async fn adopt_token(
 ) -> Result<String, UpstreamError> {
     let claims = jwt::decode_claims(&token)?;
     account.mints.fetch_add(1, Ordering::Relaxed);
+    metrics::counter!(crate::metrics::JWT_MINTS).increment(1);
     if account.identity().is_none() {
         match claims.sub.clone() {
             Some(user_id) => {

@@ -4,13 +4,15 @@
 //!
 //! The tracker has to tell our turn apart from everything else the socket carries: the idle
 //! `state` sent at connect, `history` snapshots, frames replayed from earlier turns, and chunks
-//! that may be deltas or (defensively) cumulative buffers.
+//! that may be deltas or (defensively) cumulative buffers. After a Gen-2 reconnect it reads the
+//! `history` snapshot to pick up where the dropped socket left off (see [`super::resume`]).
 
 use serde_json::Value;
 
 use super::TurnEvent;
 use super::http::log_unknown_once;
 use super::resume::TextLedger;
+use super::snapshot;
 
 /// Which stream a chunk of assistant text belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -39,6 +41,18 @@ pub struct TurnTracker {
     /// The tracker was armed before its first socket connected: the server replays the turn to
     /// a new socket (Gen-1), so a dropped socket can be replaced without losing text.
     replays_on_connect: bool,
+    /// The message that received text last: the one in progress when a socket drops.
+    last_key: Option<(String, Kind)>,
+    /// Gen-2, after a reconnect: the `history` snapshot has not been read yet.
+    awaiting_snapshot: bool,
+    /// Gen-2, after a reconnect: the state sent at connect said the chat is idle, so our turn
+    /// ended while no socket was open; it finishes once the snapshot delivered the rest.
+    idle_at_connect: bool,
+    /// Why resuming failed (the reader task ends the turn with it).
+    resume_failed: Option<String>,
+    /// Gen-2: the ids of messages the last snapshot mentions, to tell a message that began
+    /// while no socket was open (its start is lost) from one that begins live.
+    snapshot_ids: Vec<String>,
 }
 
 impl TurnTracker {
@@ -54,24 +68,43 @@ impl TurnTracker {
             finished: false,
             ledger: TextLedger::default(),
             replays_on_connect: armed,
+            last_key: None,
+            awaiting_snapshot: false,
+            idle_at_connect: false,
+            resume_failed: None,
+            snapshot_ids: Vec::new(),
         }
     }
 
-    /// Whether a dropped socket can be replaced: only when the turn was triggered before the
-    /// first connect, which works only because the server replays the running turn to a new
-    /// socket (Gen-1). A tracker armed later (Gen-2: connect, then trigger) cannot resume.
+    /// Whether a dropped socket can be replaced. Gen-1 (triggered before the first connect):
+    /// always, as the server replays the running turn to a new socket. Gen-2 (connect, then
+    /// trigger): while answer text is in progress, whose continuation the `history` snapshot of
+    /// the new socket can hold. Not before any text (nothing to find it by), nor during
+    /// reasoning: the answer may begin while no socket is open, with no prefix to find it by.
     pub fn can_resume(&self) -> bool {
         self.replays_on_connect
+            || (self.armed && self.last_key.as_ref().is_some_and(|k| k.1 == Kind::Chat))
     }
 
-    /// A new socket replaces a dropped one: it starts with the idle/in-progress state and
+    /// A new socket replaces a dropped one. Gen-1: it starts with the idle/in-progress state and
     /// replays the turn from its start, so the per-socket view starts again while the record
-    /// of delivered text is kept.
+    /// of delivered text is kept. Gen-2: it starts with the state and the `history` snapshot,
+    /// then only live frames, so the text delivered so far is kept to be found in the snapshot.
     pub fn reconnected(&mut self) {
         self.foreign = false;
         self.seen_in_progress = false;
         self.saw_text = false;
-        self.ledger.new_socket();
+        if self.replays_on_connect {
+            self.ledger.new_socket();
+        } else {
+            self.awaiting_snapshot = true;
+            self.idle_at_connect = false;
+        }
+    }
+
+    /// Why resuming the turn failed, if it did: the turn cannot go on without losing text.
+    pub fn resume_failed(&self) -> Option<&str> {
+        self.resume_failed.as_deref()
     }
 
     /// Whether any assistant text was handed out so far (across sockets).
@@ -96,7 +129,12 @@ impl TurnTracker {
     /// Feeds one text frame; returns what it means for our turn.
     pub fn feed(&mut self, frame: &str) -> Vec<TurnEvent> {
         let frame = frame.trim();
-        if frame.is_empty() || frame == "pong" || self.finished || !self.armed {
+        if frame.is_empty()
+            || frame == "pong"
+            || self.finished
+            || !self.armed
+            || self.resume_failed.is_some()
+        {
             return Vec::new();
         }
         let Ok(value) = serde_json::from_str::<Value>(frame) else {
@@ -105,6 +143,9 @@ impl TurnTracker {
             });
             return Vec::new();
         };
+        if self.awaiting_snapshot {
+            return self.before_snapshot(&value);
+        }
         match value.get("type").and_then(Value::as_str) {
             Some("update") => self.on_update(value.get("buffer")),
             Some("state") => self.on_state(value.get("state").unwrap_or(&Value::Null)),
@@ -158,16 +199,89 @@ impl TurnTracker {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
+        let key = (id, kind);
         if !chunk.is_empty() {
             self.saw_text = true;
         }
-        let Some(delta) = self.ledger.push(&(id, kind), chunk) else {
+        if !key.0.is_empty()
+            && self.ledger.delivered_text(&key).is_empty()
+            && self.snapshot_ids.binary_search(&key.0).is_ok()
+        {
+            self.fail("a message began while no socket was open, so its start is missing");
+            return;
+        }
+        let Some(delta) = self.ledger.push(&key, chunk) else {
             return;
         };
-        out.push(match kind {
-            Kind::Chat => TurnEvent::Content(delta),
-            Kind::Thinking => TurnEvent::Reasoning(delta),
-        });
+        self.last_key = Some(key);
+        out.push(event(kind, delta));
+    }
+
+    /// Gen-2 after a reconnect: the state at connect says whether the chat is idle; the
+    /// `history` snapshot must hold the in-progress message, continuing what was delivered.
+    /// A live update before any snapshot means the snapshot is not coming.
+    fn before_snapshot(&mut self, value: &Value) -> Vec<TurnEvent> {
+        match value.get("type").and_then(Value::as_str) {
+            Some("state") => {
+                let in_progress = value
+                    .get("state")
+                    .and_then(|s| s.get("inProgress"))
+                    .and_then(Value::as_bool);
+                match in_progress {
+                    Some(true) => self.seen_in_progress = true,
+                    Some(false) => self.idle_at_connect = true,
+                    None => {}
+                }
+                Vec::new()
+            }
+            Some("history") => self.on_snapshot(value),
+            Some("update") => {
+                self.fail("no history snapshot came before the live frames");
+                Vec::new()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Hands on what the snapshot holds beyond the delivered text of each message it continues;
+    /// the message in progress at the drop must be among them.
+    fn on_snapshot(&mut self, snapshot: &Value) -> Vec<TurnEvent> {
+        let Some(current) = self.last_key.clone() else {
+            self.fail("nothing was delivered to find in the history snapshot");
+            return Vec::new();
+        };
+        let found = snapshot::continuation(snapshot, self.ledger.delivered_text(&current));
+        let Some(text) = found else {
+            self.fail("the history snapshot after reconnecting does not hold the answer so far");
+            return Vec::new();
+        };
+        self.awaiting_snapshot = false;
+        self.saw_text = true;
+        self.snapshot_ids = snapshot::ids(snapshot);
+        let mut out = Vec::new();
+        let others: Vec<_> = self.ledger.keys().filter(|k| *k != current).collect();
+        for key in others {
+            let seen = self.ledger.delivered_text(&key);
+            if let Some(more) = snapshot::continuation(snapshot, seen)
+                .and_then(|full| self.ledger.adopt(&key, &full))
+            {
+                out.push(event(key.1, more));
+            }
+        }
+        if let Some(more) = self.ledger.adopt(&current, &text) {
+            out.push(event(current.1, more));
+        }
+        if self.idle_at_connect {
+            self.finished = true;
+            out.push(TurnEvent::Finished { cancelled: false });
+        }
+        out
+    }
+
+    fn fail(&mut self, why: &str) {
+        self.resume_failed = Some(format!(
+            "the stream dropped and Gen-2 cannot resume it without losing text: {why}"
+        ));
     }
 
     fn on_state(&mut self, state: &Value) -> Vec<TurnEvent> {
@@ -188,6 +302,13 @@ impl TurnTracker {
             return vec![TurnEvent::Finished { cancelled }];
         }
         Vec::new()
+    }
+}
+
+fn event(kind: Kind, text: String) -> TurnEvent {
+    match kind {
+        Kind::Chat => TurnEvent::Content(text),
+        Kind::Thinking => TurnEvent::Reasoning(text),
     }
 }
 
@@ -229,248 +350,9 @@ fn echo_text(inner: &Value) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
+#[path = "frame_tests.rs"]
+mod tests;
 
-    fn update(inner: Value) -> String {
-        json!({"type": "update", "buffer": format!("{inner}\n")}).to_string()
-    }
-    fn chat(id: &str, text: &str) -> String {
-        update(json!({"id": id, "type": "chat", "chat": {"content": text}}))
-    }
-    fn thinking(id: &str, text: &str) -> String {
-        update(json!({"id": id, "type": "thinking", "chat": {"content": text}}))
-    }
-    fn echo(text: &str) -> String {
-        update(json!({"id": "u1", "role": "user", "content": [{"type": "text", "text": text}]}))
-    }
-    fn state(in_progress: bool) -> String {
-        json!({"type": "state", "state": {"inProgress": in_progress}}).to_string()
-    }
-    fn content(s: &str) -> TurnEvent {
-        TurnEvent::Content(s.to_string())
-    }
-    const DONE: TurnEvent = TurnEvent::Finished { cancelled: false };
-
-    /// Feeds all frames and collects every event.
-    fn run(t: &mut TurnTracker, frames: &[String]) -> Vec<TurnEvent> {
-        frames.iter().flat_map(|f| t.feed(f)).collect()
-    }
-
-    #[test]
-    fn a_plain_turn() {
-        let mut t = TurnTracker::new("hi", true);
-        let evs = run(
-            &mut t,
-            &[
-                state(false),
-                echo("hi"),
-                state(true),
-                chat("m1", "Hello"),
-                chat("m1", " there"),
-                json!({"type": "label", "label": "Greeting"}).to_string(),
-                json!({"type": "state", "state": {"inProgress": false, "cancelled": false}})
-                    .to_string(),
-            ],
-        );
-        assert_eq!(evs, vec![content("Hello"), content(" there"), DONE]);
-        assert!(t.is_finished());
-        assert!(t.feed(&chat("m1", "late")).is_empty());
-    }
-
-    #[test]
-    fn idle_state_at_connect_is_ignored() {
-        let mut t = TurnTracker::new("hi", true);
-        assert!(t.feed(&state(false)).is_empty());
-        assert!(
-            t.feed(
-                &json!({"type":"state","state":{"inProgress":false,"cancelled":true}}).to_string()
-            )
-            .is_empty()
-        );
-        assert!(!t.is_finished());
-        assert_eq!(t.feed(&chat("m", "x")), vec![content("x")]);
-        // Without any inProgress:true, emitted content is enough to end on inProgress:false.
-        assert_eq!(t.feed(&state(false)), vec![DONE]);
-    }
-
-    #[test]
-    fn in_progress_then_idle_ends_even_without_content() {
-        let mut t = TurnTracker::new("hi", true);
-        assert_eq!(run(&mut t, &[state(true), state(false)]), vec![DONE]);
-    }
-
-    #[test]
-    fn cumulative_buffers_emit_only_suffixes() {
-        let mut t = TurnTracker::new("p", true);
-        let evs = run(
-            &mut t,
-            &[
-                chat("m", "Hello"),
-                chat("m", "Hello wor"),
-                chat("m", "Hello world, friend"),
-                // A resent snapshot longer than 8 characters adds nothing.
-                chat("m", "Hello world, friend"),
-            ],
-        );
-        assert_eq!(
-            evs,
-            vec![content("Hello"), content(" wor"), content("ld, friend")]
-        );
-    }
-
-    #[test]
-    fn short_repeated_chunks_are_deltas() {
-        let mut t = TurnTracker::new("p", true);
-        let evs = run(&mut t, &[chat("m", "ha"), chat("m", "ha"), chat("m", "ha")]);
-        assert_eq!(evs, vec![content("ha"), content("ha"), content("ha")]);
-    }
-
-    #[test]
-    fn accumulation_is_per_id_and_kind() {
-        let mut t = TurnTracker::new("p", true);
-        let evs = run(
-            &mut t,
-            &[
-                thinking("m1", "Let me think"),
-                thinking("m1", " more"),
-                chat("m1", "Let me think about it"),
-                chat("m2", "Answer"),
-                chat("m2", "Answer!"),
-            ],
-        );
-        assert_eq!(
-            evs,
-            vec![
-                TurnEvent::Reasoning("Let me think".into()),
-                TurnEvent::Reasoning(" more".into()),
-                // Another kind: not a continuation of the thinking text.
-                content("Let me think about it"),
-                content("Answer"),
-                content("!"),
-            ]
-        );
-    }
-
-    #[test]
-    fn our_echo_is_not_forwarded() {
-        let mut t = TurnTracker::new("  hi there \n", true);
-        let evs = run(&mut t, &[echo("hi there"), chat("m", "yo")]);
-        assert_eq!(evs, vec![content("yo")]);
-    }
-
-    #[test]
-    fn replayed_foreign_turn_is_ignored() {
-        let mut t = TurnTracker::new("second question", true);
-        let evs = run(
-            &mut t,
-            &[
-                state(false),
-                echo("first question"),
-                chat("old", "old answer"),
-                state(false),
-                echo("second question"),
-                chat("new", "new answer"),
-                state(false),
-            ],
-        );
-        assert_eq!(evs, vec![content("new answer"), DONE]);
-    }
-
-    #[test]
-    fn foreign_mode_ends_on_in_progress() {
-        let mut t = TurnTracker::new("mine", true);
-        let evs = run(
-            &mut t,
-            &[
-                echo("transformed by the server"),
-                chat("a", "ignored"),
-                state(true),
-                chat("b", "counted"),
-                state(false),
-            ],
-        );
-        assert_eq!(evs, vec![content("counted"), DONE]);
-    }
-
-    #[test]
-    fn unarmed_frames_are_history() {
-        let mut t = TurnTracker::new("q", false);
-        assert!(!t.is_armed());
-        let evs = run(&mut t, &[state(true), chat("old", "old"), state(false)]);
-        assert!(evs.is_empty());
-        assert!(!t.is_finished());
-        t.arm();
-        let evs = run(
-            &mut t,
-            &[state(false), state(true), chat("n", "new"), state(false)],
-        );
-        assert_eq!(evs, vec![content("new"), DONE]);
-    }
-
-    #[test]
-    fn cancelled_turn() {
-        let mut t = TurnTracker::new("q", true);
-        let evs = run(
-            &mut t,
-            &[
-                state(true),
-                chat("m", "part"),
-                json!({"type":"state","state":{"inProgress":false,"cancelled":true,"taskId":"t"}})
-                    .to_string(),
-            ],
-        );
-        assert_eq!(
-            evs,
-            vec![content("part"), TurnEvent::Finished { cancelled: true }]
-        );
-    }
-
-    #[test]
-    fn noise_is_ignored() {
-        let mut t = TurnTracker::new("q", true);
-        let evs = run(
-            &mut t,
-            &[
-                "pong".to_string(),
-                "not json at all".to_string(),
-                json!({"type": "history", "messages": [{"type": "chat", "chat": {"content": "old"}}]})
-                    .to_string(),
-                json!({"type": "label", "label": "x"}).to_string(),
-                json!({"type": "whatever", "buffer": "x"}).to_string(),
-                json!({"no": "type"}).to_string(),
-                update(json!({"id": "t", "type": "tool_call", "chat": {"content": "ls"}})),
-                json!({"type": "update", "buffer": "{broken"}).to_string(),
-                json!({"type": "update"}).to_string(),
-            ],
-        );
-        assert!(evs.is_empty(), "{evs:?}");
-        assert!(!t.is_finished());
-    }
-
-    #[test]
-    fn multi_line_buffer() {
-        let mut t = TurnTracker::new("q", true);
-        let buffer = format!(
-            "{}\n{}\n\n{}\n",
-            json!({"role": "user", "content": [{"type": "text", "text": "q"}]}),
-            json!({"id": "m", "type": "thinking", "chat": {"content": "hmm"}}),
-            json!({"id": "m", "type": "chat", "chat": {"content": "ok"}}),
-        );
-        let frame = json!({"type": "update", "buffer": buffer}).to_string();
-        assert_eq!(
-            t.feed(&frame),
-            vec![TurnEvent::Reasoning("hmm".into()), content("ok")]
-        );
-    }
-
-    #[test]
-    fn object_buffer() {
-        let mut t = TurnTracker::new("q", true);
-        let frame = json!({"type": "update",
-            "buffer": {"id": "m", "type": "chat", "chat": {"content": "obj"}}})
-        .to_string();
-        assert_eq!(t.feed(&frame), vec![content("obj")]);
-    }
-}
+#[cfg(test)]
+#[path = "frame_props.rs"]
+mod props;

@@ -12,7 +12,8 @@
 //! - [`transport`]: the HTTP and WebSocket stack under all of it (plain, or Chrome-impersonating
 //!   with the `impersonate` feature);
 //! - [`stream`]: the WebSocket itself (connect, ping, idle timeout, cancellation);
-//! - [`resume`]: reconnecting a dropped Gen-1 stream and delivering the replay exactly once;
+//! - [`resume`]: reconnecting a dropped stream and delivering what follows exactly once (Gen-1
+//!   from the server's replay, Gen-2 from the `history` snapshot read by [`snapshot`]);
 //! - [`client`]: [`EngineClient`], which runs one turn end to end and hands back a [`Turn`];
 //! - [`cli`]: the second door, the `cto` CLI's OpenAI-compatible API with OAuth refresh tokens
 //!   ([`cli::CliClient`]).
@@ -33,6 +34,7 @@ mod http;
 pub mod images;
 pub mod jwt;
 pub mod resume;
+pub mod snapshot;
 pub mod stream;
 pub mod transport;
 pub mod trigger;

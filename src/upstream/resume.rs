@@ -8,9 +8,11 @@
 //! its start to every new socket (Gen-1 clients trigger first and connect after, so this replay
 //! is what they rely on even without a drop). A reconnect therefore sees the same messages
 //! again, as deltas or as cumulative buffers, and the ledger skips the part already delivered.
-//! Gen-2 documents no replay of a running turn (a socket that connects mid-turn only gets live
-//! frames), so a dropped Gen-2 stream is not resumed: it ends with an error instead of silently
-//! losing text.
+//! Gen-2 does not replay a running turn (a socket that connects mid-turn only gets live frames),
+//! but it pushes a `history` snapshot right after connect (notes §5.3): the tracker finds the
+//! in-progress message in it by the text already delivered ([`super::snapshot`]), hands on only
+//! the rest, and live frames continue from there. When the snapshot holds no such text, the
+//! turn ends with an error instead of silently losing text.
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -79,6 +81,32 @@ impl<K: Hash + Eq + Clone> TextLedger<K> {
     /// A new socket starts: its replay rebuilds each message from the start.
     pub fn new_socket(&mut self) {
         self.received.clear();
+    }
+
+    /// The text of message `key` as delivered so far (Gen-2 keeps it across a reconnect, to
+    /// find its continuation in the `history` snapshot).
+    pub fn delivered_text(&self, key: &K) -> &str {
+        let text = self.received.get(key).map_or("", String::as_str);
+        let n = self.delivered.get(key).copied().unwrap_or(0);
+        text.get(..n).unwrap_or(text)
+    }
+
+    /// Takes `full` as the whole text of message `key` so far (read from a snapshot) and returns
+    /// the part not delivered yet, if any. Live chunks after it continue from there.
+    pub fn adopt(&mut self, key: &K, full: &str) -> Option<String> {
+        self.received.insert(key.clone(), full.to_string());
+        let delivered = self.delivered.entry(key.clone()).or_default();
+        let new = full.get(*delivered..).filter(|s| !s.is_empty())?;
+        *delivered = full.len();
+        Some(new.to_string())
+    }
+
+    /// The messages that had text delivered.
+    pub fn keys(&self) -> impl Iterator<Item = K> + '_ {
+        self.delivered
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(k, _)| k.clone())
     }
 
     /// Whether any text was delivered at all.
@@ -312,156 +340,16 @@ mod tracker_tests {
     }
 
     #[test]
-    fn a_tracker_armed_after_connect_cannot_resume() {
+    fn a_tracker_armed_after_connect_resumes_only_once_answer_text_was_delivered() {
         let mut t = TurnTracker::new("q", false);
         t.arm();
         assert!(!t.can_resume());
+        t.feed(&chat("m", "a"));
+        assert!(t.can_resume());
     }
 }
 
 /// The reader task against small WebSocket servers that drop and replay.
 #[cfg(test)]
-mod socket_tests {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::time::Duration;
-
-    use futures_util::{SinkExt as _, StreamExt as _};
-    use tokio::net::TcpListener;
-    use tokio_tungstenite::tungstenite::Message;
-
-    use super::super::frame::TurnTracker;
-    use super::super::stream::{Events, open_for_test as open};
-    use super::super::{TurnEvent, UpstreamConfig, UpstreamError};
-
-    fn cfg() -> UpstreamConfig {
-        let mut cfg = UpstreamConfig::with_urls("http://127.0.0.1:9", "http://127.0.0.1:9");
-        cfg.ping_interval = Duration::from_secs(60);
-        cfg.idle_timeout = Duration::from_secs(60);
-        cfg.request_timeout = Duration::from_secs(5);
-        cfg
-    }
-
-    /// A WebSocket server that runs `scripts[i]` (frames to send, then whether to wait for the
-    /// client's close instead of dropping the socket) on its i-th connection.
-    async fn multi_server(scripts: Vec<(Vec<String>, bool)>) -> (String, Arc<AtomicUsize>) {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let count = Arc::clone(&accepted);
-        tokio::spawn(async move {
-            for (frames, wait_close) in scripts {
-                let (tcp, _) = listener.accept().await.expect("accept");
-                count.fetch_add(1, Ordering::SeqCst);
-                let mut ws = tokio_tungstenite::accept_async(tcp)
-                    .await
-                    .expect("handshake");
-                for f in frames {
-                    ws.send(Message::text(f)).await.expect("frame");
-                }
-                if wait_close {
-                    while let Some(Ok(m)) = ws.next().await {
-                        if m.is_close() {
-                            break;
-                        }
-                    }
-                }
-                // Otherwise dropped without a close frame, like a network failure.
-            }
-        });
-        (format!("ws://{addr}/stream"), accepted)
-    }
-
-    fn chat(text: &str) -> String {
-        serde_json::json!({"type": "update", "buffer": format!(
-            "{}\n",
-            serde_json::json!({"id": "m", "type": "chat", "chat": {"content": text}})
-        )})
-        .to_string()
-    }
-
-    const RUNNING: &str = r#"{"type":"state","state":{"inProgress":true}}"#;
-    const IDLE: &str = r#"{"type":"state","state":{"inProgress":false}}"#;
-
-    async fn collect(events: &mut Events) -> (String, Vec<TurnEvent>, Option<UpstreamError>) {
-        let (mut text, mut other) = (String::new(), Vec::new());
-        while let Some(ev) = events.recv().await {
-            match ev {
-                Ok(TurnEvent::Content(t)) => text.push_str(&t),
-                Ok(ev) => other.push(ev),
-                Err(e) => return (text, other, Some(e)),
-            }
-        }
-        (text, other, None)
-    }
-
-    #[tokio::test]
-    async fn a_replaying_server_resumes_a_dropped_turn_without_loss_or_repeats() {
-        let turn: Vec<String> = [RUNNING.to_string()]
-            .into_iter()
-            .chain(["one", " two", " three", " four"].map(chat))
-            .chain([IDLE.to_string()])
-            .collect();
-        let (url, accepted) = multi_server(vec![
-            (turn[..3].to_vec(), false),
-            // The replay drops again before anything new: a fruitless reconnect.
-            (turn[..2].to_vec(), false),
-            (turn.clone(), true),
-        ])
-        .await;
-        let stream = open(&cfg(), &url, TurnTracker::new("q", true))
-            .await
-            .expect("connects");
-        let mut events = stream.into_events();
-        let (text, other, err) = collect(&mut events).await;
-        assert!(err.is_none(), "{err:?}");
-        assert_eq!(text, "one two three four");
-        assert_eq!(other, vec![TurnEvent::Finished { cancelled: false }]);
-        assert_eq!(accepted.load(Ordering::SeqCst), 3);
-    }
-
-    #[tokio::test]
-    async fn resuming_gives_up_when_no_new_socket_can_be_opened() {
-        let (url, accepted) =
-            multi_server(vec![(vec![RUNNING.to_string(), chat("part")], false)]).await;
-        let stream = open(&cfg(), &url, TurnTracker::new("q", true))
-            .await
-            .expect("connects");
-        let mut events = stream.into_events();
-        let (text, _, err) = collect(&mut events).await;
-        assert_eq!(text, "part");
-        let err = err.expect("an error ends the turn");
-        assert!(matches!(err, UpstreamError::StreamClosed(_)), "{err:?}");
-        assert!(err.to_string().contains("resuming failed"), "{err}");
-        assert_eq!(accepted.load(Ordering::SeqCst), 1);
-    }
-
-    #[tokio::test]
-    async fn a_turn_armed_after_connect_is_not_resumed() {
-        let (url, accepted) = multi_server(vec![
-            (
-                vec![IDLE.to_string(), RUNNING.to_string(), chat("part")],
-                false,
-            ),
-            (
-                vec![RUNNING.to_string(), chat(" more"), IDLE.to_string()],
-                true,
-            ),
-        ])
-        .await;
-        let stream = open(&cfg(), &url, TurnTracker::new("q", false))
-            .await
-            .expect("connects");
-        stream.arm();
-        let mut events = stream.into_events();
-        let (text, _, err) = collect(&mut events).await;
-        assert_eq!(text, "part");
-        let err = err.expect("an error ends the turn");
-        assert!(
-            err.to_string()
-                .contains("cannot resume it without losing text"),
-            "{err}"
-        );
-        assert_eq!(accepted.load(Ordering::SeqCst), 1, "no reconnect");
-    }
-}
+#[path = "resume_socket_tests.rs"]
+mod socket_tests;

@@ -2,7 +2,8 @@
 //! feeds every text frame to a [`TurnTracker`] and forwards its events, sends the `ping`
 //! heartbeat, enforces the idle timeout, and closes the socket when the turn ends or when the
 //! consumer goes away. A socket that drops mid-turn is replaced when the turn can be resumed
-//! without losing text (Gen-1 replays; see [`super::resume`]), else the turn ends with an error.
+//! without losing text (Gen-1 replays, Gen-2's `history` snapshot; see [`super::resume`]), else
+//! the turn ends with an error.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -143,8 +144,8 @@ enum Ended {
 }
 
 /// The reader task: runs until the turn finishes, fails, or the consumer drops its receiver.
-/// When the socket drops mid-turn and the server replays running turns on connect (Gen-1), it
-/// reconnects with backoff and resumes; the tracker skips the text already delivered.
+/// When the socket drops mid-turn and the turn can be resumed, it reconnects with backoff; the
+/// tracker skips the text already delivered (Gen-1) or picks up from the snapshot (Gen-2).
 async fn read_turn(
     mut ws: Ws,
     transport: Transport,
@@ -165,9 +166,10 @@ async fn read_turn(
         };
         let _ = tokio::time::timeout(cfg.request_timeout, ws.close()).await;
         if !tracker.can_resume() {
-            // Gen-2: a new socket only gets live frames, so what the server sent meanwhile would
-            // be lost. Before our trigger nothing of the turn can be lost yet, but the caller is
-            // about to trigger on a dead socket: it fails the same way.
+            // Gen-2 before any text: a new socket only gets live frames and a snapshot with
+            // nothing to find our text by, so what the server sent meanwhile could be lost.
+            // Before our trigger nothing of the turn can be lost yet, but the caller is about to
+            // trigger on a dead socket: it fails the same way.
             let triggered = tracker.is_armed() || armed.load(Ordering::SeqCst);
             break Some(UpstreamError::StreamClosed(if triggered {
                 format!("{why}; the stream dropped and Gen-2 cannot resume it without losing text")
@@ -250,6 +252,9 @@ async fn read_socket(
                 }
                 if tracker.is_finished() {
                     break Ended::Done;
+                }
+                if let Some(why) = tracker.resume_failed() {
+                    break Ended::Failed(UpstreamError::StreamClosed(why.to_string()));
                 }
                 // Waiting for a slow consumer is not upstream silence.
                 idle.as_mut().reset(tokio::time::Instant::now() + cfg.idle_timeout);

@@ -1,6 +1,7 @@
 //! Test harness: the simulator and the real router, both on `127.0.0.1:0`, driven over sockets.
 #![allow(dead_code)]
 
+pub mod metrics;
 pub mod pool;
 pub mod proc;
 pub mod relay;

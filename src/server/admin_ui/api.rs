@@ -17,8 +17,9 @@ use serde_json::{Value, json};
 use super::stats;
 use crate::server::AppState;
 use crate::server::auth::ClientId;
+use crate::server::chat_body::ChatBody;
 use crate::server::error::ApiError;
-use crate::server::extract::{JsonBody, Query};
+use crate::server::extract::Query;
 use crate::server::openai;
 
 /// The client id of playground turns (scopes their conversation fingerprints).
@@ -119,7 +120,7 @@ pub async fn models(state: State<AppState>) -> Json<Value> {
 }
 
 /// `POST /admin/api/chat`: the `/v1/chat/completions` handler as `admin-playground`.
-pub async fn chat(state: State<AppState>, body: JsonBody) -> Result<Response, ApiError> {
+pub async fn chat(state: State<AppState>, body: ChatBody) -> Result<Response, ApiError> {
     let client = Extension(ClientId(PLAYGROUND_CLIENT.to_string()));
     openai::chat::completions(state, client, body).await
 }

@@ -11,8 +11,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::server::AppState;
+use crate::server::chat_body::ChatBody;
 use crate::server::error::ApiError;
-use crate::server::extract::JsonBody;
 
 /// An [`ApiError`] that answers in Anthropic's shape; handlers of this surface return it.
 #[derive(Debug)]
@@ -68,15 +68,15 @@ pub fn kind(status: StatusCode) -> &'static str {
     }
 }
 
-/// The JSON body, rejected (malformed, empty, too large) in Anthropic's shape.
-pub struct AnthropicJson(pub Value);
+/// The JSON body, rejected (malformed, empty, too large, too many messages) in Anthropic's
+/// shape.
+pub struct AnthropicJson(pub ChatBody);
 
 impl FromRequest<AppState> for AnthropicJson {
     type Rejection = AnthropicError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let JsonBody(v) = JsonBody::from_request(req, state).await?;
-        Ok(AnthropicJson(v))
+        Ok(AnthropicJson(ChatBody::from_request(req, state).await?))
     }
 }
 

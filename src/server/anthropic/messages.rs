@@ -70,6 +70,8 @@ pub async fn create(
 ) -> Result<Response, AnthropicError> {
     let received = std::time::Instant::now();
     let req = MessagesRequest::parse(&body, true)?;
+    // The body's bytes are not needed past the parse.
+    drop(body);
     let (model, route) = state.route_for(req.model.as_deref()).await?;
     let meta = MessageMeta::new(&model, req.chat.estimated_tokens());
     let scope = Scope {

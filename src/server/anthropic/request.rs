@@ -16,6 +16,7 @@ use serde_json::Value;
 use crate::conversation::message::split_point;
 use crate::conversation::{Message, Role, ToolCall};
 use crate::relay::Chat;
+use crate::server::chat_body::{ChatBody, Field};
 use crate::server::error::ApiError;
 use crate::server::tool_defs;
 use crate::upstream::images::ImageSource;
@@ -38,7 +39,7 @@ fn bad(msg: impl Into<String>, param: &'static str) -> ApiError {
 impl MessagesRequest {
     /// Parses a body; `max_tokens` is required for `/v1/messages` (as Anthropic requires it)
     /// and optional for `count_tokens`.
-    pub fn parse(body: &Value, require_max_tokens: bool) -> Result<MessagesRequest, ApiError> {
+    pub fn parse(body: &ChatBody, require_max_tokens: bool) -> Result<MessagesRequest, ApiError> {
         let model = match body.get("model") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) if s.trim().is_empty() => None,
@@ -70,22 +71,26 @@ impl MessagesRequest {
         };
         let mut messages = Vec::new();
         let mut system = system_text(body.get("system"))?;
-        let raw = match body.get("messages") {
-            None | Some(Value::Null) => {
+        let raw = match body.field("messages") {
+            Field::Missing | Field::Value(Value::Null) => {
                 return Err(bad(
                     "`messages` is required: a non-empty array of messages.",
                     "messages",
                 ));
             }
-            Some(Value::Array(a)) if a.is_empty() => {
+            Field::List(l) if l.is_empty() => {
                 return Err(bad("`messages` must not be empty.", "messages"));
             }
-            Some(Value::Array(a)) => a,
-            Some(_) => return Err(bad("`messages` must be an array of messages.", "messages")),
+            Field::List(l) => l,
+            Field::Value(_) => {
+                return Err(bad("`messages` must be an array of messages.", "messages"));
+            }
         };
         // Each image with the index of the message it sits in.
         let mut images: Vec<(usize, ImageSource)> = Vec::new();
+        // One message at a time: each small `Value` is gone before the next is read.
         for (i, m) in raw.iter().enumerate() {
+            let m = &m;
             if m.get("role").and_then(Value::as_str) == Some("system") {
                 let text = match m.get("content") {
                     Some(c @ Value::String(_)) | Some(c @ Value::Array(_)) => {
@@ -410,6 +415,10 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn parse(v: &Value, require_max_tokens: bool) -> Result<MessagesRequest, ApiError> {
+        MessagesRequest::parse(&ChatBody::of(v)?, require_max_tokens)
+    }
+
     fn texts(r: &MessagesRequest) -> Vec<(Role, &str)> {
         r.chat
             .messages
@@ -420,7 +429,7 @@ mod tests {
 
     #[test]
     fn system_goes_first_and_blocks_are_joined() {
-        let r = MessagesRequest::parse(
+        let r = parse(
             &json!({"model":"m","max_tokens":10,"stream":true,"temperature":0.2,"metadata":{"user_id":"u"},
                 "system":[{"type":"text","text":"be brief"},{"type":"text","text":"be kind","cache_control":{"type":"ephemeral"}}],
                 "messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]},
@@ -444,7 +453,7 @@ mod tests {
 
     #[test]
     fn tool_blocks_become_calls_and_results() {
-        let r = MessagesRequest::parse(
+        let r = parse(
             &json!({"max_tokens":5,"messages":[
                 {"role":"user","content":"weather?"},
                 {"role":"assistant","content":[{"type":"text","text":"checking"},{"type":"tool_use","id":"t1","name":"get_weather","input":{"city":"Paris"}}]},
@@ -472,7 +481,7 @@ mod tests {
 
     #[test]
     fn system_messages_inside_messages_fold_into_the_system_prompt() {
-        let r = MessagesRequest::parse(
+        let r = parse(
             &json!({"max_tokens":5,"system":"first","messages":[
                 {"role":"user","content":"hi"},
                 {"role":"system","content":[{"type":"text","text":"second"}]},
@@ -496,12 +505,12 @@ mod tests {
     fn max_tokens_is_required_and_positive_for_messages_only() {
         let msgs = json!([{"role":"user","content":"x"}]);
         for mt in [json!(null), json!(0), json!(-3), json!(1.5), json!("10")] {
-            let e = MessagesRequest::parse(&json!({"max_tokens": mt, "messages": msgs}), true)
-                .expect_err("rejected");
+            let e =
+                parse(&json!({"max_tokens": mt, "messages": msgs}), true).expect_err("rejected");
             assert_eq!(e.to_json()["error"]["param"], "max_tokens", "{mt}");
         }
-        assert!(MessagesRequest::parse(&json!({"messages": msgs}), false).is_ok());
-        assert!(MessagesRequest::parse(&json!({"messages": msgs}), true).is_err());
+        assert!(parse(&json!({"messages": msgs}), false).is_ok());
+        assert!(parse(&json!({"messages": msgs}), true).is_err());
     }
 
     #[test]
@@ -519,13 +528,13 @@ mod tests {
             json!({"max_tokens":1,"stream":"yes","messages":[{"role":"user","content":"x"}]}),
             json!({"max_tokens":1,"messages":[{"role":"user","content":[{"type":"video"}]}]}),
         ] {
-            let e = MessagesRequest::parse(&body, true).expect_err("must be rejected");
+            let e = parse(&body, true).expect_err("must be rejected");
             assert_eq!(e.status(), axum::http::StatusCode::BAD_REQUEST, "{body}");
         }
         let img = json!({"max_tokens":1,"messages":[{"role":"user","content":[
             {"type":"text","text":"what is it?"},
             {"type":"image","source":{"type":"base64","media_type":"image/png","data":"AA=="}}]}]});
-        let r = MessagesRequest::parse(&img, true).expect("image taken");
+        let r = parse(&img, true).expect("image taken");
         assert_eq!(
             r.chat.images,
             [ImageSource::Base64 {
@@ -535,6 +544,6 @@ mod tests {
         );
         let bad_source = json!({"max_tokens":1,"messages":[{"role":"user","content":[
             {"type":"text","text":"x"},{"type":"image","source":{"type":"file"}}]}]});
-        assert!(MessagesRequest::parse(&bad_source, true).is_err());
+        assert!(parse(&bad_source, true).is_err());
     }
 }

@@ -17,20 +17,24 @@ use crate::conversation::Scope;
 use crate::server::AppState;
 use crate::server::answer::Answer;
 use crate::server::auth::ClientId;
+use crate::server::chat_body::ChatBody;
 use crate::server::error::ApiError;
-use crate::server::extract::JsonBody;
 use crate::server::turn;
 
 pub async fn completions(
     State(state): State<AppState>,
     Extension(client): Extension<ClientId>,
-    JsonBody(body): JsonBody,
+    body: ChatBody,
 ) -> Result<Response, ApiError> {
     let received = std::time::Instant::now();
     let mut req = ChatRequest::parse(&body)?;
-    // The CLI door forwards the client's own body, every field intact.
-    req.chat.passthrough = Some(std::sync::Arc::new(body));
     let (model, route) = state.route_for(req.model.as_deref()).await?;
+    // The CLI door forwards the client's own body, every field intact: its bytes are kept
+    // only when that door may serve the model (they are parsed when the turn is sent).
+    if route.cli_model.is_some() {
+        req.chat.passthrough = Some(body.bytes());
+    }
+    drop(body);
     let prompt_tokens = req.chat.estimated_tokens();
     let scope = Scope {
         client: client.0,

@@ -15,6 +15,7 @@ use serde_json::Value;
 use crate::conversation::message::split_point;
 use crate::conversation::{Message, Role, ToolCall};
 use crate::relay::Chat;
+use crate::server::chat_body::{ChatBody, Field};
 use crate::server::error::ApiError;
 use crate::server::tool_defs;
 use crate::upstream::images::ImageSource;
@@ -34,7 +35,7 @@ fn bad(msg: impl Into<String>, param: &'static str) -> ApiError {
 }
 
 impl ChatRequest {
-    pub fn parse(body: &Value) -> Result<ChatRequest, ApiError> {
+    pub fn parse(body: &ChatBody) -> Result<ChatRequest, ApiError> {
         let model = match body.get("model") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) if s.trim().is_empty() => None,
@@ -60,23 +61,26 @@ impl ChatRequest {
             },
             Some(_) => return Err(bad("`stream_options` must be an object.", "stream_options")),
         };
-        let raw = match body.get("messages") {
-            None | Some(Value::Null) => {
+        let raw = match body.field("messages") {
+            Field::Missing | Field::Value(Value::Null) => {
                 return Err(bad(
                     "`messages` is required: a non-empty array of messages.",
                     "messages",
                 ));
             }
-            Some(Value::Array(a)) if a.is_empty() => {
+            Field::List(l) if l.is_empty() => {
                 return Err(bad("`messages` must not be empty.", "messages"));
             }
-            Some(Value::Array(a)) => a,
-            Some(_) => return Err(bad("`messages` must be an array of messages.", "messages")),
+            Field::List(l) => l,
+            Field::Value(_) => {
+                return Err(bad("`messages` must be an array of messages.", "messages"));
+            }
         };
         let mut messages = Vec::with_capacity(raw.len());
         let mut images_of = Vec::with_capacity(raw.len());
+        // One message at a time: each small `Value` is gone before the next is read.
         for (i, m) in raw.iter().enumerate() {
-            let (message, images) = parse_message(i, m)?;
+            let (message, images) = parse_message(i, &m)?;
             messages.push(message);
             images_of.push(images);
         }
@@ -283,9 +287,13 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn parse(v: &Value) -> Result<ChatRequest, ApiError> {
+        ChatRequest::parse(&ChatBody::of(v)?)
+    }
+
     #[test]
     fn parses_strings_and_parts() {
-        let r = ChatRequest::parse(&json!({"model":"m","stream":true,"stream_options":{"include_usage":true},
+        let r = parse(&json!({"model":"m","stream":true,"stream_options":{"include_usage":true},
             "messages":[{"role":"system","content":"s"},{"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]}]}))
         .expect("valid");
         assert!(r.stream && r.include_usage);
@@ -295,7 +303,7 @@ mod tests {
     #[test]
     fn images_of_the_new_turn_are_carried_beside_the_text() {
         let part = |url: &str| json!({"type":"image_url","image_url":{"url":url}});
-        let r = ChatRequest::parse(&json!({"messages":[
+        let r = parse(&json!({"messages":[
             {"role":"user","content":[{"type":"text","text":"old"},part("data:image/png;base64,AA==")]},
             {"role":"assistant","content":"seen"},
             {"role":"user","content":[{"type":"text","text":"new"},part("https://x/a.png"),
@@ -314,12 +322,12 @@ mod tests {
         assert_eq!(r.chat.messages[2].text, "new");
         let from_assistant = json!({"messages":[{"role":"user","content":"x"},
             {"role":"assistant","content":[part("data:image/png;base64,AA==")]}]});
-        assert!(ChatRequest::parse(&from_assistant).is_err());
+        assert!(parse(&from_assistant).is_err());
     }
 
     #[test]
     fn tools_calls_and_results_map_to_the_internal_model() {
-        let r = ChatRequest::parse(&json!({"messages":[
+        let r = parse(&json!({"messages":[
             {"role":"user","content":"write it"},
             {"role":"assistant","content":null,"tool_calls":[{"id":"call_1","type":"function",
                 "function":{"name":"Write","arguments":"{\"file_path\":\"/x\"}"}}]},
@@ -340,13 +348,13 @@ mod tests {
             ("call_1", Some("Write"))
         );
         assert_eq!(r.chat.messages[2].text, "done");
-        let none = ChatRequest::parse(&json!({"messages":[{"role":"user","content":"x"}],
+        let none = parse(&json!({"messages":[{"role":"user","content":"x"}],
             "tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":"none"}))
         .expect("valid");
         assert!(none.chat.tools.is_none());
         let unknown = json!({"messages":[{"role":"user","content":"x"}],
             "tools":[{"type":"function","function":{"name":"f"}}],"tool_choice":{"type":"function","function":{"name":"g"}}});
-        assert!(ChatRequest::parse(&unknown).is_err());
+        assert!(parse(&unknown).is_err());
     }
 
     #[test]
@@ -362,7 +370,7 @@ mod tests {
             json!({"model":5,"messages":[{"role":"user","content":"x"}]}),
             json!({"model":"m","stream":"yes","messages":[{"role":"user","content":"x"}]}),
         ] {
-            let e = ChatRequest::parse(&body).expect_err("must be rejected");
+            let e = parse(&body).expect_err("must be rejected");
             assert_eq!(e.status(), axum::http::StatusCode::BAD_REQUEST, "{body}");
             assert!(e.to_json()["error"]["param"].is_string(), "{body}");
         }

@@ -28,8 +28,8 @@ use self::request::ResponsesRequest;
 use crate::conversation::Scope;
 use crate::server::AppState;
 use crate::server::auth::ClientId;
+use crate::server::chat_body::ChatBody;
 use crate::server::error::ApiError;
-use crate::server::extract::JsonBody;
 use crate::server::pump::response_key;
 use crate::server::turn;
 
@@ -37,7 +37,7 @@ pub async fn create(
     State(state): State<AppState>,
     Extension(client): Extension<ClientId>,
     headers: HeaderMap,
-    JsonBody(body): JsonBody,
+    body: ChatBody,
 ) -> Result<Response, ApiError> {
     let received = Instant::now();
     let earlier = match body.get("previous_response_id").and_then(Value::as_str) {
@@ -45,6 +45,8 @@ pub async fn create(
         None => Vec::new(),
     };
     let req = ResponsesRequest::parse(&body, earlier)?;
+    // The body's bytes are not needed past the parse.
+    drop(body);
     let (model, route) = state.route_for(req.model.as_deref()).await?;
     let meta = ResponseMeta {
         id: new_id("resp_"),
@@ -83,7 +85,10 @@ pub async fn create(
 }
 
 /// The conversation of a kept response, as input items; a 400 when it is unknown or expired.
-async fn earlier_items(state: &AppState, id: &str) -> Result<Vec<Value>, ApiError> {
+async fn earlier_items(
+    state: &AppState,
+    id: &str,
+) -> Result<Vec<Box<serde_json::value::RawValue>>, ApiError> {
     let key = response_key(id);
     let unknown = || {
         ApiError::bad_request(
@@ -108,7 +113,7 @@ async fn earlier_items(state: &AppState, id: &str) -> Result<Vec<Value>, ApiErro
     if let Err(e) = state.store().put_conversation(&key, &record).await {
         tracing::warn!(error = %e, "could not keep the response after reading it");
     }
-    let items: Vec<Value> = record
+    let items: Vec<Box<serde_json::value::RawValue>> = record
         .transcript
         .as_deref()
         .and_then(|t| serde_json::from_str(t).ok())

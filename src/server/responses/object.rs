@@ -22,7 +22,7 @@ pub struct ResponseMeta {
     /// Keep the response for `previous_response_id`.
     pub store: bool,
     /// The input items of the request (with the earlier response's), kept with the answer.
-    pub input_items: Vec<Value>,
+    pub input_items: Vec<Box<serde_json::value::RawValue>>,
     pub mode: ReasoningMode,
 }
 
@@ -89,9 +89,14 @@ impl ResponseMeta {
 
     /// The conversation to keep for `previous_response_id`: the input items and the output.
     pub fn transcript(&self, output: &[Value]) -> String {
-        let mut items = self.input_items.clone();
-        items.extend(output.iter().cloned());
-        Value::Array(items).to_string()
+        let texts: Vec<String> = output.iter().map(Value::to_string).collect();
+        let all: Vec<&str> = self
+            .input_items
+            .iter()
+            .map(|i| i.get())
+            .chain(texts.iter().map(String::as_str))
+            .collect();
+        format!("[{}]", all.join(","))
     }
 
     pub fn created_now(mut self) -> Self {

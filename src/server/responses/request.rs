@@ -10,10 +10,12 @@
 use std::collections::HashSet;
 
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::conversation::message::split_point;
 use crate::conversation::{Message, Role, ToolCall};
 use crate::relay::Chat;
+use crate::server::chat_body::{ChatBody, Field};
 use crate::server::error::ApiError;
 use crate::server::tool_defs::{self, NAMESPACE_SEP};
 use crate::upstream::images::ImageSource;
@@ -28,8 +30,8 @@ pub struct ResponsesRequest {
     pub store: bool,
     pub previous_response_id: Option<String>,
     /// The input items as given (after `previous_response_id`'s, when resolved by the caller):
-    /// what a stored response keeps.
-    pub input_items: Vec<Value>,
+    /// what a stored response keeps, as the JSON text each was sent as (compact: no tree).
+    pub input_items: Vec<Box<RawValue>>,
     /// Namespaces whose functions were flattened to `NS__NAME` in the offer.
     pub namespaces: HashSet<String>,
     pub instructions: Option<String>,
@@ -42,7 +44,10 @@ fn bad(msg: impl Into<String>, param: &'static str) -> ApiError {
 impl ResponsesRequest {
     /// Parses `body`; `earlier` holds the input items of the response named by
     /// `previous_response_id` (already resolved), which come before this request's.
-    pub fn parse(body: &Value, earlier: Vec<Value>) -> Result<ResponsesRequest, ApiError> {
+    pub fn parse(
+        body: &ChatBody,
+        earlier: Vec<Box<RawValue>>,
+    ) -> Result<ResponsesRequest, ApiError> {
         let model = match body.get("model") {
             None | Some(Value::Null) => None,
             Some(Value::String(s)) if s.trim().is_empty() => None,
@@ -73,18 +78,21 @@ impl ResponsesRequest {
             }
         };
         let mut items = earlier;
-        match body.get("input") {
-            None | Some(Value::Null) => {
+        match body.field("input") {
+            Field::Missing | Field::Value(Value::Null) => {
                 return Err(bad(
                     "`input` is required: a string or an array of input items.",
                     "input",
                 ));
             }
-            Some(Value::String(s)) => {
-                items.push(serde_json::json!({"type": "message", "role": "user", "content": s}));
+            Field::Value(Value::String(s)) => {
+                let item = serde_json::json!({"type": "message", "role": "user", "content": s});
+                items.push(raw(item.to_string()));
             }
-            Some(Value::Array(a)) => items.extend(a.iter().cloned()),
-            Some(_) => return Err(bad("`input` must be a string or an array.", "input")),
+            Field::List(l) => items.extend(l.raw().map(|text| raw(text.to_string()))),
+            Field::Value(_) => {
+                return Err(bad("`input` must be a string or an array.", "input"));
+            }
         }
         let namespaces = namespaces_of(body.get("tools"));
         let mut messages = Vec::with_capacity(items.len() + 1);
@@ -92,8 +100,10 @@ impl ResponsesRequest {
             messages.push(Message::new(Role::System, i.clone()));
         }
         let mut images_at: Vec<(usize, ImageSource)> = Vec::new();
+        // One item at a time: each small `Value` is gone before the next is read.
         for (i, item) in items.iter().enumerate() {
-            parse_item(i, item, &mut messages, &mut images_at)?;
+            let item: Value = serde_json::from_str(item.get()).unwrap_or(Value::Null);
+            parse_item(i, &item, &mut messages, &mut images_at)?;
         }
         let split = split_point(&messages);
         let images: Vec<ImageSource> = images_at
@@ -127,6 +137,15 @@ impl ResponsesRequest {
             instructions,
         })
     }
+}
+
+/// JSON text known to be valid (an element of a parsed body, or serialized here) as a raw value.
+fn raw(text: String) -> Box<RawValue> {
+    RawValue::from_string(text).unwrap_or_else(|_| null())
+}
+
+fn null() -> Box<RawValue> {
+    RawValue::from_string("null".to_string()).unwrap_or_default()
 }
 
 /// The names of the `namespace` tool groups.
@@ -299,6 +318,10 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn parse(v: &Value, earlier: Vec<Box<RawValue>>) -> Result<ResponsesRequest, ApiError> {
+        ResponsesRequest::parse(&ChatBody::of(v)?, earlier)
+    }
+
     #[test]
     fn codex_style_items_map_to_the_internal_model() {
         let body = json!({"model":"GPT5","instructions":"be useful","input":[
@@ -313,7 +336,7 @@ mod tests {
                      {"type":"namespace","name":"agents","tools":[{"type":"function","name":"spawn"}]},
                      {"type":"web_search"}],
             "tool_choice":"auto","parallel_tool_calls":true,"store":false,"stream":true});
-        let r = ResponsesRequest::parse(&body, Vec::new()).expect("valid");
+        let r = parse(&body, Vec::new()).expect("valid");
         assert!(r.stream && !r.store);
         let m = &r.chat.messages;
         assert_eq!(m.len(), 5, "{m:?}");
@@ -331,10 +354,10 @@ mod tests {
     #[test]
     fn string_input_and_earlier_items() {
         let earlier = vec![
-            json!({"role":"user","content":"first"}),
-            json!({"type":"message","role":"assistant","content":[{"type":"output_text","text":"one"}]}),
+            raw(json!({"role":"user","content":"first"}).to_string()),
+            raw(json!({"type":"message","role":"assistant","content":[{"type":"output_text","text":"one"}]}).to_string()),
         ];
-        let r = ResponsesRequest::parse(&json!({"input":"second"}), earlier).expect("valid");
+        let r = parse(&json!({"input":"second"}), earlier).expect("valid");
         let texts: Vec<&str> = r.chat.messages.iter().map(|m| m.text.as_str()).collect();
         assert_eq!(texts, ["first", "one", "second"]);
         assert_eq!(r.input_items.len(), 3);
@@ -353,7 +376,7 @@ mod tests {
             json!({"input": "x", "instructions": 3}),
             json!({"input": [{"role": "system", "content": "only system"}]}),
         ] {
-            let e = ResponsesRequest::parse(&body, Vec::new()).expect_err("rejected");
+            let e = parse(&body, Vec::new()).expect_err("rejected");
             assert_eq!(e.status(), axum::http::StatusCode::BAD_REQUEST, "{body}");
         }
     }
