@@ -196,6 +196,44 @@ async fn every_declared_metric_family_moves_when_its_event_happens() {
     moved.insert(m::TOOL_CALL_ANSWERS);
     moved.insert(m::TOOL_CALL_REPAIRS);
 
+    // Connections: the accept loop's gauge, a silent client dropped by the header timeout, a
+    // connection over the cap refused. Metrics are process-wide, so the served proxy's series
+    // show on this harness's scrape too.
+    let served = start_served(SimConfig::default(), |a| {
+        a.header_read_timeout_secs = "1".into();
+        a.max_connections = "1".into();
+    })
+    .await;
+    let addr = served.base.trim_start_matches("http://").to_string();
+    let before = h.scrape().await;
+    let silent = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    assert!(
+        until(&h, m::OPEN_CONNECTIONS, |v| v >= 1.0).await,
+        "open connections"
+    );
+    moved.insert(m::OPEN_CONNECTIONS);
+    let mut over = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let _ = over
+            .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await;
+        let mut buf = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), over.read_to_end(&mut buf)).await;
+    }
+    assert!(
+        total(&h.scrape().await, m::CONNECTIONS_REFUSED) > total(&before, m::CONNECTIONS_REFUSED),
+        "a connection over MAX_CONNECTIONS was refused"
+    );
+    moved.insert(m::CONNECTIONS_REFUSED);
+    let timed_out = |v: f64| v > total(&before, m::HEADER_TIMEOUTS);
+    assert!(
+        until(&h, m::HEADER_TIMEOUTS, timed_out).await,
+        "the silent client timed out"
+    );
+    moved.insert(m::HEADER_TIMEOUTS);
+    drop(silent);
+
     let declared: BTreeSet<&str> = m::ALL.iter().copied().collect();
     assert_eq!(moved, declared, "every declared family has a case here");
     // The JWT count still matches the simulator's after everything above.
