@@ -1,4 +1,4 @@
-//! The command line: `serve` (the default), `demo`, `simulate`, `bench`.
+//! The command line: `serve` (the default), `demo`, `simulate`, `bench`, `doctor`.
 
 use std::path::PathBuf;
 
@@ -29,6 +29,8 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Measure the proxy against the simulator: added time to first byte, CPU, memory.
     Bench(crate::bench::BenchArgs),
+    /// Check every configured account step by step (runs short test turns: costs credits).
+    Doctor(crate::doctor::DoctorArgs),
 }
 
 #[derive(clap::Args, Clone)]

@@ -13,9 +13,11 @@ use crate::server::{AppState, app, listener};
 use crate::simulator::{Faults, SimConfig, Simulator};
 
 /// Sets up logging: `LOG_FORMAT` chooses pretty or JSON lines; `RUST_LOG` the level (default info).
-pub fn init_tracing(format: LogFormat) {
+/// `default_level` applies when `RUST_LOG` is not set (`doctor` keeps its own output clean
+/// with `warn`).
+pub fn init_tracing(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -11,6 +11,7 @@ use serde_json::Value;
 use super::TurnEvent;
 use super::http::log_unknown_once;
 use super::resume::TextLedger;
+use super::tap::FrameTap;
 
 /// Which stream a chunk of assistant text belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -39,6 +40,8 @@ pub struct TurnTracker {
     /// The tracker was armed before its first socket connected: the server replays the turn to
     /// a new socket (Gen-1), so a dropped socket can be replaced without losing text.
     replays_on_connect: bool,
+    /// Where every frame is copied to, when someone listens (`doctor`).
+    tap: Option<FrameTap>,
 }
 
 impl TurnTracker {
@@ -54,7 +57,14 @@ impl TurnTracker {
             finished: false,
             ledger: TextLedger::default(),
             replays_on_connect: armed,
+            tap: None,
         }
+    }
+
+    /// Copies every frame fed from now on to `tap` (whether or not it belongs to our turn).
+    pub fn tapped(mut self, tap: Option<FrameTap>) -> Self {
+        self.tap = tap;
+        self
     }
 
     /// Whether a dropped socket can be replaced: only when the turn was triggered before the
@@ -95,6 +105,9 @@ impl TurnTracker {
 
     /// Feeds one text frame; returns what it means for our turn.
     pub fn feed(&mut self, frame: &str) -> Vec<TurnEvent> {
+        if let Some(tap) = &self.tap {
+            tap.record(frame);
+        }
         let frame = frame.trim();
         if frame.is_empty() || frame == "pong" || self.finished || !self.armed {
             return Vec::new();

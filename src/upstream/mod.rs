@@ -12,6 +12,7 @@
 //! - [`transport`]: the HTTP and WebSocket stack under all of it (plain, or Chrome-impersonating
 //!   with the `impersonate` feature);
 //! - [`stream`]: the WebSocket itself (connect, ping, idle timeout, cancellation);
+//! - [`tap`]: a copy of every frame with its arrival time, for `doctor`'s report;
 //! - [`resume`]: reconnecting a dropped Gen-1 stream and delivering the replay exactly once;
 //! - [`client`]: [`EngineClient`], which runs one turn end to end and hands back a [`Turn`];
 //! - [`cli`]: the second door, the `cto` CLI's OpenAI-compatible API with OAuth refresh tokens
@@ -34,6 +35,7 @@ pub mod images;
 pub mod jwt;
 pub mod resume;
 pub mod stream;
+pub mod tap;
 pub mod transport;
 pub mod trigger;
 
