@@ -104,7 +104,7 @@ async fn models(ctx: &Context, account: &CliAccount, r: &mut AccountReport) -> O
         }
         Ok(list) => {
             let detail = format!("{} model(s): {}", list.len(), list.join(", "));
-            if list.iter().any(|m| *m == ctx.model) {
+            if list.contains(&ctx.model) {
                 r.pass(Check::CliModels, detail);
                 Some(ctx.model.clone())
             } else {
