@@ -332,3 +332,77 @@ async fn without_yes_and_without_a_terminal_it_asks_for_yes_and_runs_nothing() {
     assert!(run.stderr.contains("credits"), "{}", run.all());
     assert!(sim.stats().triggers.is_empty());
 }
+
+#[tokio::test]
+async fn a_cloudflare_challenge_is_named_with_the_transport() {
+    let sim = sim().await;
+    sim.set_faults(Faults {
+        cloudflare_challenge: true,
+        ..Faults::default()
+    });
+    let run = doctor(&web_env(&sim), &["--yes"]).await;
+    fails_at(&run, "clerk session");
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.contains(" cloudflare:"))
+        .unwrap_or_default();
+    assert!(line.starts_with("  ✗ cloudflare:"), "{}", run.all());
+    assert!(
+        line.contains("transport plain") || line.contains("transport impersonate"),
+        "{line}"
+    );
+    assert!(line.contains("at `clerk session`"), "{line}");
+}
+
+#[tokio::test]
+async fn one_failing_account_among_good_ones_fails_the_run_and_is_named() {
+    let sim = sim().await;
+    let sick = sim.add_account();
+    sim.revoke(&sick.user_id);
+    let dir = TempDir::new("doctor-accounts");
+    let file = dir.0.join("accounts.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "[[account]]\nlabel = \"good\"\ncookie = \"{}\"\n\n[[account]]\nlabel = \"sick\"\ncookie = \"{}\"\n",
+            sim.account().cookie,
+            sick.cookie
+        ),
+    )
+    .unwrap();
+    let env = vec![
+        ("ACCOUNTS_FILE", file.display().to_string()),
+        ("CLERK_BASE_URL", sim.url()),
+        ("ENGINE_BASE_URL", sim.url()),
+    ];
+    let run = doctor(&env, &["--yes"]).await;
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stdout.contains("summary: 1 of 2 account(s) pass"),
+        "{}",
+        run.all()
+    );
+    assert!(
+        run.stdout.contains("`sick` fails at `clerk session`"),
+        "{}",
+        run.all()
+    );
+    assert!(!run.stdout.contains("`good` fails"), "{}", run.all());
+}
+
+#[tokio::test]
+async fn no_configured_account_fails_and_says_how_to_add_one() {
+    let sim = sim().await;
+    let env = vec![
+        ("CLERK_BASE_URL", sim.url()),
+        ("ENGINE_BASE_URL", sim.url()),
+    ];
+    let run = doctor(&env, &["--yes"]).await;
+    assert_eq!(run.code, 1, "{}", run.all());
+    assert!(
+        run.stdout.contains("no account is configured"),
+        "{}",
+        run.all()
+    );
+}
