@@ -75,12 +75,12 @@ pub async fn check(
             Answer::collect(turn, started).await
         }
         Err(e) => {
-            ctx.tap.take();
+            ctx.take_frames();
             r.fail_err(Check::ToolEmulation, "the tool turn to start", &e);
             return;
         }
     };
-    ctx.tap.take();
+    ctx.take_frames();
     if let Some(e) = &answer.error {
         r.fail_err(Check::ToolEmulation, "a finished answer", e);
         return;

@@ -25,13 +25,14 @@ pub mod web;
 use std::io::{BufRead, IsTerminal, Write};
 use std::sync::Arc;
 
+use crate::capture::Recorder;
 use crate::config::{Config, StoreChoice};
 use crate::pool::Pool;
 use crate::pool::login::{Kind, Login};
 use crate::store::{Store, StoreLimits, open_store};
 use crate::upstream::EngineClient;
-use crate::upstream::cli::CliClient;
-use crate::upstream::tap::FrameTap;
+use crate::upstream::cli::{CliClient, CliConfig};
+use crate::upstream::tap::{FrameTap, TappedFrame};
 use crate::upstream::transport::Transport;
 use report::{AccountReport, Check, Report};
 
@@ -48,6 +49,10 @@ pub struct DoctorArgs {
     /// one the account offers).
     #[arg(long)]
     pub model: Option<String>,
+    /// Also write a redacted capture of every call to this file (replay it with
+    /// `simulate --replay FILE`; attach it to a bug report).
+    #[arg(long, value_name = "FILE")]
+    pub capture: Option<std::path::PathBuf>,
     /// Appended to the request of the tool-emulation turn (tests use simulator directives).
     #[arg(long, hide = true)]
     pub tool_prompt_extra: Option<String>,
@@ -66,6 +71,19 @@ pub struct Context {
     pub model: String,
     pub prompt_budget: usize,
     pub tool_prompt_extra: Option<String>,
+    /// Set with `--capture`: records every call.
+    pub recorder: Option<Recorder>,
+}
+
+impl Context {
+    /// The frames tapped since the last call (handed to the recorder too).
+    pub fn take_frames(&self) -> Vec<TappedFrame> {
+        let frames = self.tap.take();
+        if let Some(r) = &self.recorder {
+            r.frames(frames.iter().map(|f| (f.at, f.text.as_str())));
+        }
+        frames
+    }
 }
 
 /// Web turns per account (the plain turn and the tool turn); the CLI door runs two as well.
@@ -87,12 +105,20 @@ pub async fn run(config: Config, args: DoctorArgs) -> crate::run::anyhow_like::R
         )
     })?;
     let tap = FrameTap::new();
+    let recorder = args.capture.as_ref().map(|_| Recorder::new());
+    let mut engine = EngineClient::new(config.upstream.clone())
+        .map_err(|e| e.to_string())?
+        .with_frame_tap(tap.clone());
+    let mut cli_http = Transport::new(&config.upstream).map_err(|e| e.to_string())?;
+    if let Some(r) = &recorder {
+        engine = engine.with_recorder(r.clone());
+        cli_http.set_recorder(r.clone());
+    }
     let ctx = Context {
-        engine: EngineClient::new(config.upstream.clone())
-            .map_err(|e| e.to_string())?
-            .with_frame_tap(tap.clone()),
+        engine,
         tap,
-        cli: CliClient::new(&config.upstream).map_err(|e| e.to_string())?,
+        cli: CliClient::with_transport(CliConfig::from_upstream(&config.upstream), cli_http),
+        recorder,
         store: Arc::clone(&store),
         store_label: config.store_label(),
         store_is_memory: config.store == StoreChoice::Memory,
@@ -137,6 +163,16 @@ pub async fn run(config: Config, args: DoctorArgs) -> crate::run::anyhow_like::R
             },
         }
         accounts.push(r);
+    }
+    if let (Some(path), Some(r)) = (&args.capture, &ctx.recorder) {
+        let mut secrets: Vec<String> = config.accounts.iter().map(|s| s.cookie.clone()).collect();
+        for a in &accounts {
+            secrets.extend(a.redactor.secrets().iter().cloned());
+        }
+        let capture = crate::capture::redact::redact(&r.capture(), &secrets);
+        let text = serde_json::to_string_pretty(&capture).map_err(|e| e.to_string())?;
+        std::fs::write(path, text + "\n")
+            .map_err(|e| format!("cannot write the capture to {}: {e}", path.display()))?;
     }
     let report = Report::new(Transport::NAME, accounts);
     let out = if args.json {

@@ -150,6 +150,11 @@ impl Redactor {
         }
     }
 
+    /// The secrets known so far (the capture is redacted with them too).
+    pub fn secrets(&self) -> &[String] {
+        &self.secrets
+    }
+
     pub fn apply(&self, text: &str) -> String {
         // Longest first, so a secret that contains another is replaced whole.
         let mut keys: Vec<&String> = self.secrets.iter().collect();

@@ -241,7 +241,7 @@ async fn turns(
     r: &mut AccountReport,
     histories: &mut Vec<HistoryRef>,
 ) {
-    ctx.tap.take();
+    ctx.take_frames();
     let started = Instant::now();
     let request = TurnRequest {
         model: model.to_string(),
@@ -257,12 +257,12 @@ async fn turns(
         Err(e) => {
             r.fail_err(Check::Turn, "the turn to start", &e);
             r.not_checked(&[Check::Frames], "no turn ran");
-            ctx.tap.take();
+            ctx.take_frames();
             super::emulation::check(ctx, account, model, r, histories).await;
             return;
         }
     };
-    let frames = ctx.tap.take();
+    let frames = ctx.take_frames();
     let first_frame = frames
         .first()
         .map(|f| f.at.saturating_duration_since(started));

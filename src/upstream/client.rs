@@ -56,6 +56,12 @@ impl EngineClient {
         })
     }
 
+    /// Records every call this client makes (see [`crate::capture`]).
+    pub fn with_recorder(mut self, recorder: crate::capture::Recorder) -> Self {
+        self.http.set_recorder(recorder);
+        self
+    }
+
     /// Copies every WebSocket frame of this client's turns to `tap` (see [`FrameTap`]).
     pub fn with_frame_tap(mut self, tap: FrameTap) -> Self {
         self.tap = Some(tap);

@@ -212,6 +212,53 @@ async fn opened(call: &'static str, host: &str, body: Download) -> Result<Opened
     }
 }
 
+/// Records a request about to be sent; its `seq` when a recorder is set.
+fn record_sent(recorder: Option<&crate::capture::Recorder>, req: &Request) -> Option<usize> {
+    recorder.map(|r| {
+        r.sent(
+            req.method.as_str(),
+            &req.url,
+            &req.headers,
+            req.body.as_deref(),
+        )
+    })
+}
+
+/// Records the answer of a request read whole.
+fn record_answered(
+    recorder: Option<&crate::capture::Recorder>,
+    seq: Option<usize>,
+    status: u16,
+    headers: &HeaderMap,
+    body: &[u8],
+) {
+    if let (Some(r), Some(seq)) = (recorder, seq) {
+        r.answered(seq, status, headers, body);
+    }
+}
+
+/// Records the head of a streamed answer and each chunk of its body as it is read.
+fn record_stream(
+    recorder: Option<&crate::capture::Recorder>,
+    seq: Option<usize>,
+    body: Download,
+) -> Download {
+    let (Some(r), Some(seq)) = (recorder.cloned(), seq) else {
+        return body;
+    };
+    r.answered(seq, body.status, &body.headers, b"");
+    let chunks = body.chunks.inspect(move |c| {
+        if let Ok(bytes) = c {
+            r.more_body(seq, bytes);
+        }
+    });
+    Download {
+        status: body.status,
+        headers: body.headers,
+        chunks: Box::pin(chunks),
+    }
+}
+
 /// An answer whose body is read chunk by chunk, so a size limit can stop it early.
 pub struct Download {
     pub status: u16,
