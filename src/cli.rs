@@ -80,4 +80,8 @@ pub struct SimulateArgs {
     /// Write the first account's cookie to this file instead of printing it.
     #[arg(long)]
     pub cookie_file: Option<PathBuf>,
+    /// Serve this capture (`doctor --capture FILE`) as the upstream instead of simulating:
+    /// point CLERK_BASE_URL and ENGINE_BASE_URL at it; any cookie and refresh token do.
+    #[arg(long, value_name = "FILE")]
+    pub replay: Option<PathBuf>,
 }

@@ -146,6 +146,15 @@ pub async fn simulate(args: SimulateArgs) -> anyhow_like::Result<()> {
     let addr: SocketAddr = format!("{}:{}", args.host, args.port)
         .parse()
         .map_err(|e| format!("bad --host/--port: {e}"))?;
+    if let Some(path) = &args.replay {
+        let capture = crate::simulator::replay::load(path)?;
+        let server = crate::simulator::replay::start(capture, addr)
+            .await
+            .map_err(|e| format!("cannot serve the replay on {addr}: {e}"))?;
+        println!("replaying {} on {}", path.display(), server.url());
+        shutdown_signal().await;
+        return Ok(());
+    }
     let cfg = SimConfig {
         token_ttl: std::time::Duration::from_secs(args.token_ttl_secs.max(1)),
         frame_delay: std::time::Duration::from_millis(args.frame_delay_ms),
