@@ -1,7 +1,9 @@
 //! `enginelabs-2api doctor`: checks every configured account step by step, through the
 //! proxy's own clients and with the configuration `serve` reads, and says what to do about
 //! each failure. One line per step (✓ / ✗ / ! / -), then a summary; `--json` gives the same
-//! report as JSON. The exit code is 0 only when every account passes.
+//! report as JSON. The exit code is 0 only when every account passes. `--capture FILE` also
+//! writes a redacted capture of every call ([`crate::capture`]), which `simulate --replay`
+//! serves as the upstream.
 //!
 //! # Layout
 //! - [`report`]: the steps, their outcomes and advice, the text and JSON forms, redaction;
