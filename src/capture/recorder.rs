@@ -127,18 +127,12 @@ impl Recorder {
         }
     }
 
-    /// Everything so far, unredacted.
+    /// Everything so far, unredacted, in the order the calls started (an exchange whose answer
+    /// never came keeps status 0).
     pub fn capture(&self) -> Capture {
-        let mut events = self.state().events.clone();
-        // A streamed body that never got a head answered keeps status 0: drop nothing, but
-        // make the order explicit.
-        events.sort_by_key(|e| match e {
-            Event::Http(x) => x.seq,
-            Event::Socket(s) => s.seq,
-        });
         Capture {
             version: VERSION,
-            events,
+            events: self.state().events.clone(),
         }
     }
 }

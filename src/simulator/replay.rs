@@ -166,6 +166,14 @@ async fn http(State(st): State<Arc<Replay>>, req: Request) -> Response {
             .into_response();
     };
     let x = &st.exchanges[i];
+    if x.status == 0 {
+        // The recorded call got no answer (a network failure): neither does this one.
+        return (
+            StatusCode::BAD_GATEWAY,
+            format!("replay: the recorded {method} {path} got no answer"),
+        )
+            .into_response();
+    }
     if let Ok(live) = serde_json::from_slice::<Value>(&body)
         && let Some(prompt) = prompt_at(&x.request_body, &live)
     {

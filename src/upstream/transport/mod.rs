@@ -10,7 +10,9 @@
 //! [`WsEvent`]s, so it never knows which stack it talks through, and both stacks run the same
 //! tests. Challenge detection is shared (`http::challenge`), so a Cloudflare page is
 //! reported by name whichever stack met it. Which addresses the image downloader may reach is
-//! decided in one place, `address.rs`.
+//! decided in one place, `address.rs`. With a [`crate::capture::Recorder`] set (only
+//! `doctor --capture` sets one), both stacks record every call through the same three helpers
+//! (`record_sent`, `record_answered`, `record_stream`).
 
 mod address;
 #[cfg(feature = "impersonate")]
