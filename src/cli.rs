@@ -1,4 +1,4 @@
-//! The command line: `serve` (the default), `demo`, `simulate`, `bench`.
+//! The command line: `serve` (the default), `demo`, `simulate`, `bench`, `doctor`.
 
 use std::path::PathBuf;
 
@@ -29,6 +29,8 @@ pub enum Command {
     Simulate(SimulateArgs),
     /// Measure the proxy against the simulator: added time to first byte, CPU, memory.
     Bench(crate::bench::BenchArgs),
+    /// Check every configured account step by step (runs short test turns: costs credits).
+    Doctor(crate::doctor::DoctorArgs),
 }
 
 #[derive(clap::Args, Clone)]
@@ -78,4 +80,8 @@ pub struct SimulateArgs {
     /// Write the first account's cookie to this file instead of printing it.
     #[arg(long)]
     pub cookie_file: Option<PathBuf>,
+    /// Serve this capture (`doctor --capture FILE`) as the upstream instead of simulating:
+    /// point CLERK_BASE_URL and ENGINE_BASE_URL at it; any cookie and refresh token do.
+    #[arg(long, value_name = "FILE")]
+    pub replay: Option<PathBuf>,
 }

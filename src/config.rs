@@ -547,6 +547,21 @@ impl Config {
     }
 
     /// A short description of the store for logs (no secrets: the Redis URL may hold a password).
+    /// The store to open for this choice (`serve` and `doctor` open the same one).
+    pub fn store_kind(&self) -> crate::store::StoreKind {
+        use crate::store::StoreKind;
+        match &self.store {
+            StoreChoice::Memory => StoreKind::Memory,
+            StoreChoice::Embedded { dir } => StoreKind::Embedded {
+                path: dir.join("enginelabs-2api.redb"),
+            },
+            StoreChoice::Redis { url, prefix } => StoreKind::Redis {
+                url: url.clone(),
+                prefix: prefix.clone(),
+            },
+        }
+    }
+
     pub fn store_label(&self) -> String {
         match &self.store {
             StoreChoice::Memory => "memory".to_string(),

@@ -17,14 +17,18 @@
 //! - [`simulator`]: our own cto.new (Clerk + EngineLabs + WebSocket, with fault injection) that
 //!   tests, benchmarks and the demo run against. It shares no code with [`upstream`], so a
 //!   misreading of the protocol notes shows up as a failing test rather than agreement;
+//! - [`capture`]: what `doctor --capture` records and `simulate --replay` serves, redacted;
+//! - [`doctor`]: `enginelabs-2api doctor`, every configured account checked step by step;
 //! - [`bench`](mod@bench): the load tool behind `enginelabs-2api bench`.
 
 pub mod bench;
+pub mod capture;
 pub mod catalog;
 pub mod cleanup;
 pub mod cli;
 pub mod config;
 pub mod conversation;
+pub mod doctor;
 pub mod logging;
 pub mod metrics;
 pub mod pool;

@@ -14,7 +14,11 @@ async fn main() -> std::process::ExitCode {
         "json" => LogFormat::Json,
         _ => LogFormat::Pretty,
     };
-    run::init_tracing(format);
+    let level = match cli.command {
+        Some(Command::Doctor(_)) => "warn",
+        _ => "info",
+    };
+    run::init_tracing(format, level);
     let result = match cli.command {
         None | Some(Command::Serve) => match Config::from_args(&cli.config) {
             Ok(config) => run::serve(config).await,
@@ -23,6 +27,14 @@ async fn main() -> std::process::ExitCode {
         Some(Command::Demo(demo)) => run::demo(cli.config, demo).await,
         Some(Command::Simulate(args)) => run::simulate(args).await,
         Some(Command::Bench(args)) => enginelabs_2api::bench::run(args).await,
+        Some(Command::Doctor(args)) => match Config::from_args(&cli.config) {
+            Ok(config) => match enginelabs_2api::doctor::run(config, args).await {
+                Ok(true) => Ok(()),
+                Ok(false) => return std::process::ExitCode::FAILURE,
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(e.to_string().into()),
+        },
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -13,9 +13,11 @@ use crate::server::{AppState, app, listener};
 use crate::simulator::{Faults, SimConfig, Simulator};
 
 /// Sets up logging: `LOG_FORMAT` chooses pretty or JSON lines; `RUST_LOG` the level (default info).
-pub fn init_tracing(format: LogFormat) {
+/// `default_level` applies when `RUST_LOG` is not set (`doctor` keeps its own output clean
+/// with `warn`).
+pub fn init_tracing(format: LogFormat, default_level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -144,6 +146,15 @@ pub async fn simulate(args: SimulateArgs) -> anyhow_like::Result<()> {
     let addr: SocketAddr = format!("{}:{}", args.host, args.port)
         .parse()
         .map_err(|e| format!("bad --host/--port: {e}"))?;
+    if let Some(path) = &args.replay {
+        let capture = crate::simulator::replay::load(path)?;
+        let server = crate::simulator::replay::start(capture, addr)
+            .await
+            .map_err(|e| format!("cannot serve the replay on {addr}: {e}"))?;
+        println!("replaying {} on {}", path.display(), server.url());
+        shutdown_signal().await;
+        return Ok(());
+    }
     let cfg = SimConfig {
         token_ttl: std::time::Duration::from_secs(args.token_ttl_secs.max(1)),
         frame_delay: std::time::Duration::from_millis(args.frame_delay_ms),

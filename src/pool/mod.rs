@@ -292,6 +292,15 @@ impl Pool {
             .map(|e| e.login.clone())
     }
 
+    /// Every account's store key and login, in the order they were added.
+    pub fn logins(&self) -> Vec<(String, Login)> {
+        lock(&self.inner)
+            .entries
+            .iter()
+            .map(|e| (e.seed.clone(), e.login.clone()))
+            .collect()
+    }
+
     /// Whether some account of this kind is configured.
     pub fn has(&self, kind: Kind) -> bool {
         lock(&self.inner).entries.iter().any(|e| e.kind() == kind)

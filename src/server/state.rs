@@ -4,12 +4,12 @@
 
 use std::sync::Arc;
 
-use crate::config::{Config, StoreChoice};
+use crate::config::Config;
 use crate::pool::{Pool, probe};
 use crate::relay::Relay;
 use crate::server::auth::ApiKeys;
 use crate::server::error::ApiError;
-use crate::store::{Store, StoreError, StoreKind, StoreLimits, open_store};
+use crate::store::{Store, StoreError, StoreLimits, open_store};
 use crate::upstream::{EngineClient, UpstreamError};
 
 /// Cheap to clone: one `Arc`.
@@ -66,16 +66,7 @@ impl AppState {
             conversation_ttl: config.conversation_ttl,
             max_conversations: config.max_conversations,
         };
-        let kind = match &config.store {
-            StoreChoice::Memory => StoreKind::Memory,
-            StoreChoice::Embedded { dir } => StoreKind::Embedded {
-                path: dir.join("enginelabs-2api.redb"),
-            },
-            StoreChoice::Redis { url, prefix } => StoreKind::Redis {
-                url: url.clone(),
-                prefix: prefix.clone(),
-            },
-        };
+        let kind = config.store_kind();
         let store = open_store(kind, limits).await?;
         Self::with_store(config, store).await
     }

@@ -20,7 +20,8 @@
 //! - `snapshot`: the `history` frame sent at connect (finished turns, and the running one so far);
 //! - `cli`: the CLI door (protocol notes §10): OAuth refresh tokens, `/models`,
 //!   `/chat/completions` with native tool calls, all in OpenAI's shapes;
-//! - `control`: the `/__sim` control plane and the Cloudflare-challenge fault.
+//! - `control`: the `/__sim` control plane and the Cloudflare-challenge fault;
+//! - [`replay`]: `simulate --replay FILE`, a capture served as the upstream instead.
 //!
 //! # Routes (all on [`Simulator::url`], used as both CLERK_BASE_URL and ENGINE_BASE_URL)
 //! - Clerk: `GET /v1/client`, `POST /v1/client/sessions/{sid}/tokens`;
@@ -48,6 +49,7 @@ mod images;
 mod jwt;
 mod model;
 mod prompt;
+pub mod replay;
 mod script;
 mod snapshot;
 mod state;

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::frame::TurnTracker;
 use super::stream::{self, WsAuth};
+use super::tap::FrameTap;
 use super::transport::Transport;
 use super::trigger::{self, Adapter, Engine};
 use super::{
@@ -34,6 +35,8 @@ pub struct EngineClient {
     generation: AtomicU8,
     /// `GET /chat/adapters`, with when it was fetched.
     adapters: Mutex<Option<(Instant, Arc<Vec<Adapter>>)>>,
+    /// Gets a copy of every frame of every turn (`doctor` only).
+    tap: Option<FrameTap>,
 }
 
 impl EngineClient {
@@ -49,7 +52,20 @@ impl EngineClient {
             http,
             generation: AtomicU8::new(generation),
             adapters: Mutex::new(None),
+            tap: None,
         })
+    }
+
+    /// Records every call this client makes (see [`crate::capture`]).
+    pub fn with_recorder(mut self, recorder: crate::capture::Recorder) -> Self {
+        self.http.set_recorder(recorder);
+        self
+    }
+
+    /// Copies every WebSocket frame of this client's turns to `tap` (see [`FrameTap`]).
+    pub fn with_frame_tap(mut self, tap: FrameTap) -> Self {
+        self.tap = Some(tap);
+        self
     }
 
     pub fn config(&self) -> &UpstreamConfig {
@@ -167,7 +183,7 @@ impl EngineClient {
             &self.http,
             &self.cfg,
             &url,
-            TurnTracker::new(&req.prompt, false),
+            TurnTracker::new(&req.prompt, false).tapped(self.tap.clone()),
         )
         .await?;
 
@@ -281,7 +297,7 @@ impl EngineClient {
             &self.http,
             &self.cfg,
             &url,
-            TurnTracker::new(&req.prompt, true),
+            TurnTracker::new(&req.prompt, true).tapped(self.tap.clone()),
         )
         .await?;
         Ok(Turn::from_channel(

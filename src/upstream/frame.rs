@@ -13,6 +13,7 @@ use super::TurnEvent;
 use super::http::log_unknown_once;
 use super::resume::TextLedger;
 use super::snapshot;
+use super::tap::FrameTap;
 
 /// Which stream a chunk of assistant text belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -53,6 +54,8 @@ pub struct TurnTracker {
     /// Gen-2: the ids of messages the last snapshot mentions, to tell a message that began
     /// while no socket was open (its start is lost) from one that begins live.
     snapshot_ids: Vec<String>,
+    /// Where every frame is copied to, when someone listens (`doctor`).
+    tap: Option<FrameTap>,
 }
 
 impl TurnTracker {
@@ -73,7 +76,14 @@ impl TurnTracker {
             idle_at_connect: false,
             resume_failed: None,
             snapshot_ids: Vec::new(),
+            tap: None,
         }
+    }
+
+    /// Copies every frame fed from now on to `tap` (whether or not it belongs to our turn).
+    pub fn tapped(mut self, tap: Option<FrameTap>) -> Self {
+        self.tap = tap;
+        self
     }
 
     /// Whether a dropped socket can be replaced. Gen-1 (triggered before the first connect):
@@ -128,6 +138,9 @@ impl TurnTracker {
 
     /// Feeds one text frame; returns what it means for our turn.
     pub fn feed(&mut self, frame: &str) -> Vec<TurnEvent> {
+        if let Some(tap) = &self.tap {
+            tap.record(frame);
+        }
         let frame = frame.trim();
         if frame.is_empty()
             || frame == "pong"

@@ -12,6 +12,7 @@
 //! - [`transport`]: the HTTP and WebSocket stack under all of it (plain, or Chrome-impersonating
 //!   with the `impersonate` feature);
 //! - [`stream`]: the WebSocket itself (connect, ping, idle timeout, cancellation);
+//! - [`tap`]: a copy of every frame with its arrival time, for `doctor`'s report;
 //! - [`resume`]: reconnecting a dropped stream and delivering what follows exactly once (Gen-1
 //!   from the server's replay, Gen-2 from the `history` snapshot read by [`snapshot`]);
 //! - [`client`]: [`EngineClient`], which runs one turn end to end and hands back a [`Turn`];
@@ -36,6 +37,7 @@ pub mod jwt;
 pub mod resume;
 pub mod snapshot;
 pub mod stream;
+pub mod tap;
 pub mod transport;
 pub mod trigger;
 

@@ -17,6 +17,7 @@ use super::{
     Download, Opened, Reply, Request, WS_CALL, WS_MAX_MESSAGE, WS_READ_BUFFER, WsEvent,
     closed_by_server, refused,
 };
+use crate::capture::Recorder;
 use crate::upstream::{UpstreamConfig, UpstreamError};
 
 /// The HTTP client (one connection pool, one emulation) and the WebSocket connector. Cheap to
@@ -29,11 +30,18 @@ pub struct Transport {
     origin: String,
     proxy: Option<UpstreamProxy>,
     allow_private_images: bool,
+    /// Set by `doctor --capture`: every call is recorded.
+    recorder: Option<Recorder>,
 }
 
 impl Transport {
     /// Named in the start-up log and `/healthz`.
     pub const NAME: &'static str = "impersonate (wreq, Chrome 149 on Windows)";
+
+    /// Records every call from now on (see [`crate::capture`]).
+    pub fn set_recorder(&mut self, recorder: Recorder) {
+        self.recorder = Some(recorder);
+    }
 
     pub fn new(cfg: &UpstreamConfig) -> Result<Self, UpstreamError> {
         let emulation = Emulation::builder()
@@ -81,6 +89,7 @@ impl Transport {
             origin: cfg.origin.clone(),
             proxy: cfg.proxy.clone(),
             allow_private_images: cfg.allow_private_image_urls,
+            recorder: None,
         })
     }
 
@@ -113,6 +122,7 @@ impl Transport {
     /// Sends the request and reads the whole answer; a Cloudflare challenge is an error.
     pub async fn send(&self, call: &'static str, req: Request) -> Result<Reply, UpstreamError> {
         req.check(call)?;
+        let seq = super::record_sent(self.recorder.as_ref(), &req);
         let resp = self
             .build(req, FetchDest::Empty)
             .send()
@@ -125,6 +135,13 @@ impl Transport {
             .text()
             .await
             .map_err(|e| network(call, &e, self.proxy.as_ref()))?;
+        super::record_answered(
+            self.recorder.as_ref(),
+            seq,
+            status,
+            &headers,
+            body.as_bytes(),
+        );
         Reply::checked(call, &host, status, headers, body)
     }
 
@@ -132,6 +149,7 @@ impl Transport {
     /// its body still to be read, or a refusal read whole (see the plain transport's `open`).
     pub async fn open(&self, call: &'static str, req: Request) -> Result<Opened, UpstreamError> {
         req.check(call)?;
+        let seq = super::record_sent(self.recorder.as_ref(), &req);
         let resp = self
             .build(req, FetchDest::Empty)
             .send()
@@ -151,6 +169,7 @@ impl Transport {
             headers,
             chunks: Box::pin(chunks),
         };
+        let body = super::record_stream(self.recorder.as_ref(), seq, body);
         super::opened(call, &host, body).await
     }
 
@@ -174,6 +193,9 @@ impl Transport {
 
     /// Opens the stream with `headers` on the handshake. Not bounded in time: the caller is.
     pub async fn websocket(&self, url: &str, headers: HeaderMap) -> Result<Socket, UpstreamError> {
+        if let Some(r) = &self.recorder {
+            r.socket(url);
+        }
         let headers = browser_headers(headers, &self.origin, url, FetchDest::WebSocket);
         let resp = self
             .http

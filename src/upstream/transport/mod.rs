@@ -10,7 +10,9 @@
 //! [`WsEvent`]s, so it never knows which stack it talks through, and both stacks run the same
 //! tests. Challenge detection is shared (`http::challenge`), so a Cloudflare page is
 //! reported by name whichever stack met it. Which addresses the image downloader may reach is
-//! decided in one place, `address.rs`.
+//! decided in one place, `address.rs`. With a [`crate::capture::Recorder`] set (only
+//! `doctor --capture` sets one), both stacks record every call through the same three helpers
+//! (`record_sent`, `record_answered`, `record_stream`).
 
 mod address;
 #[cfg(feature = "impersonate")]
@@ -209,6 +211,53 @@ async fn opened(call: &'static str, host: &str, body: Download) -> Result<Opened
     match challenge(host, body.status, &body.headers, "") {
         Some(err) => Err(err),
         None => Ok(Opened::Streaming(body)),
+    }
+}
+
+/// Records a request about to be sent; its `seq` when a recorder is set.
+fn record_sent(recorder: Option<&crate::capture::Recorder>, req: &Request) -> Option<usize> {
+    recorder.map(|r| {
+        r.sent(
+            req.method.as_str(),
+            &req.url,
+            &req.headers,
+            req.body.as_deref(),
+        )
+    })
+}
+
+/// Records the answer of a request read whole.
+fn record_answered(
+    recorder: Option<&crate::capture::Recorder>,
+    seq: Option<usize>,
+    status: u16,
+    headers: &HeaderMap,
+    body: &[u8],
+) {
+    if let (Some(r), Some(seq)) = (recorder, seq) {
+        r.answered(seq, status, headers, body);
+    }
+}
+
+/// Records the head of a streamed answer and each chunk of its body as it is read.
+fn record_stream(
+    recorder: Option<&crate::capture::Recorder>,
+    seq: Option<usize>,
+    body: Download,
+) -> Download {
+    let (Some(r), Some(seq)) = (recorder.cloned(), seq) else {
+        return body;
+    };
+    r.answered(seq, body.status, &body.headers, b"");
+    let chunks = body.chunks.inspect(move |c| {
+        if let Ok(bytes) = c {
+            r.more_body(seq, bytes);
+        }
+    });
+    Download {
+        status: body.status,
+        headers: body.headers,
+        chunks: Box::pin(chunks),
     }
 }
 

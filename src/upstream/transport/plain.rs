@@ -14,6 +14,7 @@ use super::{
     Download, Opened, Reply, Request, WS_CALL, WS_MAX_MESSAGE, WS_READ_BUFFER, WsEvent,
     closed_by_server, refused,
 };
+use crate::capture::Recorder;
 use crate::upstream::{UpstreamConfig, UpstreamError};
 
 /// The HTTP client (one connection pool) and the WebSocket connector. Cheap to clone.
@@ -24,11 +25,18 @@ pub struct Transport {
     images: reqwest::Client,
     proxy: Option<UpstreamProxy>,
     allow_private_images: bool,
+    /// Set by `doctor --capture`: every call is recorded.
+    recorder: Option<Recorder>,
 }
 
 impl Transport {
     /// Named in the start-up log and `/healthz`.
     pub const NAME: &'static str = "plain (reqwest + tokio-tungstenite, rustls)";
+
+    /// Records every call from now on (see [`crate::capture`]).
+    pub fn set_recorder(&mut self, recorder: Recorder) {
+        self.recorder = Some(recorder);
+    }
 
     pub fn new(cfg: &UpstreamConfig) -> Result<Self, UpstreamError> {
         let failed = |e: reqwest::Error| UpstreamError::Network {
@@ -68,6 +76,7 @@ impl Transport {
             images: images.build().map_err(failed)?,
             proxy: cfg.proxy.clone(),
             allow_private_images: cfg.allow_private_image_urls,
+            recorder: None,
         })
     }
 
@@ -89,6 +98,7 @@ impl Transport {
     /// Sends the request and reads the whole answer; a Cloudflare challenge is an error.
     pub async fn send(&self, call: &'static str, req: Request) -> Result<Reply, UpstreamError> {
         req.check(call)?;
+        let seq = super::record_sent(self.recorder.as_ref(), &req);
         let resp = self
             .build(req)
             .send()
@@ -101,6 +111,13 @@ impl Transport {
             .text()
             .await
             .map_err(|e| network(call, &e, self.proxy.as_ref()))?;
+        super::record_answered(
+            self.recorder.as_ref(),
+            seq,
+            status,
+            &headers,
+            body.as_bytes(),
+        );
         Reply::checked(call, &host, status, headers, body)
     }
 
@@ -110,6 +127,7 @@ impl Transport {
     /// silences of the body.
     pub async fn open(&self, call: &'static str, req: Request) -> Result<Opened, UpstreamError> {
         req.check(call)?;
+        let seq = super::record_sent(self.recorder.as_ref(), &req);
         let resp = self
             .build(req)
             .send()
@@ -138,6 +156,7 @@ impl Transport {
             headers,
             chunks: Box::pin(chunks),
         };
+        let body = super::record_stream(self.recorder.as_ref(), seq, body);
         super::opened(call, &host, body).await
     }
 
@@ -169,6 +188,9 @@ impl Transport {
 
     /// Opens the stream with `headers` on the handshake. Not bounded in time: the caller is.
     pub async fn websocket(&self, url: &str, headers: HeaderMap) -> Result<Socket, UpstreamError> {
+        if let Some(r) = &self.recorder {
+            r.socket(url);
+        }
         let mut req = url
             .into_client_request()
             .map_err(|e| UpstreamError::Protocol {
