@@ -1,17 +1,26 @@
 //! # enginelabs-2api
 //!
-//! An OpenAI-compatible API in front of the cto.new (EngineLabs) web agent.
+//! An OpenAI- and Anthropic-compatible API in front of cto.new (EngineLabs): its web agent and
+//! its CLI API, with tool calls on every client API.
 //!
 //! # Layout
 //! - [`catalog`]: the model catalogue (live `GET /chat/adapters`, configured `MODELS`, aliases);
 //! - [`config`]: one `Config` from flags, environment and `.env`, validated at start-up;
 //! - [`logging`]: the pretty log format's field formatter, which escapes control characters;
-//! - [`upstream`]: the cto.new client (Clerk session and JWT, trigger calls, WebSocket stream);
+//! - [`upstream`]: the cto.new client: the web door (Clerk session and JWT, trigger calls,
+//!   WebSocket stream) and the CLI door (`upstream::cli`: OAuth refresh, Chat Completions SSE);
 //! - [`conversation`]: fingerprints and prompts that keep a conversation in one upstream history;
-//! - [`pool`]: the cto.new accounts: scheduling, health, failover, the admin operations;
+//! - [`pool`]: the cto.new accounts of both kinds: scheduling, health, failover, admin operations;
+//! - [`relay`]: a request in the internal model (`relay::Chat`) run through the account's door:
+//!   continuity, context turns, tool emulation, failover;
 //! - [`store`]: where conversation mappings and rotated secrets (cookies, CLI refresh tokens) live
 //!   (memory, redb, Redis);
-//! - [`server`]: the HTTP surface (`/v1/chat/completions`, `/v1/models`), errors, auth;
+//! - [`server`]: the HTTP surface (`/v1/chat/completions`, `/v1/responses`, `/v1/messages`,
+//!   `/v1/models`, admin), errors, auth, the accept loop;
+//! - [`metrics`]: every Prometheus metric, declared in one place;
+//! - [`tokens`]: the tokenizer estimates for `usage` and `count_tokens`;
+//! - [`cleanup`]: deleting expired upstream chats;
+//! - [`cli`], [`run`]: the command line and what each subcommand does;
 //! - [`tools`]: client tools without a tool API: described in the prompt, calls parsed back out
 //!   of the streamed answer (`docs/tool-emulation.md`); pure, names no other module;
 //! - [`simulator`]: our own cto.new (Clerk + EngineLabs + WebSocket, with fault injection) that

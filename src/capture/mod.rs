@@ -5,7 +5,7 @@
 //! regression test.
 //!
 //! # Layout
-//! - [`format`]: the file's shape (versioned JSON, readable and editable by hand);
+//! - [`format`](mod@format): the file's shape (versioned JSON, readable and editable by hand);
 //! - [`recorder`]: [`Recorder`], which the transport feeds while the doctor runs;
 //! - [`redact`]: what leaves the machine: no cookie, token, key or prompt text.
 //!

@@ -1,7 +1,7 @@
 //! The web door's checks for one cookie account, in the order a turn needs them: the Clerk
 //! session, a token mint, the protocol generation, the adapter list, billing, a one-word turn
 //! (with its frames surveyed), and a turn that offers a tool in the emulated format. Each
-//! check uses the proxy's own client ([`EngineClient`], [`clerk`]), so what passes here is
+//! check uses the proxy's own client ([`EngineClient`](crate::upstream::EngineClient), `upstream::clerk`), so what passes here is
 //! what `serve` does.
 
 use std::sync::Arc;

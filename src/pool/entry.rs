@@ -1,4 +1,4 @@
-//! One account in the pool: the upstream [`Account`] plus what the pool knows about it
+//! One account in the pool: the upstream [`Account`](crate::upstream::Account) plus what the pool knows about it
 //! (health, breaker, slots in use, quota, the model it last ran), and the cookie-free view of
 //! it that the admin API lists.
 

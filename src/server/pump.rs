@@ -2,7 +2,7 @@
 //! events, let the API's shape turn each into SSE events, remember the conversation when the
 //! turn finished, and end every stream properly, with an error event on failure.
 //!
-//! The stream owns the upstream [`Running`] turn: when the client disconnects, axum drops the
+//! The stream owns the upstream [`Running`](crate::relay::Running) turn: when the client disconnects, axum drops the
 //! stream, which drops the turn, which closes the upstream WebSocket.
 
 use std::collections::VecDeque;

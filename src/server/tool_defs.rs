@@ -1,4 +1,4 @@
-//! The tools a client offers, read from each API's spelling into one [`ToolSet`]: OpenAI Chat
+//! The tools a client offers, read from each API's spelling into one [`ToolSet`](crate::tools::ToolSet): OpenAI Chat
 //! Completions (`tools[].function`, legacy `functions`), OpenAI Responses (flat `function`
 //! tools and `namespace` groups) and Anthropic Messages (`tools[]` with `input_schema`).
 //!

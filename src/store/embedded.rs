@@ -12,7 +12,7 @@
 //! (and kept) with mode 0600.
 //!
 //! redb holds an exclusive lock on the file, so no other process ever uses this store: the
-//! account locks are in-process ([`LocalLocks`]), and the secret's compare-and-set is one write
+//! account locks are in-process (`LocalLocks`), and the secret's compare-and-set is one write
 //! transaction.
 //!
 //! After an I/O error (a full disk) the file is closed and reopened by itself: see

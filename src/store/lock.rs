@@ -1,4 +1,4 @@
-//! [`AccountLock`], the proof of holding an account's short-lived lock, and [`LocalLocks`], the
+//! [`AccountLock`], the proof of holding an account's short-lived lock, and `LocalLocks`, the
 //! lock table of the memory and embedded backends.
 //!
 //! Why a lock with a TTL rather than a plain mutex: it exists so that two replicas never spend

@@ -3,7 +3,7 @@
 //!
 //! One `std::sync::Mutex` guards a map of mappings plus an ordered index of use stamps; every
 //! critical section is plain map work and never awaits. Account locks are in-process
-//! ([`LocalLocks`]): nothing else can see this store.
+//! (`LocalLocks`): nothing else can see this store.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard};

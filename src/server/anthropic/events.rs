@@ -6,7 +6,7 @@
 //! `stop_reason` and the output tokens, and `message_stop`. Idle gaps carry `ping` events.
 //! An upstream error after the first byte becomes an `error` event, and the stream ends.
 //!
-//! The stream owns the upstream [`Turn`](crate::upstream::Turn) (inside [`Running`]): when the
+//! The stream owns the upstream [`Turn`](crate::upstream::Turn) (inside [`Running`](crate::relay::Running)): when the
 //! client disconnects, axum drops the stream, which drops the turn, which closes the upstream
 //! WebSocket.
 

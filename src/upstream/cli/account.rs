@@ -25,8 +25,8 @@ fn hex(bytes: &[u8]) -> String {
 
 /// The `x-session-id` for a client conversation: `ses_` and 26 characters derived from `key`
 /// (the same key, the same id, so one conversation keeps one upstream session). The shape
-/// follows opencode's ids, 12 hex digits then 14 base62 characters [G: the notes show only
-/// `ses_<random>`].
+/// follows opencode's ids, 12 hex digits then 14 base62 characters (G: the notes show only
+/// `ses_<random>`).
 pub fn session_id(key: &str) -> String {
     const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     let digest = Sha256::digest(format!("el2a-cli-session:{key}"));

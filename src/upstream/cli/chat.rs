@@ -8,7 +8,7 @@
 //!   head arrives at once. An explicit `stream: false` is respected (one JSON answer, turned
 //!   into the same events at its end);
 //! - `stream_options.include_usage: true` on a streamed body that does not say, so the last
-//!   chunk reports usage (whether the door honours it is unknown [G]; nothing breaks if not).
+//!   chunk reports usage (whether the door honours it is unknown \[G\]; nothing breaks if not).
 //!   Other `stream_options` are kept; an explicit `false` is respected.
 //!
 //! # The headers

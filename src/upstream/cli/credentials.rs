@@ -1,5 +1,5 @@
 //! What `cto login` leaves behind, read liberally: the JSON of `~/.cto/credentials`
-//! (`accessToken`, `refreshToken`, `expiresAt` in ms; protocol notes §10 [O]), the same with
+//! (`accessToken`, `refreshToken`, `expiresAt` in ms; protocol notes §10 \[O\]), the same with
 //! snake_case keys, or a bare refresh token pasted on its own.
 //!
 //! Only the refresh token is required: the access token lives minutes and is refreshed anyway.

@@ -2,7 +2,7 @@
 //! `chat.completion.chunk`s (fed one event's data at a time), [`completion_events`] for one
 //! whole `chat.completion`. Pure.
 //!
-//! Read liberally, since the door's exact shapes are unknown (protocol notes §10 [G]):
+//! Read liberally, since the door's exact shapes are unknown (protocol notes §10 \[G\]):
 //! - text from `delta.content` (a string or text parts) and `delta.refusal`;
 //! - reasoning from `delta.reasoning_content`, else `delta.reasoning`, else the text of
 //!   `delta.reasoning_details` (gateways send the same text in several of them at once);

@@ -17,7 +17,7 @@
 //! - [`refusal`]: what a non-success answer of the API means, with secrets scrubbed;
 //! - [`sse`]: server-sent-event framing, bytes in, event data out;
 //! - [`events`]: OpenAI chunks (or a whole `chat.completion`) into [`TurnEvent`]s;
-//! - [`reader`]: the task that reads one answer's body and forwards its events;
+//! - `reader`: the task that reads one answer's body and forwards its events;
 //! - [`models`]: `GET /models`.
 //!
 //! [`CliClient`] ties them together: [`CliClient::start_turn`] returns a [`Turn`] as soon as the

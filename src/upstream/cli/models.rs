@@ -1,5 +1,5 @@
 //! `GET /models` (protocol notes §10): the model ids the door offers an account. Which ids it
-//! returns is unknown [G], so the list is read liberally: OpenAI's `{"data": [{"id"}]}`, a
+//! returns is unknown \[G\], so the list is read liberally: OpenAI's `{"data": [{"id"}]}`, a
 //! `models` list, or a bare array, of objects (`id`, else `name`) or of plain strings.
 
 use ::http::header::{ACCEPT, USER_AGENT};

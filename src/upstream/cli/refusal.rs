@@ -1,7 +1,7 @@
 //! What a non-success answer of the CLI door's API means, for the pool and for the operator.
 //!
 //! Bodies are assumed OpenAI-shaped (`{"error": {"message", "type", "code"}}`) or OAuth-shaped
-//! (`{"error", "error_description"}`) but anything is accepted (protocol notes §10 [G]). They are
+//! (`{"error", "error_description"}`) but anything is accepted (protocol notes §10 \[G\]). They are
 //! shown verbatim, minus the tokens we sent, cut to a few hundred characters. A 401 is the
 //! caller's (it refreshes and retries once) and does not reach [`failure`] before that.
 

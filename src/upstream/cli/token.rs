@@ -3,7 +3,7 @@
 //! per account, and keeps the rotating refresh token current.
 //!
 //! # Why single flight
-//! The refresh token rotates on every use and a spent one is refused (protocol notes §10 [G];
+//! The refresh token rotates on every use and a spent one is refused (protocol notes §10 \[G\];
 //! the simulator does exactly that). Two refreshes racing with the same token would kill the
 //! login: the loser spends a dead token. So one refresh runs at a time; requests that waited for
 //! it share its outcome, success or failure, instead of each trying again.
