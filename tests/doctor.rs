@@ -79,6 +79,26 @@ async fn sim() -> Simulator {
 }
 
 /// Asserts a failed run whose first failure is `step`.
+/// Each of `steps` passed.
+fn assert_passed(run: &Run, steps: &[&str]) {
+    for step in steps {
+        assert!(
+            run.stdout.contains(&format!("✓ {step}:")),
+            "`{step}` did not pass:\n{}",
+            run.all()
+        );
+    }
+}
+
+/// The report says `text`.
+fn assert_says(run: &Run, text: &str) {
+    assert!(
+        run.stdout.contains(text),
+        "missing `{text}`:\n{}",
+        run.all()
+    );
+}
+
 fn fails_at(run: &Run, step: &str) {
     assert_eq!(run.code, 1, "{}", run.all());
     assert!(
@@ -98,35 +118,24 @@ async fn a_good_web_account_passes_every_step() {
     let sim = sim().await;
     let run = doctor(&web_env(&sim), &["--yes"]).await;
     assert_eq!(run.code, 0, "{}", run.all());
-    for step in [
-        "clerk session",
-        "token mint",
-        "protocol",
-        "adapters",
-        "billing",
-        "test turn",
-        "frames",
-        "tool emulation",
-        "cleanup",
-        "cloudflare",
-    ] {
-        assert!(
-            run.stdout.contains(&format!("✓ {step}:")),
-            "`{step}` did not pass:\n{}",
-            run.all()
-        );
-    }
-    assert!(
-        run.stdout.contains("summary: 1 of 1 account(s) pass"),
-        "{}",
-        run.all()
+    assert_passed(
+        &run,
+        &[
+            "clerk session",
+            "token mint",
+            "protocol",
+            "adapters",
+            "billing",
+            "test turn",
+            "frames",
+            "tool emulation",
+            "cleanup",
+            "cloudflare",
+        ],
     );
+    assert_says(&run, "summary: 1 of 1 account(s) pass");
     // Both test chats were deleted.
-    assert!(
-        run.stdout.contains("deleted the 2 test chat(s)"),
-        "{}",
-        run.all()
-    );
+    assert_says(&run, "deleted the 2 test chat(s)");
 }
 
 #[tokio::test]
@@ -138,24 +147,17 @@ async fn a_good_cli_account_passes_and_its_rotated_token_is_stored() {
     env.push(("DATA_DIR", data.0.display().to_string()));
     let run = doctor(&env, &["--yes"]).await;
     assert_eq!(run.code, 0, "{}", run.all());
-    for step in [
-        "cli refresh",
-        "cli models",
-        "cli completion",
-        "cli tool call",
-        "cloudflare",
-    ] {
-        assert!(
-            run.stdout.contains(&format!("✓ {step}:")),
-            "`{step}` did not pass:\n{}",
-            run.all()
-        );
-    }
-    assert!(
-        run.stdout.contains("rotated and the new one is stored"),
-        "{}",
-        run.all()
+    assert_passed(
+        &run,
+        &[
+            "cli refresh",
+            "cli models",
+            "cli completion",
+            "cli tool call",
+            "cloudflare",
+        ],
     );
+    assert_says(&run, "rotated and the new one is stored");
     // The next start finds the rotated token: a second run refreshes again and passes.
     let again = doctor(&env, &["--yes"]).await;
     assert_eq!(again.code, 0, "{}", again.all());
@@ -166,8 +168,8 @@ async fn a_memory_store_warns_that_the_rotated_token_is_not_kept() {
     let sim = sim().await;
     let run = doctor(&cli_env(&sim), &["--yes"]).await;
     assert_eq!(run.code, 0, "a warning does not fail: {}", run.all());
-    assert!(run.stdout.contains("! cli refresh:"), "{}", run.all());
-    assert!(run.stdout.contains("STORE=memory"), "{}", run.all());
+    assert_says(&run, "! cli refresh:");
+    assert_says(&run, "STORE=memory");
 }
 
 #[tokio::test]
@@ -176,12 +178,8 @@ async fn a_revoked_session_fails_the_clerk_step() {
     sim.revoke(&sim.account().user_id);
     let run = doctor(&web_env(&sim), &["--yes"]).await;
     fails_at(&run, "clerk session");
-    assert!(
-        run.stdout.contains("- test turn: not checked"),
-        "{}",
-        run.all()
-    );
-    assert!(run.stdout.contains("paste a fresh cookie"), "{}", run.all());
+    assert_says(&run, "- test turn: not checked");
+    assert_says(&run, "paste a fresh cookie");
 }
 
 #[tokio::test]
@@ -210,11 +208,7 @@ async fn gen2_forced_where_only_gen1_answers_fails_the_protocol_step() {
     env.push(("UPSTREAM_PROTOCOL", "gen2".into()));
     let run = doctor(&env, &["--yes"]).await;
     fails_at(&run, "protocol");
-    assert!(
-        run.stdout.contains("UPSTREAM_PROTOCOL=auto"),
-        "{}",
-        run.all()
-    );
+    assert_says(&run, "UPSTREAM_PROTOCOL=auto");
 }
 
 #[tokio::test]
@@ -227,12 +221,8 @@ async fn auto_on_a_gen1_upstream_passes_through_the_fallback() {
     .unwrap();
     let run = doctor(&web_env(&sim), &["--yes"]).await;
     assert_eq!(run.code, 0, "{}", run.all());
-    assert!(
-        run.stdout.contains("`auto` falls back to gen1"),
-        "{}",
-        run.all()
-    );
-    assert!(run.stdout.contains("✓ test turn:"), "{}", run.all());
+    assert_says(&run, "`auto` falls back to gen1");
+    assert_says(&run, "✓ test turn:");
 }
 
 #[tokio::test]
@@ -265,7 +255,7 @@ async fn a_tool_format_the_model_ignores_fails_the_emulation_step() {
     )
     .await;
     fails_at(&run, "tool emulation");
-    assert!(run.stdout.contains("✓ test turn:"), "{}", run.all());
+    assert_says(&run, "✓ test turn:");
 }
 
 #[tokio::test]
@@ -278,7 +268,7 @@ async fn a_spent_refresh_token_fails_the_refresh_step() {
     });
     let run = doctor(&env, &["--yes"]).await;
     fails_at(&run, "cli refresh");
-    assert!(run.stdout.contains("cto login"), "{}", run.all());
+    assert_says(&run, "cto login");
 }
 
 #[tokio::test]
@@ -378,16 +368,8 @@ async fn one_failing_account_among_good_ones_fails_the_run_and_is_named() {
     ];
     let run = doctor(&env, &["--yes"]).await;
     assert_eq!(run.code, 1, "{}", run.all());
-    assert!(
-        run.stdout.contains("summary: 1 of 2 account(s) pass"),
-        "{}",
-        run.all()
-    );
-    assert!(
-        run.stdout.contains("`sick` fails at `clerk session`"),
-        "{}",
-        run.all()
-    );
+    assert_says(&run, "summary: 1 of 2 account(s) pass");
+    assert_says(&run, "`sick` fails at `clerk session`");
     assert!(!run.stdout.contains("`good` fails"), "{}", run.all());
 }
 
@@ -400,9 +382,5 @@ async fn no_configured_account_fails_and_says_how_to_add_one() {
     ];
     let run = doctor(&env, &["--yes"]).await;
     assert_eq!(run.code, 1, "{}", run.all());
-    assert!(
-        run.stdout.contains("no account is configured"),
-        "{}",
-        run.all()
-    );
+    assert_says(&run, "no account is configured");
 }

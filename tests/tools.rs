@@ -64,6 +64,12 @@ fn streamed_calls(data: &[String]) -> (Vec<(String, String, String)>, Option<Str
     (calls, finish)
 }
 
+/// The raw SSE body of a streamed `/v1/messages` request.
+async fn messages_sse(h: &Harness, body: &Value) -> String {
+    let resp = h.post("/v1/messages").json(body).send().await.unwrap();
+    resp.text().await.unwrap()
+}
+
 /// The value of an unlabelled metric on `/metrics`.
 async fn metric(h: &Harness, name: &str) -> f64 {
     let text = h
@@ -289,15 +295,7 @@ async fn anthropic_tool_use_round_trip_stream_and_not() {
     follow["messages"] = json!([user(&ask), {"role": "assistant", "content": msg["content"]},
         {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool["id"],
             "content": [{"type": "text", "text": "written"}]}]}]);
-    let text = h
-        .post("/v1/messages")
-        .json(&follow)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = messages_sse(&h, &follow).await;
     assert_eq!(
         anthropic_text(&text),
         "The tool returned: written",
@@ -311,15 +309,7 @@ async fn anthropic_tool_use_round_trip_stream_and_not() {
     let mut streamed = body.clone();
     streamed["stream"] = json!(true);
     streamed["messages"] = json!([user(&format!("again\ncall Write {ARGS}"))]);
-    let text = h
-        .post("/v1/messages")
-        .json(&streamed)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = messages_sse(&h, &streamed).await;
     assert!(text.contains("\"type\":\"tool_use\""), "{text}");
     assert!(text.contains("input_json_delta"), "{text}");
     assert!(text.contains("\"stop_reason\":\"tool_use\""), "{text}");

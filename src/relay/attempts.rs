@@ -35,16 +35,6 @@ pub struct Route {
     pub cli_model: Option<String>,
 }
 
-impl Route {
-    /// Only the web agent (what a configured catalogue means).
-    pub fn web_only() -> Route {
-        Route {
-            web: true,
-            cli_model: None,
-        }
-    }
-}
-
 /// A turn that started, with what its memory needs.
 struct Begun {
     turn: Turn,
