@@ -1,4 +1,5 @@
-//! Forgetting old conversations: a background task purges expired mappings from the store
+//! Forgetting old conversations: a purge round, which the server runs in the background
+//! (`server/state.rs`), drops expired mappings from the store
 //! and, with `UPSTREAM_CLEANUP=true`, deletes their chat histories upstream so the user's
 //! cto.new workspace does not fill up with proxy chats.
 //!
@@ -7,32 +8,18 @@
 
 use std::time::Duration;
 
-use crate::server::AppState;
+use crate::relay::Relay;
 
 /// How often to purge: a quarter of the TTL, between one second and ten minutes.
 pub fn interval_for(ttl: Duration) -> Duration {
     (ttl / 4).clamp(Duration::from_secs(1), Duration::from_secs(600))
 }
 
-/// Starts the purge loop; it stops when the application state is dropped.
-pub fn spawn(state: &AppState) {
-    let every = interval_for(state.config().conversation_ttl);
-    let weak = state.downgrade();
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(every);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tick.tick().await;
-        loop {
-            tick.tick().await;
-            let Some(state) = weak.upgrade() else { break };
-            purge_once(&state).await;
-        }
-    });
-}
-
-/// One purge round; returns how many upstream histories were deleted.
-pub async fn purge_once(state: &AppState) -> usize {
-    let expired = match state.store().purge_expired().await {
+/// One purge round over the relay's store; with `delete_upstream` (`UPSTREAM_CLEANUP`) the
+/// expired chats are deleted upstream too. Returns how many upstream histories were deleted.
+/// The server runs it every [`interval_for`] the TTL.
+pub async fn purge_once(relay: &Relay, delete_upstream: bool) -> usize {
+    let expired = match relay.store.purge_expired().await {
         Ok(list) => list,
         Err(e) => {
             metrics::counter!(crate::metrics::STORE_ERRORS).increment(1);
@@ -40,13 +27,12 @@ pub async fn purge_once(state: &AppState) -> usize {
             return 0;
         }
     };
-    if expired.is_empty() || !state.config().upstream_cleanup {
+    if expired.is_empty() || !delete_upstream {
         if !expired.is_empty() {
             tracing::debug!(count = expired.len(), "forgot expired conversations");
         }
         return 0;
     }
-    let relay = state.relay();
     let mut deleted = 0;
     for rec in expired {
         let Some(account) = relay.owner_of(&rec.account_id).await else {

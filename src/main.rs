@@ -2,7 +2,7 @@
 
 use clap::Parser;
 use enginelabs_2api::cli::{Cli, Command};
-use enginelabs_2api::config::{Config, LogFormat};
+use enginelabs_2api::config::Config;
 use enginelabs_2api::run;
 
 #[tokio::main]
@@ -10,15 +10,11 @@ async fn main() -> std::process::ExitCode {
     // `.env` fills in what the environment does not set; flags win over both.
     let _ = dotenvy::dotenv();
     let cli = Cli::parse();
-    let format = match cli.config.log_format.trim().to_ascii_lowercase().as_str() {
-        "json" => LogFormat::Json,
-        _ => LogFormat::Pretty,
-    };
     let level = match cli.command {
         Some(Command::Doctor(_)) => "warn",
         _ => "info",
     };
-    run::init_tracing(format, level);
+    run::init_tracing(cli.config.log_format, level);
     let result = match cli.command {
         None | Some(Command::Serve) => match Config::from_args(&cli.config) {
             Ok(config) => run::serve(config).await,

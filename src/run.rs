@@ -7,8 +7,9 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::cli::{DemoArgs, SimulateArgs};
-use crate::config::{Config, ConfigArgs, LogFormat, StoreChoice};
-use crate::server::limits::{self, ConnectionLimits};
+use crate::config::ConnectionLimits;
+use crate::config::{Config, ConfigArgs, LogFormat, Secret, StoreChoice};
+use crate::server::limits;
 use crate::server::{AppState, app, listener};
 use crate::simulator::{Faults, SimConfig, Simulator};
 
@@ -81,13 +82,13 @@ pub async fn demo(mut args: ConfigArgs, demo: DemoArgs) -> anyhow_like::Result<(
         ..Faults::default()
     });
     match demo.door {
-        crate::cli::DemoDoor::Web => args.clerk_cookie = Some(sim.account().cookie),
+        crate::cli::DemoDoor::Web => args.clerk_cookie = Some(Secret::new(sim.account().cookie)),
         crate::cli::DemoDoor::Cli => {
-            args.cto_refresh_token = Some(
+            args.cto_refresh_token = Some(Secret::new(
                 sim.cli_login(&sim.account().user_id)
                     .map(|a| a.refresh_token)
                     .unwrap_or_default(),
-            );
+            ));
             // Only the demo's own login: never the operator's `~/.cto/credentials`.
             args.cto_credentials_file = Some("none".into());
         }
@@ -95,7 +96,7 @@ pub async fn demo(mut args: ConfigArgs, demo: DemoArgs) -> anyhow_like::Result<(
     args.clerk_base_url = sim.url();
     args.engine_base_url = sim.url();
     if args.api_master_key.is_none() && args.api_keys.is_none() {
-        args.api_master_key = Some("sk-demo".to_string());
+        args.api_master_key = Some(Secret::new("sk-demo"));
     }
     let grace = shutdown_grace()?;
     let mut config = Config::from_args(&args).map_err(|e| e.to_string())?;
@@ -103,7 +104,11 @@ pub async fn demo(mut args: ConfigArgs, demo: DemoArgs) -> anyhow_like::Result<(
         config.store = StoreChoice::Memory;
     }
     raise_open_file_limit();
-    let key = config.api_keys.first().cloned().unwrap_or_default();
+    let key = config
+        .api_keys
+        .first()
+        .map(|k| k.expose().to_string())
+        .unwrap_or_default();
     let state = AppState::build(config.clone())
         .await
         .map_err(|e| e.to_string())?;
@@ -127,12 +132,12 @@ pub async fn demo(mut args: ConfigArgs, demo: DemoArgs) -> anyhow_like::Result<(
     println!("  API key:    {key}");
     println!(
         "  models:     GET {base}/models lists the live catalogue (configured fallback: {})",
-        config.models.join(", ")
+        config.catalog.models.join(", ")
     );
     println!("  try it:");
     println!(
         "    curl -N {base}/chat/completions -H 'Authorization: Bearer {key}' -H 'Content-Type: application/json' \\\n      -d '{{\"model\":\"{}\",\"stream\":true,\"messages\":[{{\"role\":\"user\",\"content\":\"Hello!\"}}]}}'",
-        config.default_model
+        config.catalog.default_model
     );
     println!("  Ctrl-C stops it.");
     serve_until_shutdown(listener, app(state), config.connections, grace).await;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use common::{Harness, KEY, start_with, user};
 use enginelabs_2api::config::Config;
+use enginelabs_2api::config::Secret;
 use enginelabs_2api::server::AppState;
 use enginelabs_2api::simulator::{SimConfig, Simulator};
 use enginelabs_2api::store::{Store, StoreLimits, memory::MemoryStore};
@@ -17,7 +18,7 @@ const ADMIN: &str = "adm-secret-42";
 async fn harness(admin: Option<&str>) -> (Harness, Arc<dyn Store>) {
     let sim = Simulator::start(SimConfig::default()).await.expect("sim");
     let mut a = common::args_for(&sim);
-    a.admin_key = admin.map(str::to_string);
+    a.admin_key = admin.map(Secret::new);
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new(StoreLimits::default()));
     (start_with(sim, a, Arc::clone(&store)).await, store)
 }
@@ -345,7 +346,7 @@ async fn accounts_file_labels_show_in_the_list() {
     let mut a = common::args_for(&sim);
     a.clerk_cookie = None;
     a.accounts_file = Some(path.clone());
-    a.admin_key = Some(ADMIN.into());
+    a.admin_key = Some(Secret::new(ADMIN));
     let h = start_with(sim, a, Arc::new(MemoryStore::new(StoreLimits::default()))).await;
     let (_, list) = call(
         &h,

@@ -8,8 +8,8 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Parser as _;
 use common::{Harness, start_with};
+use enginelabs_2api::config::Secret;
 use enginelabs_2api::config::{Config, ConfigArgs};
 use enginelabs_2api::simulator::{SimConfig, Simulator};
 use enginelabs_2api::store::{Store, StoreLimits, memory::MemoryStore};
@@ -24,7 +24,7 @@ fn memory() -> Arc<dyn Store> {
 async fn harness_on(store: Arc<dyn Store>, admin: &str) -> Harness {
     let sim = Simulator::start(SimConfig::default()).await.expect("sim");
     let mut a = common::args_for(&sim);
-    a.admin_key = Some(admin.to_string());
+    a.admin_key = Some(Secret::new(admin));
     start_with(sim, a, store).await
 }
 
@@ -187,18 +187,11 @@ async fn sessions_need_the_stores_secret_and_the_key() {
 
 #[test]
 fn a_short_admin_key_does_not_start() {
-    #[derive(clap::Parser)]
-    struct Wrap {
-        #[command(flatten)]
-        args: ConfigArgs,
-    }
-    let mut a = Wrap::parse_from(["enginelabs-2api"]).args;
-    a.store = Some("memory".into());
-    a.admin_key = Some("a".into());
+    let mut a = ConfigArgs::from_pairs(&[("STORE", "memory"), ("ADMIN_KEY", "a")]).expect("parse");
     let err = Config::from_args(&a).expect_err("refused");
     assert_eq!(err.setting, "ADMIN_KEY");
     assert!(err.to_string().contains("12"), "{err}");
-    a.admin_key = Some("twelve-chars".into());
+    a.admin_key = Some(Secret::new("twelve-chars"));
     assert!(Config::from_args(&a).is_ok());
 }
 

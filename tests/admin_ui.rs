@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use common::proc::{TempDir, spawn_proxy};
 use common::{Harness, KEY, start_with};
+use enginelabs_2api::config::Secret;
 use enginelabs_2api::simulator::{Faults, SimConfig, Simulator};
 use enginelabs_2api::store::{Store, StoreLimits, memory::MemoryStore};
 use reqwest::Method;
@@ -27,7 +28,7 @@ async fn harness(admin: Option<&str>) -> Harness {
 async fn harness_on(store: Arc<dyn Store>, admin: Option<&str>) -> Harness {
     let sim = Simulator::start(SimConfig::default()).await.expect("sim");
     let mut a = common::args_for(&sim);
-    a.admin_key = admin.map(str::to_string);
+    a.admin_key = admin.map(Secret::new);
     start_with(sim, a, store).await
 }
 
@@ -516,8 +517,8 @@ async fn no_answer_of_the_page_or_the_admin_api_carries_a_cookie_value() {
 async fn settings_show_the_proxy_without_its_password() {
     let sim = Simulator::start(SimConfig::default()).await.expect("sim");
     let mut a = common::args_for(&sim);
-    a.admin_key = Some(ADMIN.to_string());
-    a.upstream_proxy = Some("http://me:pw-secret-9@127.0.0.1:3128".to_string());
+    a.admin_key = Some(Secret::new(ADMIN));
+    a.upstream_proxy = Some(Secret::new("http://me:pw-secret-9@127.0.0.1:3128"));
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new(StoreLimits::default()));
     let h = start_with(sim, a, store).await;
     let (s, body) = call(
@@ -532,10 +533,10 @@ async fn settings_show_the_proxy_without_its_password() {
     assert!(!body.contains("pw-secret-9"), "{body}");
     let v: Value = serde_json::from_str(&body).expect("json");
     assert_eq!(
-        v["upstream"]["proxy"],
+        v["UPSTREAM_PROXY"],
         "http://127.0.0.1:3128 (with credentials)"
     );
-    assert!(v["upstream"]["transport"].is_string(), "{body}");
+    assert!(v["transport"].is_string(), "{body}");
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@
 mod common;
 
 use common::*;
+use enginelabs_2api::config::values;
 use enginelabs_2api::conversation::{Message, Role};
 use enginelabs_2api::simulator::{Faults, SimConfig, reply_text, thinking_text};
 use enginelabs_2api::tokens;
@@ -223,7 +224,10 @@ async fn thinking_comes_first_in_its_own_block() {
 #[tokio::test]
 async fn thinking_blocks_ignore_think_tags_but_obey_hide() {
     for (mode, shown) in [("think-tags", true), ("hide", false)] {
-        let h = start(SimConfig::default(), |a| a.reasoning = mode.into()).await;
+        let h = start(SimConfig::default(), |a| {
+            a.reasoning = values::reasoning(mode).expect("valid reasoning")
+        })
+        .await;
         h.sim.set_faults(Faults {
             thinking: true,
             ..Faults::default()

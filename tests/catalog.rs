@@ -35,7 +35,7 @@ async fn every_name_form_and_an_alias_reach_the_same_adapter() {
         a.model_aliases = "gpt-4o=gpt_5_4,claude-3-5-sonnet=claude_sonnet_4_5".into();
     })
     .await;
-    h.state.catalog().ensure_loaded(&h.state).await;
+    h.state.catalog().ensure_loaded(h.state.relay()).await;
     assert!(h.state.catalog().snapshot().is_live());
     for (i, name) in ["gpt_5_4", "GPT5_4", "gpt-5.4", "GPT-4O"]
         .iter()
@@ -123,10 +123,7 @@ async fn models_lists_the_live_catalogue_once_each() {
             ),
         ]
     );
-    let paid = start(SimConfig::default(), |a| {
-        a.include_paid_models = "true".into()
-    })
-    .await;
+    let paid = start(SimConfig::default(), |a| a.include_paid_models = true).await;
     let ids: Vec<String> = models(&paid).await.into_iter().map(|m| m.0).collect();
     assert!(ids.contains(&"claude_opus_4_6".to_string()), "{ids:?}");
     assert!(!ids.contains(&"old_model".to_string()), "{ids:?}");
@@ -139,7 +136,7 @@ async fn gen1_falls_back_to_the_configured_models() {
         ..SimConfig::default()
     };
     let h = start(sim, |a| a.model_aliases = "fast=gpt5".into()).await;
-    h.state.catalog().ensure_loaded(&h.state).await;
+    h.state.catalog().ensure_loaded(h.state.relay()).await;
     assert!(!h.state.catalog().snapshot().is_live());
     let ids: Vec<String> = models(&h).await.into_iter().map(|m| m.0).collect();
     assert_eq!(

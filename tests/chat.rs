@@ -5,6 +5,7 @@ mod common;
 
 use common::*;
 use enginelabs_2api::simulator::{SimConfig, reply_text};
+use enginelabs_2api::upstream::ProtocolChoice;
 use serde_json::{Value, json};
 
 #[tokio::test]
@@ -105,7 +106,7 @@ async fn default_model_is_used_when_none_is_named() {
 #[tokio::test]
 async fn gen1_forced_works_end_to_end() {
     let h = start(SimConfig::default(), |a| {
-        a.upstream_protocol = "gen1".into()
+        a.upstream_protocol = ProtocolChoice::Gen1
     })
     .await;
     let (status, data) = h
@@ -125,7 +126,7 @@ async fn gen1_forced_works_end_to_end() {
 #[tokio::test]
 async fn gen2_forced_resolves_engine_names_to_model_keys() {
     let h = start(SimConfig::default(), |a| {
-        a.upstream_protocol = "gen2".into()
+        a.upstream_protocol = ProtocolChoice::Gen2
     })
     .await;
     let (status, v) = h

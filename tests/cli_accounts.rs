@@ -10,6 +10,7 @@ mod common;
 
 use common::*;
 use enginelabs_2api::config::ConfigArgs;
+use enginelabs_2api::config::Secret;
 use enginelabs_2api::simulator::{Faults, SimConfig};
 use serde_json::{Value, json};
 
@@ -27,7 +28,7 @@ async fn start_cli(tweak: impl FnOnce(&mut ConfigArgs)) -> Harness {
         .unwrap();
     let login = sim.cli_login(&sim.account().user_id).unwrap();
     let mut a = args_for(&sim);
-    a.cto_refresh_token = Some(login.refresh_token);
+    a.cto_refresh_token = Some(Secret::new(login.refresh_token));
     a.cto_credentials_file = Some("none".into());
     tweak(&mut a);
     let store = std::sync::Arc::new(enginelabs_2api::store::memory::MemoryStore::new(
@@ -205,7 +206,7 @@ async fn a_refused_refresh_token_says_to_log_in_again() {
     let login = sim.cli_login(&sim.account().user_id).unwrap();
     let mut a = args_for(&sim);
     a.clerk_cookie = None;
-    a.cto_refresh_token = Some(login.refresh_token);
+    a.cto_refresh_token = Some(Secret::new(login.refresh_token));
     a.cto_credentials_file = Some("none".into());
     let store = std::sync::Arc::new(enginelabs_2api::store::memory::MemoryStore::new(
         Default::default(),

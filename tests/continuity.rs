@@ -4,6 +4,8 @@
 mod common;
 
 use common::*;
+use enginelabs_2api::config::Secret;
+use enginelabs_2api::config::values;
 use enginelabs_2api::simulator::{SimConfig, reply_text};
 use serde_json::{Value, json};
 
@@ -29,7 +31,7 @@ async fn ask(h: &Harness, messages: &[Value], stream: bool) -> String {
 
 async fn three_turns(protocol: &str) {
     let h = start(SimConfig::default(), |a| {
-        a.upstream_protocol = protocol.into()
+        a.upstream_protocol = values::protocol(protocol).expect("valid upstream_protocol")
     })
     .await;
     let sys = json!({"role": "system", "content": "Be brief."});
@@ -171,7 +173,7 @@ async fn identical_first_turns_of_two_conversations_get_two_histories() {
 #[tokio::test]
 async fn different_keys_do_not_share_conversations() {
     let h = start(SimConfig::default(), |a| {
-        a.api_keys = Some("sk-other".into())
+        a.api_keys = Some(Secret::new("sk-other"))
     })
     .await;
     let a1 = ask(&h, &[user("shared start")], false).await;

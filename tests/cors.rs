@@ -5,6 +5,7 @@
 mod common;
 
 use common::{start, user};
+use enginelabs_2api::config::Secret;
 use enginelabs_2api::simulator::SimConfig;
 use reqwest::Method;
 use serde_json::json;
@@ -150,7 +151,7 @@ async fn listed_origins_may_call_every_client_route() {
 async fn any_origin_with_a_star_and_never_on_admin() {
     let h = start(SimConfig::default(), |a| {
         a.cors_origins = "*".into();
-        a.admin_key = Some("adm-cors-secret-5".into());
+        a.admin_key = Some(Secret::new("adm-cors-secret-5"));
     })
     .await;
     let resp = preflight(

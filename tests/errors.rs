@@ -3,6 +3,7 @@
 mod common;
 
 use common::*;
+use enginelabs_2api::config::Secret;
 use enginelabs_2api::simulator::SimConfig;
 use serde_json::{Value, json};
 
@@ -151,7 +152,7 @@ async fn a_configured_cookie_with_control_characters_does_not_start() {
         .await
         .expect("sim");
     let mut a = args_for(&sim);
-    a.clerk_cookie = Some("__client=secret-part\r\nX-Injected: 1".into());
+    a.clerk_cookie = Some(Secret::new("__client=secret-part\r\nX-Injected: 1"));
     let config = Config::from_args(&a).expect("settings parse");
     let store: std::sync::Arc<dyn Store> =
         std::sync::Arc::new(MemoryStore::new(Default::default()));

@@ -108,7 +108,7 @@ async fn trigger_429_is_a_429_with_retry_after() {
 #[tokio::test]
 async fn silent_upstream_times_out_instead_of_hanging() {
     let h = start(SimConfig::default(), |a| {
-        a.stream_idle_timeout_secs = "1".into()
+        a.stream_idle_timeout_secs = Duration::from_secs(1)
     })
     .await;
     h.sim.set_faults(Faults {

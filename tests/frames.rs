@@ -5,6 +5,8 @@
 mod common;
 
 use common::*;
+use enginelabs_2api::config::ReasoningMode;
+use enginelabs_2api::config::values;
 use enginelabs_2api::simulator::{Faults, SimConfig, reply_text, thinking_text};
 use serde_json::json;
 
@@ -41,7 +43,10 @@ async fn thinking_goes_to_reasoning_content_only() {
 
 #[tokio::test]
 async fn think_tags_mode_wraps_reasoning_and_continuity_still_matches() {
-    let h = start(SimConfig::default(), |a| a.reasoning = "think-tags".into()).await;
+    let h = start(SimConfig::default(), |a| {
+        a.reasoning = ReasoningMode::ThinkTags
+    })
+    .await;
     h.sim.set_faults(Faults {
         thinking: true,
         ..Faults::default()
@@ -70,7 +75,7 @@ async fn think_tags_mode_wraps_reasoning_and_continuity_still_matches() {
 
 #[tokio::test]
 async fn hide_mode_drops_reasoning() {
-    let h = start(SimConfig::default(), |a| a.reasoning = "hide".into()).await;
+    let h = start(SimConfig::default(), |a| a.reasoning = ReasoningMode::Hide).await;
     h.sim.set_faults(Faults {
         thinking: true,
         ..Faults::default()
@@ -88,7 +93,7 @@ async fn hide_mode_drops_reasoning() {
 async fn cumulative_buffers_are_not_duplicated() {
     for protocol in ["gen1", "gen2"] {
         let h = start(SimConfig::default(), |a| {
-            a.upstream_protocol = protocol.into()
+            a.upstream_protocol = values::protocol(protocol).expect("valid upstream_protocol")
         })
         .await;
         h.sim.set_faults(Faults {
@@ -111,7 +116,7 @@ async fn cumulative_buffers_are_not_duplicated() {
 async fn replayed_previous_turn_is_not_taken_for_the_answer() {
     for protocol in ["gen1", "gen2"] {
         let h = start(SimConfig::default(), |a| {
-            a.upstream_protocol = protocol.into()
+            a.upstream_protocol = values::protocol(protocol).expect("valid upstream_protocol")
         })
         .await;
         let (_, v) = h
@@ -166,7 +171,7 @@ async fn slow_frames_still_arrive_complete() {
 async fn non_ascii_prompts_survive_both_generations() {
     for protocol in ["gen1", "gen2"] {
         let h = start(SimConfig::default(), |a| {
-            a.upstream_protocol = protocol.into()
+            a.upstream_protocol = values::protocol(protocol).expect("valid upstream_protocol")
         })
         .await;
         let (status, _) = h

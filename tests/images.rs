@@ -119,7 +119,7 @@ async fn gen1_refuses_images() {
 #[tokio::test]
 async fn limits_are_enforced_before_any_upload() {
     let h = start(SimConfig::default(), |a| {
-        a.max_image_bytes = "1000".into();
+        a.max_image_bytes = 1000;
     })
     .await;
     expect_refusal(

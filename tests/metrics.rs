@@ -19,6 +19,7 @@ use common::*;
 use enginelabs_2api::metrics as m;
 use enginelabs_2api::simulator::{Faults, SimConfig, Simulator};
 use enginelabs_2api::store::{EmbeddedStore, Store, WriteFaults};
+use enginelabs_2api::upstream::ProtocolChoice;
 use serde_json::{Value, json};
 
 const ARGS: &str = r#"{"file_path":"/tmp/m.txt","content":"x"}"#;
@@ -52,9 +53,9 @@ async fn every_declared_metric_family_moves_when_its_event_happens() {
     .await
     .unwrap();
     let mut a = args_for(&sim);
-    a.upstream_protocol = "gen1".into();
-    a.account_concurrency = Some("1".into());
-    a.prompt_budget_bytes = "6000".into();
+    a.upstream_protocol = ProtocolChoice::Gen1;
+    a.account_concurrency = Some(Some(1));
+    a.prompt_budget_bytes = 6000;
     let dir = TempDir::new("metrics");
     let faults = Arc::new(WriteFaults::default());
     let store = EmbeddedStore::open_with_faults(
@@ -200,8 +201,8 @@ async fn every_declared_metric_family_moves_when_its_event_happens() {
     // connection over the cap refused. Metrics are process-wide, so the served proxy's series
     // show on this harness's scrape too.
     let served = start_served(SimConfig::default(), |a| {
-        a.header_read_timeout_secs = "1".into();
-        a.max_connections = "1".into();
+        a.header_read_timeout_secs = Duration::from_secs(1);
+        a.max_connections = 1;
     })
     .await;
     let addr = served.base.trim_start_matches("http://").to_string();

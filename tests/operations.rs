@@ -77,8 +77,8 @@ async fn healthz_answers_without_a_key() {
 #[tokio::test]
 async fn expired_conversations_are_deleted_upstream_with_cleanup_on() {
     let h = start(SimConfig::default(), |a| {
-        a.conversation_ttl = "1s".into();
-        a.upstream_cleanup = "true".into();
+        a.conversation_ttl = Duration::from_secs(1);
+        a.upstream_cleanup = true;
     })
     .await;
     let (status, v) = h
@@ -103,7 +103,10 @@ async fn expired_conversations_are_deleted_upstream_with_cleanup_on() {
 
 #[tokio::test]
 async fn without_cleanup_nothing_is_deleted_upstream() {
-    let h = start(SimConfig::default(), |a| a.conversation_ttl = "1s".into()).await;
+    let h = start(SimConfig::default(), |a| {
+        a.conversation_ttl = Duration::from_secs(1)
+    })
+    .await;
     assert_eq!(
         h.chat(json!({"model": "GPT5", "messages": [user("keep upstream")]}))
             .await

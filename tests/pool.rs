@@ -20,7 +20,7 @@ async fn per_account_limit_holds_under_fifty_concurrent_requests() {
         ..SimConfig::default()
     };
     let (h, users) = pool_of(3, sim_cfg, |a| {
-        a.account_concurrency = Some("2".into());
+        a.account_concurrency = Some(Some(2));
     })
     .await;
     let h = Arc::new(h);
@@ -72,9 +72,9 @@ async fn per_account_limit_holds_under_fifty_concurrent_requests() {
 #[tokio::test]
 async fn a_full_pool_queues_then_answers_429() {
     let (h, _) = pool_of(1, SimConfig::default(), |a| {
-        a.account_concurrency = Some("1".into());
-        a.queue_timeout_secs = "1".into();
-        a.max_queue = "1".into();
+        a.account_concurrency = Some(Some(1));
+        a.queue_timeout_secs = Duration::from_secs(1);
+        a.max_queue = 1;
     })
     .await;
     h.sim.set_faults(Faults {
@@ -193,8 +193,8 @@ async fn a_new_conversation_fails_over_when_its_cookie_died() {
 #[tokio::test]
 async fn a_5xx_on_one_account_fails_over_and_opens_its_breaker() {
     let (h, users) = pool_of(2, SimConfig::default(), |a| {
-        a.breaker_failures = "2".into();
-        a.breaker_open = "1h".into();
+        a.breaker_failures = 2;
+        a.breaker_open = Duration::from_secs(3600);
     })
     .await;
     h.sim.set_faults(Faults {
@@ -339,9 +339,9 @@ async fn every_account_cooling_answers_429_with_retry_after() {
 #[tokio::test]
 async fn the_breaker_opens_on_repeated_failures_and_closes_after_a_good_trial() {
     let (h, _) = pool_of(1, SimConfig::default(), |a| {
-        a.breaker_failures = "2".into();
-        a.breaker_open = "1s".into();
-        a.retry_attempts = "1".into();
+        a.breaker_failures = 2;
+        a.breaker_open = Duration::from_secs(1);
+        a.retry_attempts = 1;
     })
     .await;
     h.sim.set_faults(Faults {

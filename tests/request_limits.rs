@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 const LIMIT: usize = 4;
 
 async fn harness() -> Harness {
-    start(SimConfig::default(), |a| a.max_messages = LIMIT.to_string()).await
+    start(SimConfig::default(), |a| a.max_messages = LIMIT).await
 }
 
 fn users(n: usize) -> Vec<Value> {

@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use common::*;
 use enginelabs_2api::simulator::{Faults, SimConfig, reply_text, thinking_text};
+use enginelabs_2api::upstream::ProtocolChoice;
 use serde_json::{Value, json};
 
 const WORDS: usize = 24;
@@ -29,7 +30,7 @@ fn sim_cfg(frame_delay_ms: u64) -> SimConfig {
 async fn gen1(frame_delay_ms: u64) -> Arc<Harness> {
     Arc::new(
         start(sim_cfg(frame_delay_ms), |a| {
-            a.upstream_protocol = "gen1".into();
+            a.upstream_protocol = ProtocolChoice::Gen1;
         })
         .await,
     )
@@ -175,7 +176,7 @@ async fn gen1_drop_that_keeps_happening_ends_with_an_error_event_and_done() {
 async fn gen2(frame_delay_ms: u64) -> Arc<Harness> {
     Arc::new(
         start(sim_cfg(frame_delay_ms), |a| {
-            a.upstream_protocol = "gen2".into();
+            a.upstream_protocol = ProtocolChoice::Gen2;
         })
         .await,
     )

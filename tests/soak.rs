@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use common::*;
+use enginelabs_2api::config::values;
 use enginelabs_2api::simulator::{Faults, SimConfig, reply_text, thinking_text};
 use futures_util::StreamExt as _;
 use rand::rngs::StdRng;
@@ -57,7 +58,9 @@ async fn harness(protocol: &str) -> Arc<Harness> {
                 token_ttl: Duration::from_secs(2),
                 ..SimConfig::default()
             },
-            move |a| a.upstream_protocol = protocol,
+            move |a| {
+                a.upstream_protocol = values::protocol(&protocol).expect("valid upstream_protocol")
+            },
         )
         .await,
     )

@@ -34,9 +34,9 @@ async fn proxy(header_secs: u64, body_secs: u64, max_connections: usize) -> Harn
 
 async fn proxy_with(sim: SimConfig, header_secs: u64, body_secs: u64, max: usize) -> Harness {
     start_served(sim, |a: &mut ConfigArgs| {
-        a.header_read_timeout_secs = header_secs.to_string();
-        a.request_body_timeout_secs = body_secs.to_string();
-        a.max_connections = max.to_string();
+        a.header_read_timeout_secs = Duration::from_secs(header_secs);
+        a.request_body_timeout_secs = Duration::from_secs(body_secs);
+        a.max_connections = max;
     })
     .await
 }

@@ -9,6 +9,7 @@
 mod common;
 
 use common::*;
+use enginelabs_2api::relay::LongPrompts;
 use enginelabs_2api::simulator::SimConfig;
 use serde_json::{Value, json};
 
@@ -317,10 +318,7 @@ async fn anthropic_tool_use_round_trip_stream_and_not() {
 
 #[tokio::test]
 async fn a_first_turn_over_the_budget_goes_as_context_turns() {
-    let h = start(SimConfig::default(), |a| {
-        a.prompt_budget_bytes = "6000".into()
-    })
-    .await;
+    let h = start(SimConfig::default(), |a| a.prompt_budget_bytes = 6000).await;
     let system: String = (0..600).map(|i| format!("Rule {i}: be exact.\n")).collect();
     let body = json!({"model": "GPT5", "tools": [write_tool()], "messages": [
         {"role": "system", "content": system}, user(&format!("call Write {ARGS}"))]});
@@ -345,8 +343,8 @@ async fn a_first_turn_over_the_budget_goes_as_context_turns() {
 #[tokio::test]
 async fn long_prompts_reject_explains_the_limit() {
     let h = start(SimConfig::default(), |a| {
-        a.prompt_budget_bytes = "4000".into();
-        a.long_prompts = "reject".into();
+        a.prompt_budget_bytes = 4000;
+        a.long_prompts = LongPrompts::Reject;
     })
     .await;
     let (status, body) = h

@@ -15,23 +15,23 @@
 //! the clone, and the refresh task swaps in a new snapshot.
 //!
 //! # Layout
-//! - this file: [`Catalog`] (one snapshot), [`ModelCatalog`] (the shared, refreshed one);
-//! - `settings`: [`CatalogSettings`] from the raw config;
+//! - this file: [`Catalog`] (one snapshot);
+//! - `shared`: [`ModelCatalog`], the shared snapshot and its refresh through the relay's clients;
+//! - `settings`: [`CatalogSettings`] and the `MODEL_ALIASES` rule;
 //! - `images`: [`prepare_images`], the image checks that need the catalogue.
+//!
+//! The catalogue names neither the server nor the config: the server passes in its settings
+//! and the [`crate::relay::Relay`] whose clients and pool it asks.
 
 mod images;
 mod settings;
+mod shared;
 
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
+pub use images::{ImageError, prepare_images};
+pub use settings::{CatalogSettings, parse_aliases};
+pub use shared::{AccountProbe, ModelCatalog};
 
-pub use images::prepare_images;
-pub use settings::CatalogSettings;
-
-use crate::config::Config;
-use crate::server::AppState;
 use crate::upstream::trigger::Adapter;
-use crate::upstream::{ProtocolChoice, UpstreamError};
 
 /// One model on offer.
 #[derive(Debug, Clone, PartialEq)]
@@ -72,9 +72,9 @@ pub struct Catalog {
 
 impl Catalog {
     /// The configured `MODELS`: what is offered without a live list.
-    pub fn configured(config: &Config) -> Catalog {
+    pub fn configured(settings: &CatalogSettings) -> Catalog {
         Catalog {
-            models: config
+            models: settings
                 .models
                 .iter()
                 .map(|m| CatalogModel {
@@ -87,19 +87,19 @@ impl Catalog {
                 })
                 .collect(),
             excluded: Vec::new(),
-            aliases: config.catalog.aliases.clone(),
-            default: config.default_model.clone(),
+            aliases: settings.aliases.clone(),
+            default: settings.default_model.clone(),
             live: false,
         }
     }
 
     /// The live list: enabled adapters, paid ones only when `include_paid`, each key once.
-    pub fn from_adapters(adapters: &[Adapter], config: &Config) -> Catalog {
+    pub fn from_adapters(adapters: &[Adapter], settings: &CatalogSettings) -> Catalog {
         let mut models: Vec<CatalogModel> = Vec::with_capacity(adapters.len());
         let mut excluded = Vec::new();
         for a in adapters {
             let paid = a.minimum_tier.unwrap_or(0) > 0;
-            if a.enabled == Some(false) || (paid && !config.catalog.include_paid) {
+            if a.enabled == Some(false) || (paid && !settings.include_paid) {
                 excluded.extend(
                     [
                         Some(a.key.clone()),
@@ -130,8 +130,8 @@ impl Catalog {
         Catalog {
             models,
             excluded,
-            aliases: config.catalog.aliases.clone(),
-            default: config.default_model.clone(),
+            aliases: settings.aliases.clone(),
+            default: settings.default_model.clone(),
             live: true,
         }
     }
@@ -249,215 +249,33 @@ impl Catalog {
     }
 }
 
-fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    l.read().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    l.write().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// What the last look at the upstream account said (for `/readyz`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AccountProbe {
-    /// Nothing tried yet.
-    Untried,
-    /// The session worked (the adapter list, or at least the JWT, came back).
-    Usable,
-    /// Clerk or EngineLabs refused the cookie: the account is dead until a fresh cookie.
-    Dead(String),
-}
-
-/// The shared catalogue: a snapshot plus what the last refresh learned.
-pub struct ModelCatalog {
-    current: RwLock<Arc<Catalog>>,
-    /// The web part (live adapters or configured `MODELS`), before the CLI models join.
-    web: RwLock<Arc<Catalog>>,
-    /// The CLI door's model ids, as its last `GET /models` said.
-    cli_ids: RwLock<Vec<String>>,
-    probe: Mutex<AccountProbe>,
-    /// Set once the first load was tried (whatever its outcome).
-    loaded: tokio::sync::OnceCell<()>,
-}
-
-impl ModelCatalog {
-    pub fn new(config: &Config) -> Self {
-        let configured = Arc::new(Catalog::configured(config));
-        ModelCatalog {
-            web: RwLock::new(Arc::clone(&configured)),
-            cli_ids: RwLock::new(Vec::new()),
-            current: RwLock::new(configured),
-            probe: Mutex::new(AccountProbe::Untried),
-            loaded: tokio::sync::OnceCell::new(),
-        }
-    }
-
-    /// Makes sure the first load was tried: the first request waits for it (bounded by the
-    /// request timeout, at most 10 s), later ones return at once. A failed first load leaves
-    /// the configured `MODELS` in place until a background refresh works.
-    pub async fn ensure_loaded(&self, state: &AppState) {
-        self.loaded
-            .get_or_init(|| async {
-                if state.relay().pool.is_empty() {
-                    return;
-                }
-                let bound = state
-                    .config()
-                    .upstream
-                    .request_timeout
-                    .min(Duration::from_secs(10));
-                if tokio::time::timeout(bound, self.refresh(state)).await.is_err() {
-                    tracing::warn!("the model list did not arrive in time; serving the configured MODELS for now");
-                }
-            })
-            .await;
-    }
-
-    /// The current snapshot (cheap: an `Arc` clone).
-    pub fn snapshot(&self) -> Arc<Catalog> {
-        Arc::clone(&read(&self.current))
-    }
-
-    /// Swaps in a new web part, or new CLI ids, and rebuilds the joined snapshot.
-    fn set(&self, web: Option<Catalog>, cli_ids: Option<Vec<String>>, has_web: bool) {
-        if let Some(w) = web {
-            *write(&self.web) = Arc::new(w);
-        }
-        if let Some(ids) = cli_ids {
-            *write(&self.cli_ids) = ids;
-        }
-        let web = Arc::clone(&read(&self.web));
-        let ids = read(&self.cli_ids).clone();
-        let joined = if ids.is_empty() && has_web {
-            web
-        } else {
-            Arc::new(web.with_cli(&ids, has_web))
-        };
-        *write(&self.current) = joined;
-    }
-
-    pub fn probe(&self) -> AccountProbe {
-        self.probe
-            .lock()
-            .map(|p| p.clone())
-            .unwrap_or(AccountProbe::Untried)
-    }
-
-    fn set_probe(&self, probe: AccountProbe) {
-        if let Ok(mut p) = self.probe.lock() {
-            *p = probe;
-        }
-    }
-
-    /// Fetches the adapter list now (bypassing the client's cache) and swaps it in. Returns
-    /// whether the catalogue is live afterwards. Gen-1 (fixed) and no account: nothing to do.
-    pub async fn refresh(&self, state: &AppState) -> bool {
-        let cli = self.refresh_cli(state).await;
-        self.refresh_web(state).await || cli
-    }
-
-    /// The CLI door's `GET /models`, with any `cto login` account.
-    async fn refresh_cli(&self, state: &AppState) -> bool {
-        let pool = &state.relay().pool;
-        let Some(account) = pool.any_cli_account() else {
-            return false;
-        };
-        match state.relay().cli.models(&account).await {
-            Ok(ids) => {
-                tracing::debug!(models = ids.len(), "CLI model list refreshed");
-                self.set(None, Some(ids), pool.has(crate::pool::Kind::Web));
-                true
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "could not fetch the CLI API's model list; keeping the current one");
-                false
-            }
-        }
-    }
-
-    /// The web agent's adapter list.
-    async fn refresh_web(&self, state: &AppState) -> bool {
-        let config = state.config();
-        let Some(account) = state.relay().pool.any_account() else {
-            return false;
-        };
-        if config.upstream.protocol == ProtocolChoice::Gen1 {
-            return self.check_account(state, &account).await;
-        }
-        match state.relay().engine.refresh_adapters(&account).await {
-            Ok(list) => {
-                let catalog = Catalog::from_adapters(&list, config);
-                let dangling = catalog.dangling_aliases();
-                if !dangling.is_empty() {
-                    tracing::warn!(aliases = ?dangling, "MODEL_ALIASES name models the live catalogue does not offer");
-                }
-                tracing::debug!(models = catalog.models().len(), "model catalogue refreshed");
-                self.set(Some(catalog), None, true);
-                self.set_probe(AccountProbe::Usable);
-                true
-            }
-            Err(e) => {
-                self.note_failure(&e);
-                if !matches!(
-                    e,
-                    UpstreamError::Status {
-                        status: 404 | 405,
-                        ..
-                    }
-                ) {
-                    tracing::warn!(error = %e, "could not fetch the model list; keeping the current catalogue");
-                }
-                self.check_account(state, &account).await && self.snapshot().is_live()
-            }
-        }
-    }
-
-    /// Without an adapter list (Gen-1), at least learn whether the account's session works.
-    async fn check_account(&self, state: &AppState, account: &crate::upstream::Account) -> bool {
-        match state.relay().engine.ensure_ready(account).await {
-            Ok(_) => self.set_probe(AccountProbe::Usable),
-            Err(e) => self.note_failure(&e),
-        }
-        self.snapshot().is_live()
-    }
-
-    fn note_failure(&self, e: &UpstreamError) {
-        if matches!(
-            e,
-            UpstreamError::CookieRejected { .. } | UpstreamError::BadCookie(_)
-        ) {
-            self.set_probe(AccountProbe::Dead(e.to_string()));
-        }
-    }
-}
-
-/// Refreshes the catalogue every `MODEL_REFRESH` in the background until the state is gone.
-/// The first load happens on first use ([`ModelCatalog::ensure_loaded`]), not at start, so
-/// start-up makes no upstream call and a cookie revoked before the first request is seen by it.
-pub fn spawn(state: &AppState) {
-    if state.relay().pool.is_empty() {
-        return;
-    }
-    let weak = state.downgrade();
-    let every = state.config().catalog.refresh;
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(every).await;
-            let Some(state) = weak.upgrade() else { return };
-            state.catalog().refresh(&state).await;
-        }
-    });
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::ConfigError;
 
-    fn config(extra: &[&str]) -> Result<Config, ConfigError> {
-        let mut v = vec!["--store", "memory"];
-        v.extend_from_slice(extra);
-        Config::from_args(&crate::config::test_args(&v))
+    /// The default settings changed by these flag pairs (the catalogue's own flags only).
+    fn config(flags: &[&str]) -> Result<CatalogSettings, String> {
+        let mut s = CatalogSettings {
+            models: vec!["ClaudeSonnet4_5".into(), "GPT5".into()],
+            default_model: "ClaudeSonnet4_5".into(),
+            aliases: Vec::new(),
+            include_paid: false,
+            refresh: std::time::Duration::from_secs(600),
+            max_image_bytes: 5_242_880,
+        };
+        for pair in flags.chunks(2) {
+            match pair {
+                ["--model-aliases", v] => s.aliases = parse_aliases(v)?,
+                ["--models", v] => {
+                    s.models = v.split(',').map(str::to_string).collect();
+                    s.default_model = s.models[0].clone();
+                }
+                ["--default-model", v] => s.default_model = (*v).to_string(),
+                ["--include-paid-models", v] => s.include_paid = *v == "true",
+                other => panic!("not a catalogue flag: {other:?}"),
+            }
+        }
+        Ok(s)
     }
 
     fn adapter(key: &str, engine: &str, model: &str, tier: i64, enabled: bool) -> Adapter {

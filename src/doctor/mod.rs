@@ -29,6 +29,9 @@ use std::sync::Arc;
 
 use crate::capture::Recorder;
 use crate::config::{Config, StoreChoice};
+
+/// A boxed error with a readable message: enough for a command's top level.
+pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 use crate::pool::Pool;
 use crate::pool::login::{Kind, Login};
 use crate::store::{Store, StoreLimits, open_store};
@@ -92,7 +95,7 @@ impl Context {
 const TURNS_PER_ACCOUNT: usize = 2;
 
 /// Runs the doctor; `Ok(true)` when every account passed.
-pub async fn run(config: Config, args: DoctorArgs) -> crate::run::anyhow_like::Result<bool> {
+pub async fn run(config: Config, args: DoctorArgs) -> Result<bool> {
     let turns = config.accounts.len() * TURNS_PER_ACCOUNT;
     if !config.accounts.is_empty() && !args.yes && !confirm(turns)? {
         return Err("stopped before any turn ran".into());
@@ -127,7 +130,7 @@ pub async fn run(config: Config, args: DoctorArgs) -> crate::run::anyhow_like::R
         model: args
             .model
             .clone()
-            .unwrap_or_else(|| config.default_model.clone()),
+            .unwrap_or_else(|| config.catalog.default_model.clone()),
         prompt_budget: config.prompts.budget,
         tool_prompt_extra: args.tool_prompt_extra.clone(),
     };
@@ -189,7 +192,7 @@ pub async fn run(config: Config, args: DoctorArgs) -> crate::run::anyhow_like::R
 }
 
 /// Says what the run costs and asks to go on; without a terminal to ask, wants `--yes`.
-fn confirm(turns: usize) -> crate::run::anyhow_like::Result<bool> {
+fn confirm(turns: usize) -> Result<bool> {
     let note = format!(
         "doctor runs up to {turns} short test turn(s) on your account(s); each costs cto.new credits, and it deletes the chats it creates when it can."
     );

@@ -3,7 +3,6 @@
 //!
 //! # Layout
 //! - [`sources`]: `CLERK_COOKIE`, `CLERK_COOKIES`, `ACCOUNTS_FILE` parsing;
-//! - [`settings`]: the pool's settings as the config validates them;
 //! - [`entry`]: one account as the pool holds it, and its cookie-free admin view;
 //! - [`login`]: the two kinds of account ([`Login`]): a browser cookie or a `cto login`;
 //! - [`account_state`]: health (active, cooling, dead, disabled) and quota from `/billing`;
@@ -28,7 +27,6 @@ pub mod probe;
 pub mod refresh;
 pub mod retry;
 pub mod schedule;
-pub mod settings;
 pub mod sources;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,7 +46,7 @@ use crate::upstream::UpstreamError;
 use account_state::{Health, secs_until};
 use entry::Entry;
 
-/// Scheduling, health and retry settings (see `config.rs` for their names and defaults).
+/// Scheduling, health and retry settings (see `config/accounts.rs` for their names and defaults).
 #[derive(Debug, Clone)]
 pub struct PoolConfig {
     /// Turns per cookie account at once; `None`: `/billing`'s `taskConcurrencyLimit`, else 2.

@@ -336,3 +336,10 @@ impl From<UpstreamError> for ApiError {
         ApiError::Relay(RelayError::Upstream(e))
     }
 }
+
+/// A request's images the catalogue refused: the client's to fix, about its `messages`.
+impl From<crate::catalog::ImageError> for ApiError {
+    fn from(e: crate::catalog::ImageError) -> Self {
+        ApiError::bad_request(e.to_string(), Some("messages"))
+    }
+}

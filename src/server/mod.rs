@@ -138,7 +138,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
             "no cto.new account is configured (set CLERK_COOKIE, CLERK_COOKIES or ACCOUNTS_FILE, or add one through the admin API)".into(),
         );
     }
-    state.catalog().ensure_loaded(&state).await;
+    state.catalog().ensure_loaded(state.relay()).await;
     if let AccountProbe::Dead(why) = state.catalog().probe() {
         return not_ready(why);
     }

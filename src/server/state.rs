@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use crate::config::Config;
+use crate::config::{Config, Secret};
 use crate::pool::{Pool, probe};
 use crate::relay::Relay;
 use crate::server::auth::ApiKeys;
@@ -81,13 +81,19 @@ impl AppState {
             .map_err(|(label, error)| StartError::Cookie { label, error })?;
         pool.load_admin_added(&store).await;
         let probe = probe::spawn(&pool, Arc::clone(&engine));
-        let keys = ApiKeys::new(&config.api_keys);
-        let admin = ApiKeys::new(config.admin_key.as_slice());
+        let exposed = |keys: &[Secret]| -> Vec<String> {
+            keys.iter().map(|k| k.expose().to_string()).collect()
+        };
+        let keys = ApiKeys::new(&exposed(&config.api_keys));
+        let admin = ApiKeys::new(&exposed(config.admin_key.as_slice()));
         let sessions = Arc::new(
-            crate::server::admin_ui::Sessions::load(config.admin_key.as_deref(), store.as_ref())
-                .await,
+            crate::server::admin_ui::Sessions::load(
+                config.admin_key.as_ref().map(Secret::expose),
+                store.as_ref(),
+            )
+            .await,
         );
-        let catalog = crate::catalog::ModelCatalog::new(&config);
+        let catalog = crate::catalog::ModelCatalog::new(config.catalog.clone(), &config.upstream);
         let prompts = config.prompts;
         let cli = Arc::new(
             crate::upstream::cli::CliClient::new(&config.upstream).map_err(StartError::Client)?,
@@ -110,9 +116,43 @@ impl AppState {
                 catalog,
             }),
         };
-        crate::cleanup::spawn(&state);
-        crate::catalog::spawn(&state);
+        state.spawn_purge();
+        state.spawn_catalog_refresh();
         Ok(state)
+    }
+
+    /// Purges expired conversations every [`crate::cleanup::interval_for`] the TTL until the
+    /// state is dropped.
+    fn spawn_purge(&self) {
+        let every = crate::cleanup::interval_for(self.config().conversation_ttl);
+        let weak = self.downgrade();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(state) = weak.upgrade() else { break };
+                crate::cleanup::purge_once(state.relay(), state.config().upstream_cleanup).await;
+            }
+        });
+    }
+
+    /// Refreshes the model catalogue every `MODEL_REFRESH` until the state is dropped. The
+    /// first load happens on first use ([`crate::catalog::ModelCatalog::ensure_loaded`]).
+    fn spawn_catalog_refresh(&self) {
+        if self.relay().pool.is_empty() {
+            return;
+        }
+        let weak = self.downgrade();
+        let every = self.config().catalog.refresh;
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                let Some(state) = weak.upgrade() else { return };
+                state.catalog().refresh(state.relay()).await;
+            }
+        });
     }
 
     /// A handle that does not keep the state alive (for background tasks).
@@ -171,7 +211,7 @@ impl AppState {
     /// [`AppState::resolve_model`] once the catalogue's first load was tried (request handlers
     /// use this, so the first request already sees the live model list).
     pub async fn model_for(&self, requested: Option<&str>) -> Result<String, ApiError> {
-        self.catalog().ensure_loaded(self).await;
+        self.catalog().ensure_loaded(self.relay()).await;
         self.resolve_model(requested)
     }
 
@@ -180,7 +220,7 @@ impl AppState {
         &self,
         requested: Option<&str>,
     ) -> Result<(String, crate::relay::Route), ApiError> {
-        self.catalog().ensure_loaded(self).await;
+        self.catalog().ensure_loaded(self.relay()).await;
         let catalog = self.catalog().snapshot();
         let m = catalog
             .resolve(requested)

@@ -29,7 +29,9 @@ pub async fn start(
     stream: bool,
 ) -> Result<Started, ApiError> {
     let sources = std::mem::take(&mut chat.images);
-    let images = crate::catalog::prepare_images(state, &scope.model, sources).await?;
+    let images =
+        crate::catalog::prepare_images(state.catalog(), state.relay(), &scope.model, sources)
+            .await?;
     let mut running = state.relay().start(scope, chat, images, route).await?;
     let first = match running.next().await {
         Some(Ok(ev)) => ev,

@@ -10,37 +10,34 @@ pub mod sim;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Parser;
 use enginelabs_2api::config::{Config, ConfigArgs};
 use enginelabs_2api::server::{AppState, app, listener};
 use enginelabs_2api::simulator::{SimConfig, Simulator};
 use enginelabs_2api::store::{Store, StoreLimits, memory::MemoryStore};
 use serde_json::{Value, json};
 
-#[derive(Parser)]
-struct Wrap {
-    #[command(flatten)]
-    args: ConfigArgs,
-}
-
 pub const KEY: &str = "sk-test-key-123";
 
-/// Settings as the binary would read them with no flags, then pointed at `sim`.
+/// Settings as the binary would read them from this environment, pointed at `sim`.
 pub fn args_for(sim: &Simulator) -> ConfigArgs {
-    let mut a = Wrap::parse_from(["enginelabs-2api"]).args;
-    a.api_master_key = Some(KEY.to_string());
+    let (url, cookie) = (sim.url(), sim.account().cookie);
+    let mut a = ConfigArgs::from_pairs(&[
+        ("API_MASTER_KEY", KEY),
+        ("CLERK_COOKIE", &cookie),
+        ("CLERK_BASE_URL", &url),
+        ("ENGINE_BASE_URL", &url),
+        ("STORE", "memory"),
+        ("UPSTREAM_PROTOCOL", "auto"),
+        ("MODELS", "ClaudeSonnet4_5,GPT5,gpt_5_4"),
+        ("REQUEST_TIMEOUT_SECS", "5"),
+        ("STREAM_IDLE_TIMEOUT_SECS", "5"),
+        ("REASONING", "field"),
+        ("MAX_BODY_BYTES", "65536"),
+    ])
+    .expect("valid settings");
+    // Whatever the process environment says, these stay unset.
     a.api_keys = None;
-    a.clerk_cookie = Some(sim.account().cookie);
-    a.clerk_base_url = sim.url();
-    a.engine_base_url = sim.url();
-    a.store = Some("memory".into());
-    a.upstream_protocol = "auto".into();
-    a.models = "ClaudeSonnet4_5,GPT5,gpt_5_4".into();
     a.default_model = None;
-    a.request_timeout_secs = "5".into();
-    a.stream_idle_timeout_secs = "5".into();
-    a.reasoning = "field".into();
-    a.max_body_bytes = "65536".into();
     a
 }
 

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use enginelabs_2api::config::ConfigArgs;
+use enginelabs_2api::config::Secret;
 use enginelabs_2api::simulator::{SimConfig, Simulator};
 use serde_json::{Value, json};
 
@@ -28,8 +29,8 @@ pub async fn pool_of(
     let users = accounts.iter().map(|a| a.user_id.clone()).collect();
     let mut a = super::args_for(&sim_probe);
     a.clerk_cookie = None;
-    a.clerk_cookies = Some(cookies.join("|||"));
-    a.admin_key = Some(ADMIN.to_string());
+    a.clerk_cookies = Some(Secret::new(cookies.join("|||")));
+    a.admin_key = Some(Secret::new(ADMIN));
     tweak(&mut a);
     let store: Arc<dyn enginelabs_2api::store::Store> = Arc::new(
         enginelabs_2api::store::memory::MemoryStore::new(Default::default()),

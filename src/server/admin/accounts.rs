@@ -94,7 +94,7 @@ pub async fn add(
                 .add_cli(&relay.cli, &relay.store, &label, token)
                 .await?;
             // Its door's models join the catalogue now, not at the next refresh.
-            state.catalog().refresh(&state).await;
+            state.catalog().refresh(state.relay()).await;
             view
         }
     };

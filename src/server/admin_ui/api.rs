@@ -3,8 +3,7 @@
 //! - `GET /admin/api/session`: whether the caller is logged in (the page's first call);
 //! - `GET /admin/api/overview`: uptime, version, upstream protocol, store, account counts and
 //!   the last minutes of traffic from [`super::stats`];
-//! - `GET /admin/api/settings`: the effective configuration, secrets replaced by
-//!   `<redacted>` or counts;
+//! - `GET /admin/api/settings`: every setting in force, secrets replaced by `<redacted>`;
 //! - `GET /admin/api/models`, `POST /admin/api/chat`: the playground. They run the `/v1`
 //!   handlers themselves as the fixed client `admin-playground`, so the page needs no client
 //!   key and its conversations are scoped apart from every client's.
@@ -24,8 +23,6 @@ use crate::server::openai;
 
 /// The client id of playground turns (scopes their conversation fingerprints).
 pub const PLAYGROUND_CLIENT: &str = "admin-playground";
-
-const REDACTED: &str = "<redacted>";
 
 pub async fn session() -> Json<Value> {
     Json(json!({"authenticated": true}))
@@ -63,55 +60,30 @@ pub async fn overview(
     }))
 }
 
-/// The configuration as JSON: every setting, with keys and cookies replaced by `<redacted>`
-/// or by how many there are.
+/// The configuration as JSON: every setting by its variable name, from the one redacted view
+/// ([`crate::config::Config::settings`]: secrets are `<redacted>`), with the account labels and
+/// the build's transport.
 pub async fn settings(State(state): State<AppState>) -> Json<Value> {
     let c = state.config();
-    let p = &c.pool;
-    let u = &c.upstream;
-    Json(json!({
-        "listen": c.listen.to_string(),
-        "api_keys": format!("{} configured, {REDACTED}", c.api_keys.len()),
-        "admin_key": c.admin_key.as_ref().map(|_| REDACTED),
-        "clerk_cookie": c.clerk_cookie.as_ref().map(|_| REDACTED),
-        "accounts": c.accounts.iter().map(|a| json!({"label": a.label, "cookie": REDACTED})).collect::<Vec<_>>(),
-        "models": c.models,
-        "default_model": c.default_model,
-        "reasoning": format!("{:?}", c.reasoning),
-        "max_body_bytes": c.max_body_bytes,
-        "cors_origins": match &c.cors {
-            crate::server::cors::CorsOrigins::Off => json!(null),
-            crate::server::cors::CorsOrigins::Any => json!("*"),
-            crate::server::cors::CorsOrigins::List(list) => json!(list.iter().filter_map(|o| o.to_str().ok()).collect::<Vec<_>>()),
-        },
-        "store": c.store_label(),
-        "conversation_ttl_secs": c.conversation_ttl.as_secs(),
-        "max_conversations": c.max_conversations,
-        "upstream_cleanup": c.upstream_cleanup,
-        "log_format": format!("{:?}", c.log_format),
-        "upstream": {
-            "clerk_base_url": u.clerk_base_url,
-            "engine_base_url": u.engine_base_url,
-            "ws_base_url": u.ws_base_url,
-            "protocol": format!("{:?}", u.protocol),
-            "request_timeout_secs": u.request_timeout.as_secs_f64(),
-            "stream_idle_timeout_secs": u.idle_timeout.as_secs_f64(),
-            // Display leaves the proxy's credentials out.
-            "proxy": u.proxy.as_ref().map(ToString::to_string),
-            "transport": crate::upstream::transport::Transport::NAME,
-        },
-        "pool": {
-            "account_concurrency": p.concurrency,
-            "queue_timeout_secs": p.queue_timeout.as_secs_f64(),
-            "max_queue": p.max_queue,
-            "account_cooldown_secs": p.cooldown.as_secs_f64(),
-            "dead_recheck_interval_secs": p.dead_recheck.as_secs_f64(),
-            "quota_check_interval_secs": p.quota_check.as_secs_f64(),
-            "retry_attempts": p.attempts,
-            "breaker_failures": p.breaker.failures,
-            "breaker_open_secs": p.breaker.open_for.as_secs_f64(),
-        },
-    }))
+    let mut out: serde_json::Map<String, Value> = c
+        .settings()
+        .iter()
+        .map(|(name, value)| ((*name).to_string(), json!(value)))
+        .collect();
+    out.insert(
+        "accounts".into(),
+        json!(
+            c.accounts
+                .iter()
+                .map(|a| a.label.as_str())
+                .collect::<Vec<_>>()
+        ),
+    );
+    out.insert(
+        "transport".into(),
+        json!(crate::upstream::transport::Transport::NAME),
+    );
+    Json(Value::Object(out))
 }
 
 /// `GET /admin/api/models`: the `/v1/models` handler.

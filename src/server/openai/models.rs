@@ -29,7 +29,7 @@ fn model_json(m: &CatalogModel) -> Value {
 }
 
 pub async fn list(State(state): State<AppState>) -> Json<Value> {
-    state.catalog().ensure_loaded(&state).await;
+    state.catalog().ensure_loaded(state.relay()).await;
     let catalog = state.catalog().snapshot();
     let mut data: Vec<Value> = catalog.models().iter().map(model_json).collect();
     for alias in Catalog::CLAUDE_ALIASES {
@@ -49,7 +49,7 @@ pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    state.catalog().ensure_loaded(&state).await;
+    state.catalog().ensure_loaded(state.relay()).await;
     let catalog = state.catalog().snapshot();
     let model = catalog
         .find(&id)
