@@ -50,7 +50,7 @@ pub async fn serve(config: Config) -> anyhow_like::Result<()> {
             "no cto.new account is configured (CLERK_COOKIE, CLERK_COOKIES or ACCOUNTS_FILE): chat requests fail with 503 until one is added (also possible at runtime through the admin API). Run `enginelabs-2api demo` to try the simulator."
         );
     }
-    let grace = shutdown_grace()?;
+    let grace = config.shutdown_grace;
     let listen = config.listen;
     let limits = config.connections;
     raise_open_file_limit();
@@ -98,11 +98,11 @@ pub async fn demo(mut args: ConfigArgs, demo: DemoArgs) -> anyhow_like::Result<(
     if args.api_master_key.is_none() && args.api_keys.is_none() {
         args.api_master_key = Some(Secret::new("sk-demo"));
     }
-    let grace = shutdown_grace()?;
     let mut config = Config::from_args(&args).map_err(|e| e.to_string())?;
     if args.store.is_none() {
         config.store = StoreChoice::Memory;
     }
+    let grace = config.shutdown_grace;
     raise_open_file_limit();
     let key = config
         .api_keys
@@ -181,35 +181,6 @@ pub async fn simulate(args: SimulateArgs) -> anyhow_like::Result<()> {
     Ok(())
 }
 
-/// Environment variable: seconds that running requests (streams) may take to finish after
-/// SIGTERM/Ctrl-C before the process exits anyway.
-pub const SHUTDOWN_GRACE_VAR: &str = "SHUTDOWN_GRACE_SECS";
-const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
-
-/// `SHUTDOWN_GRACE_SECS` (default 30, `0` = cut at once). Read here rather than in the config
-/// struct so that start-up still fails on a bad value with an error naming the setting.
-pub fn shutdown_grace() -> anyhow_like::Result<Duration> {
-    match std::env::var(SHUTDOWN_GRACE_VAR) {
-        Err(std::env::VarError::NotPresent) => Ok(DEFAULT_SHUTDOWN_GRACE),
-        Err(std::env::VarError::NotUnicode(_)) => {
-            Err(format!("{SHUTDOWN_GRACE_VAR} is not valid UTF-8").into())
-        }
-        Ok(v) => parse_grace(&v).map_err(Into::into),
-    }
-}
-
-fn parse_grace(value: &str) -> Result<Duration, String> {
-    let v = value.trim();
-    if v.is_empty() {
-        return Ok(DEFAULT_SHUTDOWN_GRACE);
-    }
-    v.parse::<u64>().map(Duration::from_secs).map_err(|_| {
-        format!(
-            "{SHUTDOWN_GRACE_VAR}={v:?} is not a whole number of seconds (e.g. 30; 0 stops at once)"
-        )
-    })
-}
-
 /// Serves until SIGTERM/Ctrl-C, then stops accepting and lets running requests finish for up
 /// to `grace`. Waiting for every connection alone could take forever (one long agent turn would
 /// hold the process), so the wait is bounded; whatever still runs when the grace period ends is
@@ -286,19 +257,4 @@ pub async fn shutdown_signal() {
 /// A boxed error with a readable message: enough for a binary's top level.
 pub mod anyhow_like {
     pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn grace_values() {
-        assert_eq!(parse_grace("5"), Ok(Duration::from_secs(5)));
-        assert_eq!(parse_grace(" 0 "), Ok(Duration::ZERO));
-        assert_eq!(parse_grace(""), Ok(DEFAULT_SHUTDOWN_GRACE));
-        let err = parse_grace("10s").expect_err("units are not accepted");
-        assert!(err.contains("SHUTDOWN_GRACE_SECS"), "{err}");
-        assert!(parse_grace("-1").is_err());
-    }
 }

@@ -293,6 +293,15 @@ pub struct ConfigArgs {
     /// `*`, or comma-separated origins such as `https://chat.example.com`. Never `/admin`.
     #[arg(long, env = "CORS_ORIGINS", default_value = "")]
     pub cors_origins: String,
+    /// Seconds that running requests (streams) may take to finish after SIGTERM/Ctrl-C before
+    /// the process exits anyway (`0`: stop at once).
+    #[arg(
+        long,
+        env = "SHUTDOWN_GRACE_SECS",
+        default_value = "30",
+        value_parser = values::grace
+    )]
+    pub shutdown_grace_secs: Duration,
     /// Log format: pretty or json. The level comes from RUST_LOG (default info).
     #[arg(long, env = "LOG_FORMAT", default_value = "pretty", value_parser = values::log_format)]
     pub log_format: LogFormat,

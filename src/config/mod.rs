@@ -82,6 +82,8 @@ pub struct Config {
     pub max_conversations: usize,
     pub upstream_cleanup: bool,
     pub log_format: LogFormat,
+    /// How long open requests may finish after SIGTERM/Ctrl-C (`SHUTDOWN_GRACE_SECS`).
+    pub shutdown_grace: Duration,
     /// Every setting by its name, as shown (see [`Config::settings`]).
     shown: Vec<(&'static str, String)>,
 }
@@ -170,6 +172,7 @@ impl Config {
             max_conversations: a.max_conversations,
             upstream_cleanup: a.upstream_cleanup,
             log_format: a.log_format,
+            shutdown_grace: a.shutdown_grace_secs,
             shown: Vec::new(),
         };
         config.shown = view::shown(a, &config);

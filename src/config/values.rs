@@ -154,6 +154,17 @@ pub fn any_seconds(value: &str) -> Result<Duration, String> {
     number(value).map(Duration::from_secs)
 }
 
+/// `SHUTDOWN_GRACE_SECS`: whole seconds, `0` to stop at once, empty for the default (30).
+pub fn grace(value: &str) -> Result<Duration, String> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Ok(Duration::from_secs(30));
+    }
+    v.parse::<u64>()
+        .map(Duration::from_secs)
+        .map_err(|_| format!("`{v}` is not a whole number of seconds (e.g. 30; 0 stops at once)"))
+}
+
 /// `90`, `90s`, `30m`, `12h`, `7d`; more than zero.
 pub fn duration(value: &str) -> Result<Duration, String> {
     let v = value.trim();
@@ -202,6 +213,15 @@ mod tests {
         assert_eq!(duration("30m"), Ok(Duration::from_secs(1800)));
         assert!(duration("soon").is_err());
         assert!(duration("0s").is_err());
+    }
+
+    #[test]
+    fn grace_values() {
+        assert_eq!(grace("5"), Ok(Duration::from_secs(5)));
+        assert_eq!(grace(" 0 "), Ok(Duration::ZERO));
+        assert_eq!(grace(""), Ok(Duration::from_secs(30)));
+        assert!(grace("10s").is_err(), "units are not accepted");
+        assert!(grace("-1").is_err());
     }
 
     #[test]

@@ -107,6 +107,7 @@ pub(super) fn shown(a: &ConfigArgs, c: &Config) -> Vec<(&'static str, String)> {
         ("CONVERSATION_TTL", secs(c.conversation_ttl)),
         ("MAX_CONVERSATIONS", c.max_conversations.to_string()),
         ("UPSTREAM_CLEANUP", c.upstream_cleanup.to_string()),
+        ("SHUTDOWN_GRACE_SECS", secs(c.shutdown_grace)),
         ("LOG_FORMAT", format!("{:?}", c.log_format)),
     ]
 }

@@ -29,9 +29,6 @@ use std::sync::Arc;
 
 use crate::capture::Recorder;
 use crate::config::{Config, StoreChoice};
-
-/// A boxed error with a readable message: enough for a command's top level.
-pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 use crate::pool::Pool;
 use crate::pool::login::{Kind, Login};
 use crate::store::{Store, StoreLimits, open_store};
@@ -40,6 +37,9 @@ use crate::upstream::cli::{CliClient, CliConfig};
 use crate::upstream::tap::{FrameTap, TappedFrame};
 use crate::upstream::transport::Transport;
 use report::{AccountReport, Check, Report};
+
+/// A boxed error with a readable message: enough for a command's top level.
+pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 /// `doctor`'s own flags (the account and upstream settings are `serve`'s).
 #[derive(clap::Args, Clone, Debug, Default)]
