@@ -8,7 +8,7 @@ use tokio::net::TcpListener;
 
 use crate::cli::{DemoArgs, SimulateArgs};
 use crate::config::ConnectionLimits;
-use crate::config::{Config, ConfigArgs, LogFormat, Secret, StoreChoice};
+use crate::config::{Config, ConfigArgs, LogFormat, Secret, StoreArg};
 use crate::server::limits;
 use crate::server::{AppState, app, listener};
 use crate::simulator::{Faults, SimConfig, Simulator};
@@ -98,10 +98,9 @@ pub async fn demo(mut args: ConfigArgs, demo: DemoArgs) -> anyhow_like::Result<(
     if args.api_master_key.is_none() && args.api_keys.is_none() {
         args.api_master_key = Some(Secret::new("sk-demo"));
     }
-    let mut config = Config::from_args(&args).map_err(|e| e.to_string())?;
-    if args.store.is_none() {
-        config.store = StoreChoice::Memory;
-    }
+    // The demo forgets its conversations unless a store was asked for.
+    args.store.get_or_insert(StoreArg::Memory);
+    let config = Config::from_args(&args).map_err(|e| e.to_string())?;
     let grace = config.shutdown_grace;
     raise_open_file_limit();
     let key = config

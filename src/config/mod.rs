@@ -84,7 +84,8 @@ pub struct Config {
     pub log_format: LogFormat,
     /// How long open requests may finish after SIGTERM/Ctrl-C (`SHUTDOWN_GRACE_SECS`).
     pub shutdown_grace: Duration,
-    /// Every setting by its name, as shown (see [`Config::settings`]).
+    /// Every setting by its name, as shown (see [`Config::settings`]); taken when the settings
+    /// are validated, so change the [`ConfigArgs`] rather than a built `Config`.
     shown: Vec<(&'static str, String)>,
 }
 
