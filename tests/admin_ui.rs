@@ -512,7 +512,8 @@ async fn no_answer_of_the_page_or_the_admin_api_carries_a_cookie_value() {
     assert!(settings.contains("<redacted>"), "{settings}");
 }
 
-/// The settings tab shows the upstream proxy and the transport, never the proxy's password.
+/// The settings tab shows every setting, the upstream proxy and the transport, never a secret
+/// (the proxy's password, the keys).
 #[tokio::test]
 async fn settings_show_the_proxy_without_its_password() {
     let sim = Simulator::start(SimConfig::default()).await.expect("sim");
@@ -537,6 +538,14 @@ async fn settings_show_the_proxy_without_its_password() {
         "http://127.0.0.1:3128 (with credentials)"
     );
     assert!(v["transport"].is_string(), "{body}");
+    // Every setting of the command line (and so of `.env.example`) is listed; secrets redacted.
+    for arg in <enginelabs_2api::cli::Cli as clap::CommandFactory>::command().get_arguments() {
+        if let Some(env) = arg.get_env().and_then(|e| e.to_str()) {
+            assert!(v[env].is_string(), "the settings page misses {env}: {body}");
+        }
+    }
+    assert_eq!(v["ADMIN_KEY"], "<redacted>");
+    assert!(!body.contains(ADMIN) && !body.contains(KEY), "{body}");
 }
 
 #[tokio::test]
