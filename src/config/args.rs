@@ -108,7 +108,7 @@ pub struct ConfigArgs {
     #[arg(long, env = "HOST", default_value = "0.0.0.0", value_parser = values::ip)]
     pub host: IpAddr,
     /// Port to listen on.
-    #[arg(long, env = "PORT", default_value = "8089", value_parser = values::number::<u16>)]
+    #[arg(long, env = "PORT", default_value = "8089", value_parser = values::port)]
     pub port: u16,
     /// Clerk Frontend API base URL.
     #[arg(

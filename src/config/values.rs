@@ -124,6 +124,14 @@ pub fn at_least_one(value: &str) -> Result<u32, String> {
     Ok(n)
 }
 
+/// A TCP port (`0`: any free one).
+pub fn port(value: &str) -> Result<u16, String> {
+    value
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{value}` is not a port (0 to 65535)"))
+}
+
 /// An IP address to listen on.
 pub fn ip(value: &str) -> Result<std::net::IpAddr, String> {
     value

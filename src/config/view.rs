@@ -29,7 +29,7 @@ fn secs(d: Duration) -> String {
     format!("{}s", d.as_secs())
 }
 
-/// The list, in the order of `.env.example`'s sections.
+/// The list: listener, keys, accounts, pool, upstream, models, requests, connections, store, logs.
 pub(super) fn shown(a: &ConfigArgs, c: &Config) -> Vec<(&'static str, String)> {
     let p = &c.pool;
     let u = &c.upstream;
