@@ -8,112 +8,15 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::admin::{
+    ADMIN, Auth, COOKIE_NAME, call, call_with, client_value, login, memory, no_redirects, session,
+    set_cookie, start_on as harness_on,
+};
 use common::proc::{TempDir, spawn_proxy};
-use common::{Harness, KEY, start_with};
+use common::{KEY, start_with};
 use enginelabs_2api::simulator::{Faults, SimConfig, Simulator};
-use enginelabs_2api::store::{Store, StoreLimits, memory::MemoryStore};
 use reqwest::Method;
 use serde_json::{Value, json};
-
-const ADMIN: &str = "adm-ui-secret-77";
-const COOKIE_NAME: &str = "el2a_admin";
-
-async fn harness(admin: Option<&str>) -> Harness {
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new(StoreLimits::default()));
-    harness_on(store, admin).await
-}
-
-/// A proxy on this store (replicas share one, as they share Redis).
-async fn harness_on(store: Arc<dyn Store>, admin: Option<&str>) -> Harness {
-    let sim = Simulator::start(SimConfig::default()).await.expect("sim");
-    let mut a = common::args_for(&sim);
-    a.admin_key = admin.map(str::to_string);
-    start_with(sim, a, store).await
-}
-
-/// A client that does not follow redirects (to see the login answer itself).
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("client")
-}
-
-async fn login(h: &Harness, key: &str) -> reqwest::Response {
-    let body: String = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("key", key)
-        .finish();
-    http()
-        .post(format!("{}/admin/login", h.base))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .expect("login")
-}
-
-/// Logs in and returns the `name=value` pair of the session cookie.
-async fn session(h: &Harness) -> String {
-    let resp = login(h, ADMIN).await;
-    assert_eq!(resp.status(), 303);
-    set_cookie(&resp)
-        .split(';')
-        .next()
-        .expect("pair")
-        .to_string()
-}
-
-fn set_cookie(resp: &reqwest::Response) -> String {
-    resp.headers()
-        .get("set-cookie")
-        .expect("set-cookie")
-        .to_str()
-        .expect("ascii")
-        .to_string()
-}
-
-/// How the call authenticates.
-#[derive(Clone, Copy)]
-enum Auth<'a> {
-    None,
-    Bearer(&'a str),
-    Cookie(&'a str),
-    /// The cookie plus `X-Admin-Request: 1`.
-    CookieCsrf(&'a str),
-}
-
-async fn call(
-    h: &Harness,
-    method: Method,
-    path: &str,
-    auth: Auth<'_>,
-    body: Option<Value>,
-) -> (u16, String) {
-    call_with(&http(), h, method, path, auth, body).await
-}
-
-async fn call_with(
-    http: &reqwest::Client,
-    h: &Harness,
-    method: Method,
-    path: &str,
-    auth: Auth<'_>,
-    body: Option<Value>,
-) -> (u16, String) {
-    let mut req = http.request(method, format!("{}{path}", h.base));
-    req = match auth {
-        Auth::None => req,
-        Auth::Bearer(k) => req.bearer_auth(k),
-        Auth::Cookie(c) => req.header("cookie", c),
-        Auth::CookieCsrf(c) => req.header("cookie", c).header("x-admin-request", "1"),
-    };
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.expect("send");
-    (resp.status().as_u16(), resp.text().await.expect("body"))
-}
 
 /// Every admin API route, with a body where it takes one. `{id}` is an account id.
 fn admin_routes(id: &str) -> Vec<(Method, String, Option<Value>)> {
@@ -153,18 +56,9 @@ fn admin_routes(id: &str) -> Vec<(Method, String, Option<Value>)> {
     ]
 }
 
-fn client_value(cookie: &str) -> String {
-    cookie
-        .split("__client=")
-        .nth(1)
-        .and_then(|r| r.split(';').next())
-        .expect("__client value")
-        .to_string()
-}
-
 #[tokio::test]
 async fn without_admin_key_the_page_is_off_and_says_how_to_turn_it_on() {
-    let h = harness(None).await;
+    let h = harness_on(memory(), None).await;
     for (method, path) in [
         (Method::GET, "/admin"),
         (Method::POST, "/admin/login"),
@@ -180,7 +74,7 @@ async fn without_admin_key_the_page_is_off_and_says_how_to_turn_it_on() {
 
 #[tokio::test]
 async fn login_with_a_wrong_key_shows_an_error_and_the_right_one_gives_a_strict_cookie() {
-    let h = harness(Some(ADMIN)).await;
+    let h = harness_on(memory(), Some(ADMIN)).await;
     let (s, page) = call(&h, Method::GET, "/admin", Auth::None, None).await;
     assert_eq!(s, 200);
     assert!(page.contains("id=\"login-form\""), "{page}");
@@ -221,7 +115,7 @@ async fn login_with_a_wrong_key_shows_an_error_and_the_right_one_gives_a_strict_
 
     // With the cookie, /admin is the app; the page is never framed and runs only its own script.
     let pair = c.split(';').next().expect("pair").to_string();
-    let resp = http()
+    let resp = no_redirects()
         .get(format!("{}/admin", h.base))
         .header("cookie", &pair)
         .send()
@@ -246,7 +140,7 @@ async fn login_with_a_wrong_key_shows_an_error_and_the_right_one_gives_a_strict_
 
 #[tokio::test]
 async fn the_admin_api_needs_the_key_or_a_session_and_the_csrf_header_for_changes() {
-    let h = harness(Some(ADMIN)).await;
+    let h = harness_on(memory(), Some(ADMIN)).await;
     let cookie = session(&h).await;
     let forged = format!("{COOKIE_NAME}={}", "ab".repeat(32));
     // A check discovers the account's user, which fixes its id (`acct_...`).
@@ -347,7 +241,7 @@ async fn the_admin_api_needs_the_key_or_a_session_and_the_csrf_header_for_change
 /// replica with another key refuses it.
 #[tokio::test]
 async fn a_session_works_on_every_replica_with_the_same_key() {
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new(StoreLimits::default()));
+    let store = memory();
     let first = harness_on(Arc::clone(&store), Some(ADMIN)).await;
     let second = harness_on(Arc::clone(&store), Some(ADMIN)).await;
     let cookie = session(&first).await;
@@ -373,7 +267,7 @@ async fn a_session_works_on_every_replica_with_the_same_key() {
 
 #[tokio::test]
 async fn logout_ends_the_session_on_the_server() {
-    let h = harness(Some(ADMIN)).await;
+    let h = harness_on(memory(), Some(ADMIN)).await;
     let cookie = session(&h).await;
     let other = session(&h).await;
     let (s, _) = call(
@@ -385,7 +279,7 @@ async fn logout_ends_the_session_on_the_server() {
     )
     .await;
     assert_eq!(s, 200);
-    let resp = http()
+    let resp = no_redirects()
         .post(format!("{}/admin/logout", h.base))
         .header("cookie", &cookie)
         .send()
@@ -420,7 +314,7 @@ async fn logout_ends_the_session_on_the_server() {
 
 #[tokio::test]
 async fn no_answer_of_the_page_or_the_admin_api_carries_a_cookie_value() {
-    let h = harness(Some(ADMIN)).await;
+    let h = harness_on(memory(), Some(ADMIN)).await;
     let cookie = session(&h).await;
     let configured = h.sim.account();
     let second = h.sim.add_account();
@@ -518,7 +412,7 @@ async fn settings_show_the_proxy_without_its_password() {
     let mut a = common::args_for(&sim);
     a.admin_key = Some(ADMIN.to_string());
     a.upstream_proxy = Some("http://me:pw-secret-9@127.0.0.1:3128".to_string());
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new(StoreLimits::default()));
+    let store = memory();
     let h = start_with(sim, a, store).await;
     let (s, body) = call(
         &h,
@@ -540,7 +434,7 @@ async fn settings_show_the_proxy_without_its_password() {
 
 #[tokio::test]
 async fn the_playground_streams_through_the_chat_handler_and_feeds_the_overview() {
-    let h = harness(Some(ADMIN)).await;
+    let h = harness_on(memory(), Some(ADMIN)).await;
     h.sim.set_faults(Faults {
         thinking: true,
         ..Faults::default()

@@ -4,15 +4,12 @@
 
 mod common;
 
+use common::reply::words;
 use common::*;
 use enginelabs_2api::conversation::{Message, Role};
 use enginelabs_2api::simulator::{Faults, SimConfig, reply_text, thinking_text};
 use enginelabs_2api::tokens;
 use serde_json::{Value, json};
-
-fn words() -> usize {
-    SimConfig::default().reply_words
-}
 
 /// A Messages request the way Anthropic SDKs send it (`x-api-key`, `anthropic-version`).
 fn messages_req(h: &Harness, path: &str) -> reqwest::RequestBuilder {
