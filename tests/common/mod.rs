@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod admin;
+pub mod anthropic;
 pub mod cli;
 pub mod metrics;
 pub mod pool;
@@ -11,6 +12,7 @@ pub mod relay;
 pub mod reply;
 pub mod sim;
 pub mod store;
+pub mod upstream;
 
 use std::sync::Arc;
 use std::time::Duration;
