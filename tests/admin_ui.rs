@@ -13,7 +13,7 @@ use common::admin::{
     ADMIN, Auth, COOKIE_NAME, call, client_value, login, memory, no_redirects, session, set_cookie,
     start_on as harness_on,
 };
-use common::proc::{TempDir, spawn_proxy};
+use common::proc::{TempDir, sim_env, spawn_proxy};
 use enginelabs_2api::simulator::{Faults, SimConfig, Simulator};
 use reqwest::Method;
 
@@ -200,14 +200,7 @@ async fn browser_flow() {
     let extra = sim.add_account();
     let tmp = TempDir::new("admin-ui");
     let proxy = spawn_proxy(
-        &[
-            ("ADMIN_KEY", ADMIN.to_string()),
-            ("API_MASTER_KEY", KEY.to_string()),
-            ("CLERK_COOKIE", sim.account().cookie),
-            ("CLERK_BASE_URL", sim.url()),
-            ("ENGINE_BASE_URL", sim.url()),
-            ("STORE", "memory".to_string()),
-        ],
+        &sim_env(&sim, &[("ADMIN_KEY", ADMIN.to_string())]),
         &tmp.0.join("proxy.log"),
     )
     .await;
