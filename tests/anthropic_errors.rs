@@ -1,6 +1,6 @@
 //! The Anthropic surface over real sockets, in front of the simulator: Anthropic-shaped errors,
-//! upstream failures before and after the first byte, a client that hangs up,
-//! `/v1/messages/count_tokens`, and the admin overview counting these requests.
+//! upstream failures before and after the first byte, `/v1/messages/count_tokens`, and the
+//! admin overview counting these requests. A client that hangs up: tests/disconnect.rs.
 
 mod common;
 
@@ -133,46 +133,6 @@ async fn upstream_failures_before_and_after_the_first_byte() {
         "{err}"
     );
     assert!(!names(&evs).contains(&"message_stop"));
-}
-
-#[tokio::test]
-async fn client_disconnect_closes_the_upstream_socket() {
-    let h = start(
-        SimConfig {
-            reply_words: 200,
-            ..SimConfig::default()
-        },
-        |_| {},
-    )
-    .await;
-    h.sim.set_faults(Faults {
-        slow_frame_ms: 30,
-        ..Faults::default()
-    });
-    let mut b = body("long answer please");
-    b["stream"] = json!(true);
-    let mut resp = messages_req(&h, "/v1/messages")
-        .json(&b)
-        .send()
-        .await
-        .expect("send");
-    assert_eq!(resp.status().as_u16(), 200);
-    let mut got = 0;
-    while got < 4 {
-        let chunk = resp.chunk().await.expect("bytes").expect("a chunk");
-        got += chunk.windows(2).filter(|w| w == b"\n\n").count();
-    }
-    assert_eq!(h.sim.stats().ws_open_now, 1, "open while streaming");
-    drop(resp);
-    assert!(
-        eventually(5, || {
-            let s = h.sim.stats();
-            s.ws_open_now == 0 && s.ws_closed_early == 1
-        })
-        .await,
-        "the upstream socket was closed after the client left: {:?}",
-        h.sim.stats()
-    );
 }
 
 async fn count(h: &Harness, body: Value) -> (u16, Value) {
