@@ -5,45 +5,12 @@ mod common;
 
 use std::sync::Arc;
 
+use common::admin::{ADMIN, Auth, call, client_value, json_of, memory, start as harness};
 use common::{Harness, KEY, start_with, user};
 use enginelabs_2api::config::Config;
-use enginelabs_2api::config::Secret;
 use enginelabs_2api::server::AppState;
 use enginelabs_2api::simulator::{SimConfig, Simulator};
-use enginelabs_2api::store::{Store, StoreLimits, memory::MemoryStore};
 use serde_json::{Value, json};
-
-const ADMIN: &str = "adm-secret-42";
-
-async fn harness(admin: Option<&str>) -> (Harness, Arc<dyn Store>) {
-    let sim = Simulator::start(SimConfig::default()).await.expect("sim");
-    let mut a = common::args_for(&sim);
-    a.admin_key = admin.map(Secret::new);
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new(StoreLimits::default()));
-    (start_with(sim, a, Arc::clone(&store)).await, store)
-}
-
-async fn call(
-    h: &Harness,
-    method: reqwest::Method,
-    path: &str,
-    key: Option<&str>,
-    body: Option<Value>,
-) -> (u16, String) {
-    let mut req = h.http.request(method, format!("{}{path}", h.base));
-    if let Some(k) = key {
-        req = req.bearer_auth(k);
-    }
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.expect("send");
-    (resp.status().as_u16(), resp.text().await.expect("body"))
-}
-
-fn json_of(text: &str) -> Value {
-    serde_json::from_str(text).expect("json")
-}
 
 #[tokio::test]
 async fn without_admin_key_the_api_is_off_and_says_how_to_enable_it() {
@@ -52,7 +19,7 @@ async fn without_admin_key_the_api_is_off_and_says_how_to_enable_it() {
         &h,
         reqwest::Method::GET,
         "/admin/api/accounts",
-        Some(KEY),
+        Auth::Bearer(KEY),
         None,
     )
     .await;
@@ -63,7 +30,7 @@ async fn without_admin_key_the_api_is_off_and_says_how_to_enable_it() {
 #[tokio::test]
 async fn wrong_missing_or_client_keys_are_refused() {
     let (h, _) = harness(Some(ADMIN)).await;
-    for key in [None, Some("nope"), Some(KEY)] {
+    for key in [Auth::None, Auth::Bearer("nope"), Auth::Bearer(KEY)] {
         let (s, body) = call(&h, reqwest::Method::GET, "/admin/api/accounts", key, None).await;
         assert_eq!(s, 401, "{key:?}: {body}");
         assert_eq!(json_of(&body)["error"]["code"], "invalid_admin_key");
@@ -72,7 +39,7 @@ async fn wrong_missing_or_client_keys_are_refused() {
         &h,
         reqwest::Method::GET,
         "/admin/api/accounts",
-        Some(ADMIN),
+        Auth::Bearer(ADMIN),
         None,
     )
     .await;
@@ -94,19 +61,13 @@ async fn add_list_disable_enable_remove() {
     let (h, store) = harness(Some(ADMIN)).await;
     let first = h.sim.account();
     let second = h.sim.add_account();
-    let secret = second
-        .cookie
-        .split("__client=")
-        .nth(1)
-        .and_then(|r| r.split(';').next())
-        .expect("client value")
-        .to_string();
+    let secret = client_value(&second.cookie);
 
     let (s, body) = call(
         &h,
         reqwest::Method::POST,
         "/admin/api/accounts",
-        Some(ADMIN),
+        Auth::Bearer(ADMIN),
         Some(json!({"cookie": second.cookie, "label": "second"})),
     )
     .await;
@@ -127,7 +88,7 @@ async fn add_list_disable_enable_remove() {
         &h,
         reqwest::Method::POST,
         "/admin/api/accounts",
-        Some(ADMIN),
+        Auth::Bearer(ADMIN),
         Some(json!({"cookie": second.cookie})),
     )
     .await;
@@ -137,7 +98,7 @@ async fn add_list_disable_enable_remove() {
         &h,
         reqwest::Method::POST,
         "/admin/api/accounts",
-        Some(ADMIN),
+        Auth::Bearer(ADMIN),
         Some(json!({"cookie": first.cookie})),
     )
     .await;
@@ -154,21 +115,16 @@ async fn add_list_disable_enable_remove() {
         &h,
         reqwest::Method::GET,
         "/admin/api/accounts",
-        Some(ADMIN),
+        Auth::Bearer(ADMIN),
         None,
     )
     .await;
     assert_eq!(s, 200);
     let mut cookies = vec![secret.clone()];
     for u in [&first.user_id, &second.user_id] {
-        let current = h.sim.account_of(u).expect("sim account").cookie;
-        cookies.push(
-            current
-                .split("__client=")
-                .nth(1)
-                .expect("value")
-                .to_string(),
-        );
+        cookies.push(client_value(
+            &h.sim.account_of(u).expect("sim account").cookie,
+        ));
     }
     for c in &cookies {
         assert!(!list.contains(c.as_str()), "cookie value leaked in {list}");
@@ -191,7 +147,7 @@ async fn add_list_disable_enable_remove() {
         &h,
         reqwest::Method::POST,
         &format!("/admin/api/accounts/{default_id}/disable"),
-        Some(ADMIN),
+        Auth::Bearer(ADMIN),
         None,
     )
     .await;
@@ -214,7 +170,7 @@ async fn add_list_disable_enable_remove() {
         &h,
         reqwest::Method::POST,
         &format!("/admin/api/accounts/{default_id}/enable"),
-        Some(ADMIN),
+        Auth::Bearer(ADMIN),
         None,
     )
     .await;
@@ -246,7 +202,7 @@ async fn add_list_disable_enable_remove() {
         &h,
         reqwest::Method::DELETE,
         &format!("/admin/api/accounts/{id}"),
-        Some(ADMIN),
+        Auth::Bearer(ADMIN),
         None,
     )
     .await;
@@ -255,7 +211,7 @@ async fn add_list_disable_enable_remove() {
         &h,
         reqwest::Method::GET,
         "/admin/api/accounts",
-        Some(ADMIN),
+        Auth::Bearer(ADMIN),
         None,
     )
     .await;
@@ -272,7 +228,7 @@ async fn add_list_disable_enable_remove() {
         &h,
         reqwest::Method::DELETE,
         &format!("/admin/api/accounts/{id}"),
-        Some(ADMIN),
+        Auth::Bearer(ADMIN),
         None,
     )
     .await;
@@ -286,7 +242,7 @@ async fn bad_cookies_are_refused_with_the_reason() {
         &h,
         reqwest::Method::POST,
         "/admin/api/accounts",
-        Some(ADMIN),
+        Auth::Bearer(ADMIN),
         Some(json!({"cookie": "__client=not-a-real-session", "label": "bad"})),
     )
     .await;
@@ -304,7 +260,7 @@ async fn bad_cookies_are_refused_with_the_reason() {
         &h,
         reqwest::Method::POST,
         "/admin/api/accounts",
-        Some(ADMIN),
+        Auth::Bearer(ADMIN),
         Some(json!({"cookie": "session=abc"})),
     )
     .await;
@@ -314,7 +270,7 @@ async fn bad_cookies_are_refused_with_the_reason() {
         &h,
         reqwest::Method::POST,
         "/admin/api/accounts",
-        Some(ADMIN),
+        Auth::Bearer(ADMIN),
         Some(json!({})),
     )
     .await;
@@ -323,7 +279,7 @@ async fn bad_cookies_are_refused_with_the_reason() {
         &h,
         reqwest::Method::GET,
         "/admin/api/accounts",
-        Some(ADMIN),
+        Auth::Bearer(ADMIN),
         None,
     )
     .await;
@@ -346,13 +302,13 @@ async fn accounts_file_labels_show_in_the_list() {
     let mut a = common::args_for(&sim);
     a.clerk_cookie = None;
     a.accounts_file = Some(path.clone());
-    a.admin_key = Some(Secret::new(ADMIN));
-    let h = start_with(sim, a, Arc::new(MemoryStore::new(StoreLimits::default()))).await;
+    a.admin_key = Some(enginelabs_2api::config::Secret::new(ADMIN));
+    let h = start_with(sim, a, memory()).await;
     let (_, list) = call(
         &h,
         reqwest::Method::GET,
         "/admin/api/accounts",
-        Some(ADMIN),
+        Auth::Bearer(ADMIN),
         None,
     )
     .await;
@@ -373,7 +329,7 @@ async fn account_ids(h: &Harness) -> Vec<String> {
         h,
         reqwest::Method::GET,
         "/admin/api/accounts",
-        Some(ADMIN),
+        Auth::Bearer(ADMIN),
         None,
     )
     .await;
@@ -388,7 +344,7 @@ async fn account_ids(h: &Harness) -> Vec<String> {
 /// `POST /admin/api/accounts/{id}/{action}`, which must succeed; returns the account's view.
 async fn act(h: &Harness, id: &str, action: &str) -> Value {
     let path = format!("/admin/api/accounts/{id}/{action}");
-    let (s, body) = call(h, reqwest::Method::POST, &path, Some(ADMIN), None).await;
+    let (s, body) = call(h, reqwest::Method::POST, &path, Auth::Bearer(ADMIN), None).await;
     assert_eq!(s, 200, "{action}: {body}");
     json_of(&body)
 }
@@ -405,7 +361,7 @@ async fn disabling_survives_a_restart() {
         &h,
         reqwest::Method::POST,
         "/admin/api/accounts",
-        Some(ADMIN),
+        Auth::Bearer(ADMIN),
         Some(json!({"cookie": second.cookie, "label": "second"})),
     )
     .await;
@@ -423,15 +379,7 @@ async fn disabling_survives_a_restart() {
     }
     let current: Vec<String> = [h.sim.account().user_id, second.user_id.clone()]
         .iter()
-        .map(|u| {
-            let cookie = h.sim.account_of(u).expect("sim account").cookie;
-            cookie
-                .split("__client=")
-                .nth(1)
-                .and_then(|r| r.split(';').next())
-                .expect("client value")
-                .to_string()
-        })
+        .map(|u| client_value(&h.sim.account_of(u).expect("sim account").cookie))
         .collect();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {

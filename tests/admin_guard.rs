@@ -8,28 +8,13 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Harness, start_with};
-use enginelabs_2api::config::Secret;
+use common::Harness;
+use common::admin::{ADMIN, login_from as login, memory, session_pair, start_on as harness_on};
 use enginelabs_2api::config::{Config, ConfigArgs};
-use enginelabs_2api::simulator::{SimConfig, Simulator};
-use enginelabs_2api::store::{Store, StoreLimits, memory::MemoryStore};
 use serde_json::{Value, json};
 
-const ADMIN: &str = "adm-guard-secret-91";
-
-fn memory() -> Arc<dyn Store> {
-    Arc::new(MemoryStore::new(StoreLimits::default()))
-}
-
-async fn harness_on(store: Arc<dyn Store>, admin: &str) -> Harness {
-    let sim = Simulator::start(SimConfig::default()).await.expect("sim");
-    let mut a = common::args_for(&sim);
-    a.admin_key = Some(Secret::new(admin));
-    start_with(sim, a, store).await
-}
-
 async fn harness() -> Harness {
-    harness_on(memory(), ADMIN).await
+    harness_on(memory(), Some(ADMIN)).await
 }
 
 /// `GET /admin/api/accounts` with this key as a Bearer token; (status, Retry-After, body).
@@ -49,18 +34,6 @@ async fn accounts(h: &Harness, http: &reqwest::Client, key: &str) -> (u16, Optio
     (status, retry, resp.json().await.expect("json"))
 }
 
-async fn login(h: &Harness, http: &reqwest::Client, key: &str) -> reqwest::Response {
-    let body: String = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("key", key)
-        .finish();
-    http.post(format!("{}/admin/login", h.base))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .expect("login")
-}
-
 #[tokio::test]
 async fn wrong_admin_keys_back_off_per_client_address() {
     let h = harness().await;
@@ -75,7 +48,7 @@ async fn wrong_admin_keys_back_off_per_client_address() {
     assert_eq!(body["error"]["code"], "admin_locked_out", "{body}");
     assert!(retry.is_some_and(|r| r >= 1), "Retry-After: {retry:?}");
     // The login form and `x-api-key` count for the same address.
-    let resp = login(&h, &guesser, ADMIN).await;
+    let resp = login(&guesser, &h, ADMIN).await;
     assert_eq!(resp.status(), 429);
     assert!(resp.headers().get("set-cookie").is_none());
     assert!(resp.text().await.expect("page").contains("login-form"));
@@ -128,15 +101,7 @@ async fn concurrent_guesses_do_not_slip_past_the_count() {
 async fn a_live_session_is_not_locked_out() {
     let h = harness().await;
     let http = h.client_from([127, 0, 0, 5]);
-    let resp = login(&h, &http, ADMIN).await;
-    assert_eq!(resp.status(), 303);
-    let cookie = resp.headers()["set-cookie"]
-        .to_str()
-        .expect("ascii")
-        .split(';')
-        .next()
-        .expect("pair")
-        .to_string();
+    let cookie = session_pair(&login(&http, &h, ADMIN).await);
     for _ in 0..6 {
         accounts(&h, &http, "wrong-guess").await;
     }
@@ -156,32 +121,24 @@ async fn a_live_session_is_not_locked_out() {
 #[tokio::test]
 async fn sessions_need_the_stores_secret_and_the_key() {
     let shared = memory();
-    let first = harness_on(Arc::clone(&shared), ADMIN).await;
+    let first = harness_on(Arc::clone(&shared), Some(ADMIN)).await;
     let http = first.client_from([127, 0, 0, 6]);
-    let resp = login(&first, &http, ADMIN).await;
-    assert_eq!(resp.status(), 303);
-    let cookie = resp.headers()["set-cookie"]
-        .to_str()
-        .expect("ascii")
-        .split(';')
-        .next()
-        .expect("pair")
-        .to_string();
+    let cookie = session_pair(&login(&http, &first, ADMIN).await);
     let with_cookie = |h: &Harness| {
         let url = format!("{}/admin/api/session", h.base);
         let req = http.get(url).header("cookie", &cookie);
         async move { req.send().await.expect("send").status().as_u16() }
     };
     assert_eq!(with_cookie(&first).await, 200);
-    let replica = harness_on(Arc::clone(&shared), ADMIN).await;
+    let replica = harness_on(Arc::clone(&shared), Some(ADMIN)).await;
     assert_eq!(with_cookie(&replica).await, 200, "same store, same key");
-    let elsewhere = harness_on(memory(), ADMIN).await;
+    let elsewhere = harness_on(memory(), Some(ADMIN)).await;
     assert_eq!(
         with_cookie(&elsewhere).await,
         401,
         "the key alone is not enough"
     );
-    let rekeyed = harness_on(shared, "another-admin-key-22").await;
+    let rekeyed = harness_on(shared, Some("another-admin-key-22")).await;
     assert_eq!(with_cookie(&rekeyed).await, 401, "a new ADMIN_KEY logs out");
 }
 
@@ -191,7 +148,7 @@ fn a_short_admin_key_does_not_start() {
     let err = Config::from_args(&a).expect_err("refused");
     assert_eq!(err.setting, "ADMIN_KEY");
     assert!(err.to_string().contains("12"), "{err}");
-    a.admin_key = Some(Secret::new("twelve-chars"));
+    a.admin_key = Some(enginelabs_2api::config::Secret::new("twelve-chars"));
     assert!(Config::from_args(&a).is_ok());
 }
 

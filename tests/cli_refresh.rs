@@ -7,24 +7,19 @@
 
 mod common;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::cli::{client, collect, content, hello, raw_refresh, token_door};
 use common::proc::TempDir;
+use common::redis::Prefix;
 use common::sim::cfg;
 use enginelabs_2api::pool::refresh::{LOCK_TTL, StoredRefresh, starting_credentials};
 use enginelabs_2api::simulator::{Faults, SimConfig, Simulator, reply_text};
 use enginelabs_2api::store::{AccountKind, MemoryStore, Store, StoreKind, StoreLimits, open_store};
 use enginelabs_2api::upstream::cli::{CliAccount, CliClient, Credentials, seed_hash};
-use enginelabs_2api::upstream::{Turn, TurnEvent, UpstreamConfig, UpstreamError};
+use enginelabs_2api::upstream::{Turn, UpstreamError};
 use serde_json::{Value, json};
-
-fn client(base: &str) -> CliClient {
-    let mut up = UpstreamConfig::with_urls(base, base);
-    up.idle_timeout = Duration::from_secs(5);
-    up.request_timeout = Duration::from_secs(5);
-    CliClient::new(&up).unwrap()
-}
 
 /// A login as configured (a bare refresh token), and its stable id.
 fn configured(refresh_token: &str) -> (Credentials, String) {
@@ -41,32 +36,16 @@ async fn holder(store: &Arc<dyn Store>, seed: &str, creds: &Credentials) -> CliA
     CliAccount::with_id(seed, "work", &start, Arc::new(refresh))
 }
 
-fn hello(text: &str) -> Value {
-    json!({"model": "gpt-5.4", "messages": [{"role": "user", "content": text}]})
-}
-
 /// The text of a turn, or the error that ended it.
-async fn answer(mut turn: Turn) -> Result<String, UpstreamError> {
-    let mut text = String::new();
-    while let Some(event) = turn.next().await {
-        if let TurnEvent::Content(t) = event? {
-            text.push_str(&t);
-        }
+async fn answer(turn: Turn) -> Result<String, UpstreamError> {
+    match collect(turn).await {
+        (events, None) => Ok(content(&events)),
+        (_, Some(e)) => Err(e),
     }
-    Ok(text)
 }
 
 async fn ask(cli: &CliClient, acc: &CliAccount, text: &str) -> Result<String, UpstreamError> {
     answer(cli.start_turn(acc, "ses_refresh", hello(text)).await?).await
-}
-
-async fn raw_refresh(sim: &Simulator, token: &str) -> reqwest::Response {
-    reqwest::Client::new()
-        .post(format!("{}/oauth/token", sim.url()))
-        .json(&json!({"grant_type": "refresh_token", "refresh_token": token}))
-        .send()
-        .await
-        .unwrap()
 }
 
 async fn stored_token(store: &Arc<dyn Store>, seed: &str) -> String {
@@ -228,23 +207,19 @@ async fn two_holders_never_spend_one_token(stores: [Arc<dyn Store>; 2]) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Redis (REDIS_URL)"]
 async fn two_replicas_on_one_redis_never_spend_one_refresh_token_twice() {
-    let Ok(url) = std::env::var("REDIS_URL") else {
-        println!("skipped: REDIS_URL unset (two replicas on one Redis not tested)");
-        return;
-    };
     // A prefix of this run only, so that parallel runs never share keys.
-    let prefix = format!("el2a-test-{}", uuid::Uuid::new_v4());
+    let keys = Prefix::new();
     let replica = || {
         let kind = StoreKind::Redis {
-            url: url.clone(),
-            prefix: prefix.clone(),
+            url: keys.url.clone(),
+            prefix: keys.prefix.clone(),
         };
         open_store(kind, StoreLimits::default())
     };
     let stores = [replica().await.unwrap(), replica().await.unwrap()];
     two_holders_never_spend_one_token(stores).await;
-    delete_keys(&url, &prefix).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -252,24 +227,6 @@ async fn two_holders_on_one_embedded_store_never_spend_one_refresh_token_twice()
     let dir = TempDir::new("cli-two-holders");
     let store = reopen(&dir.0.join("store.redb")).await;
     two_holders_never_spend_one_token([store.clone(), store]).await;
-}
-
-/// Deletes every key under `prefix`.
-async fn delete_keys(url: &str, prefix: &str) {
-    let client = redis::Client::open(url).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
-    let keys: Vec<String> = redis::cmd("KEYS")
-        .arg(format!("{prefix}:*"))
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    if !keys.is_empty() {
-        let _: () = redis::cmd("DEL")
-            .arg(&keys)
-            .query_async(&mut conn)
-            .await
-            .unwrap();
-    }
 }
 
 #[tokio::test]
@@ -324,28 +281,14 @@ async fn a_refused_login_is_dead_says_to_log_in_again_and_keeps_its_record() {
 #[tokio::test]
 async fn a_refresh_its_caller_gave_up_on_still_stores_its_rotation() {
     // A door that takes 300 ms to rotate rt_0 into rt_1.
-    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
-    let log = seen.clone();
-    let app = axum::Router::new().route(
-        "/oauth/token",
-        axum::routing::post(move |axum::Json(v): axum::Json<Value>| {
-            let log = log.clone();
-            async move {
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                let mut log = log.lock().unwrap();
-                log.push(v["refresh_token"].as_str().unwrap_or_default().to_string());
-                let n = log.len();
-                axum::Json(json!({
-                    "access_token": format!("at_{n}"),
-                    "refresh_token": format!("rt_{n}"),
-                    "expires_in": 900,
-                }))
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (url, seen) = token_door(Duration::from_millis(300), |n| {
+        json!({
+            "access_token": format!("at_{n}"),
+            "refresh_token": format!("rt_{n}"),
+            "expires_in": 900,
+        })
+    })
+    .await;
     let cli = client(&url);
     let (creds, seed) = configured("rt_0");
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new(StoreLimits::default()));

@@ -3,15 +3,12 @@
 
 mod common;
 
+use common::reply::words;
 use common::*;
 use enginelabs_2api::config::Secret;
 use enginelabs_2api::config::values;
 use enginelabs_2api::simulator::{SimConfig, reply_text};
 use serde_json::{Value, json};
-
-fn words() -> usize {
-    SimConfig::default().reply_words
-}
 
 async fn ask(h: &Harness, messages: &[Value], stream: bool) -> String {
     let body = json!({"model": "GPT5", "messages": messages});

@@ -4,15 +4,12 @@
 
 mod common;
 
+use common::reply::words;
 use common::*;
 use enginelabs_2api::config::ReasoningMode;
 use enginelabs_2api::config::values;
 use enginelabs_2api::simulator::{Faults, SimConfig, reply_text, thinking_text};
 use serde_json::json;
-
-fn words() -> usize {
-    SimConfig::default().reply_words
-}
 
 #[tokio::test]
 async fn thinking_goes_to_reasoning_content_only() {

@@ -6,7 +6,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::proc::{TempDir, spawn_proxy};
+use common::proc::{TempDir, sim_env, spawn_proxy};
 use common::*;
 use enginelabs_2api::simulator::{SimConfig, Simulator};
 use serde_json::json;
@@ -27,14 +27,7 @@ async fn secrets_never_appear_in_trace_logs() {
         .to_string();
     let dir = TempDir::new("logs");
     let log_path = dir.0.join("out.log");
-    let env = [
-        ("RUST_LOG", "trace".to_string()),
-        ("API_MASTER_KEY", KEY.to_string()),
-        ("CLERK_COOKIE", cookie.clone()),
-        ("CLERK_BASE_URL", sim.url()),
-        ("ENGINE_BASE_URL", sim.url()),
-        ("STORE", "memory".to_string()),
-    ];
+    let env = sim_env(&sim, &[("RUST_LOG", "trace".to_string())]);
     let proxy = spawn_proxy(&env, &log_path).await;
     let base = proxy.base.clone();
     let http = reqwest::Client::new();
@@ -87,15 +80,13 @@ async fn json_logs_carry_the_request_id_in_every_line_of_the_request() {
     let sim = Simulator::start(SimConfig::default()).await.expect("sim");
     let dir = TempDir::new("reqid");
     let log_path = dir.0.join("out.log");
-    let env = [
-        ("RUST_LOG", "enginelabs_2api=debug".to_string()),
-        ("LOG_FORMAT", "json".to_string()),
-        ("API_MASTER_KEY", KEY.to_string()),
-        ("CLERK_COOKIE", sim.account().cookie),
-        ("CLERK_BASE_URL", sim.url()),
-        ("ENGINE_BASE_URL", sim.url()),
-        ("STORE", "memory".to_string()),
-    ];
+    let env = sim_env(
+        &sim,
+        &[
+            ("RUST_LOG", "enginelabs_2api=debug".to_string()),
+            ("LOG_FORMAT", "json".to_string()),
+        ],
+    );
     let proxy = spawn_proxy(&env, &log_path).await;
     let base = proxy.base.clone();
     let http = reqwest::Client::new();
@@ -141,15 +132,13 @@ async fn client_strings_are_escaped_in_pretty_logs() {
     let sim = Simulator::start(SimConfig::default()).await.expect("sim");
     let dir = TempDir::new("escape");
     let log_path = dir.0.join("out.log");
-    let env = [
-        ("RUST_LOG", "debug".to_string()),
-        ("LOG_FORMAT", "pretty".to_string()),
-        ("API_MASTER_KEY", KEY.to_string()),
-        ("CLERK_COOKIE", sim.account().cookie),
-        ("CLERK_BASE_URL", sim.url()),
-        ("ENGINE_BASE_URL", sim.url()),
-        ("STORE", "memory".to_string()),
-    ];
+    let env = sim_env(
+        &sim,
+        &[
+            ("RUST_LOG", "debug".to_string()),
+            ("LOG_FORMAT", "pretty".to_string()),
+        ],
+    );
     let proxy = spawn_proxy(&env, &log_path).await;
     let forged = "evil\r\n2099-01-01T00:00:00Z  INFO FORGED admin login\u{1b}[2J\u{7}";
     let r = reqwest::Client::new()

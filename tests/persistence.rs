@@ -7,6 +7,8 @@ mod common;
 use std::time::Duration;
 
 use common::proc::{Proxy, TempDir, free_port, spawn_proxy};
+use common::redis::{LocalRedis, Prefix};
+use common::reply::words;
 use common::{KEY, assistant, user};
 use enginelabs_2api::simulator::{SimConfig, Simulator, reply_text};
 use serde_json::{Value, json};
@@ -53,10 +55,6 @@ fn content(v: &Value) -> String {
         .as_str()
         .expect("content")
         .to_string()
-}
-
-fn words() -> usize {
-    SimConfig::default().reply_words
 }
 
 #[tokio::test]
@@ -199,23 +197,19 @@ async fn the_rotated_cookie_is_used_after_a_restart() {
     p2.kill().await;
 }
 
-fn redis_url() -> Option<String> {
-    match std::env::var("REDIS_URL") {
-        Ok(u) if !u.is_empty() => Some(u),
-        _ => {
-            eprintln!("skipped: REDIS_URL unset (redis replicas not tested)");
-            None
-        }
-    }
-}
-
 #[tokio::test]
+#[ignore = "needs Redis (REDIS_URL)"]
 async fn two_replicas_share_conversations_through_redis() {
-    let Some(url) = redis_url() else { return };
+    let keys = Prefix::new();
     let sim = Simulator::start(SimConfig::default()).await.expect("sim");
     let dir = TempDir::new("replicas");
-    let prefix = format!("el2a-test-{}", uuid::Uuid::new_v4().simple());
-    let env = env_for(&sim, &[("REDIS_URL", url), ("REDIS_PREFIX", prefix)]);
+    let env = env_for(
+        &sim,
+        &[
+            ("REDIS_URL", keys.url.clone()),
+            ("REDIS_PREFIX", keys.prefix.clone()),
+        ],
+    );
     let p1 = spawn_proxy(&env, &dir.0.join("p1.log")).await;
     let p2 = spawn_proxy(&env, &dir.0.join("p2.log")).await;
     let (_, v) = chat(&p1.base, json!([user("replica one")])).await;
@@ -233,44 +227,17 @@ async fn two_replicas_share_conversations_through_redis() {
     p2.kill().await;
 }
 
-/// Starts a private redis-server on a free port (None when the binary is not installed).
-fn own_redis(port: u16) -> Option<std::process::Child> {
-    std::process::Command::new("redis-server")
-        .args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .ok()
-}
-
+/// Stops and starts a `redis-server` of its own (the suite's Redis stays up for the others).
 #[tokio::test]
+#[ignore = "needs Redis (the redis-server binary)"]
 async fn redis_outage_degrades_to_new_conversations_and_recovers() {
-    if redis_url().is_none() {
-        return;
-    }
     let port = free_port();
-    let Some(mut redis) = own_redis(port) else {
-        eprintln!("skipped: redis-server binary not found");
-        return;
-    };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    let redis = LocalRedis::start(port).await;
     let sim = Simulator::start(SimConfig::default()).await.expect("sim");
     let dir = TempDir::new("outage");
-    let env = env_for(
-        &sim,
-        &[("REDIS_URL", format!("redis://127.0.0.1:{port}/0"))],
-    );
+    let env = env_for(&sim, &[("REDIS_URL", redis.url())]);
     let p: Proxy = spawn_proxy(&env, &dir.0.join("p.log")).await;
-    let _ = redis.kill();
-    let _ = redis.wait();
+    drop(redis);
     // Redis is down: requests still work, as new conversations.
     let (s, v) = chat(&p.base, json!([user("during outage")])).await;
     assert_eq!(s, 200, "{v}");
@@ -287,8 +254,7 @@ async fn redis_outage_degrades_to_new_conversations_and_recovers() {
         "no memory while Redis is down"
     );
     // Redis is back: memory works again without a restart of the proxy.
-    let mut redis = own_redis(port).expect("restart redis");
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let _redis = LocalRedis::start(port).await;
     let mut ok = false;
     for _ in 0..20 {
         let (_, v) = chat(&p.base, json!([user("after outage")])).await;
@@ -312,8 +278,6 @@ async fn redis_outage_degrades_to_new_conversations_and_recovers() {
         p.logs()
     );
     assert!(p.logs().contains("store"), "the outage was logged");
-    let _ = redis.kill();
-    let _ = redis.wait();
     p.kill().await;
 }
 

@@ -7,7 +7,7 @@ mod common;
 use std::process::Stdio;
 use std::time::Duration;
 
-use common::proc::{Proxy, TempDir, spawn_proxy};
+use common::proc::{Proxy, TempDir, sim_env, spawn_proxy};
 use common::{KEY, sse_data, stream_text, user};
 use enginelabs_2api::simulator::{Faults, SimConfig, Simulator, reply_text};
 use serde_json::json;
@@ -29,14 +29,7 @@ async fn sim(slow_frame_ms: u64) -> Simulator {
 }
 
 fn env(sim: &Simulator, grace: Option<&str>) -> Vec<(&'static str, String)> {
-    let mut env = vec![
-        ("API_MASTER_KEY", KEY.to_string()),
-        ("CLERK_COOKIE", sim.account().cookie),
-        ("CLERK_BASE_URL", sim.url()),
-        ("ENGINE_BASE_URL", sim.url()),
-        ("MODELS", "GPT5".to_string()),
-        ("STORE", "memory".to_string()),
-    ];
+    let mut env = sim_env(sim, &[("MODELS", "GPT5".to_string())]);
     if let Some(g) = grace {
         env.push(("SHUTDOWN_GRACE_SECS", g.to_string()));
     }

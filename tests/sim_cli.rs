@@ -8,6 +8,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
+use common::cli::raw_refresh;
 use common::sim::{cfg, gen2_project, mint};
 use common::sse_data;
 use enginelabs_2api::simulator::{Faults, SimConfig, Simulator, reply_text, thinking_text};
@@ -20,19 +21,10 @@ fn http() -> reqwest::Client {
     reqwest::Client::new()
 }
 
-async fn refresh(sim: &Simulator, refresh_token: &str) -> reqwest::Response {
-    http()
-        .post(format!("{}/oauth/token", sim.url()))
-        .json(&json!({"grant_type": "refresh_token", "refresh_token": refresh_token}))
-        .send()
-        .await
-        .unwrap()
-}
-
 /// A fresh access token for a new CLI account; returns (user id, access token).
 async fn login(sim: &Simulator) -> (String, String) {
     let acc = sim.add_cli_account();
-    let r = refresh(sim, &acc.refresh_token).await;
+    let r = raw_refresh(sim, &acc.refresh_token).await;
     assert_eq!(r.status(), StatusCode::OK);
     let v: Value = r.json().await.unwrap();
     (acc.user_id, v["access_token"].as_str().unwrap().to_owned())
@@ -95,7 +87,7 @@ async fn refresh_tokens_rotate_and_a_spent_one_is_refused() {
     let sim = Simulator::start(cfg()).await.unwrap();
     let acc = sim.add_cli_account();
     assert!(acc.refresh_token.starts_with("cto_rt_"));
-    let r = refresh(&sim, &acc.refresh_token).await;
+    let r = raw_refresh(&sim, &acc.refresh_token).await;
     assert_eq!(r.status(), StatusCode::OK);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["expires_in"], 900);
@@ -108,10 +100,10 @@ async fn refresh_tokens_rotate_and_a_spent_one_is_refused() {
         "the handle shows the rotated token"
     );
 
-    let r = refresh(&sim, &acc.refresh_token).await;
+    let r = raw_refresh(&sim, &acc.refresh_token).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_grant");
-    assert_eq!(refresh(&sim, next).await.status(), StatusCode::OK);
+    assert_eq!(raw_refresh(&sim, next).await.status(), StatusCode::OK);
     assert_eq!(sim.stats().cli_refreshes[&acc.user_id], 2);
 
     let r = http()
@@ -137,7 +129,7 @@ async fn refresh_tokens_rotate_and_a_spent_one_is_refused() {
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["user_id"], first.as_str());
     let rt = v["refresh_token"].as_str().unwrap();
-    assert_eq!(refresh(&sim, rt).await.status(), StatusCode::OK);
+    assert_eq!(raw_refresh(&sim, rt).await.status(), StatusCode::OK);
     assert!(sim.cli_login("user_nobody").is_none());
 }
 
@@ -394,16 +386,16 @@ async fn status_faults_answer_openai_errors_and_refresh_can_be_refused_per_accou
         ..Faults::default()
     });
     let rt = sim.cli_account(&user).unwrap().refresh_token;
-    let r = refresh(&sim, &rt).await;
+    let r = raw_refresh(&sim, &rt).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_grant");
     assert_eq!(
-        refresh(&sim, &other.refresh_token).await.status(),
+        raw_refresh(&sim, &other.refresh_token).await.status(),
         StatusCode::OK
     );
     // A refused refresh does not spend the token.
     sim.set_faults(Faults::default());
-    assert_eq!(refresh(&sim, &rt).await.status(), StatusCode::OK);
+    assert_eq!(raw_refresh(&sim, &rt).await.status(), StatusCode::OK);
     let stats = sim.stats();
     assert_eq!(stats.cli_refused_refreshes, 1);
     assert_eq!(stats.cli_refreshes[&user], 2);

@@ -1,4 +1,5 @@
-//! Behaviours of [`CallParser`]: streaming, fences, the drifts of the contract, bad blocks.
+//! Behaviours of [`CallParser`]: streaming, fences, bad blocks (the drifts of the contract seen
+//! in real answers: `parse_drift_tests.rs`).
 
 use std::time::Instant;
 
@@ -6,6 +7,11 @@ use serde_json::json;
 
 use super::*;
 use crate::tools::{ToolChoice, ToolSpec, fixture};
+
+/// The drifts of the contract seen in real answers, one corpus.
+#[path = "parse_drift_tests.rs"]
+mod drift;
+use drift::corpus;
 
 fn tools(choice: ToolChoice, parallel: bool) -> Arc<ToolSet> {
     let spec = |name: &str, parameters| ToolSpec {
@@ -294,146 +300,6 @@ fn a_marker_after_a_closed_fence_counts() {
 fn with_tool_choice_none_every_marker_is_text() {
     let a = answer(CALL);
     assert_eq!(feed(&tools(ToolChoice::None, true), &[&a]), vec![text(&a)]);
-}
-
-/// One answer per drift of the contract, then habits seen beyond it. Each holds the call
-/// `Write {"file_path": "/tmp/x", "content": "hi"}`, except where the content is given.
-fn corpus() -> Vec<(&'static str, String)> {
-    let open = "<<<TOOL_CALLS>>>";
-    let close = "<<<END_TOOL_CALLS>>>";
-    vec![
-        ("exact", answer(CALL)),
-        (
-            "spaces",
-            format!("I will call Write.\n<<< TOOL_CALLS >>>\n{CALL}\n<<<  END_TOOL_CALLS >>>"),
-        ),
-        (
-            "lowercase",
-            format!("I will call Write.\n<<<tool_calls>>>\n{CALL}\n<<<end_tool_calls>>>"),
-        ),
-        ("no-close", format!("I will call Write.\n{open}\n{CALL}\n")),
-        (
-            "trailing-comma",
-            answer(
-                r#"[{"name": "Write", "arguments": {"file_path": "/tmp/x", "content": "hi",},},]"#,
-            ),
-        ),
-        (
-            "single-quotes",
-            answer(r#"[{'name': 'Write', 'arguments': {'file_path': '/tmp/x', 'content': 'hi'}}]"#),
-        ),
-        (
-            "string-args",
-            answer(
-                r#"[{"name": "Write", "arguments": "{\"file_path\": \"/tmp/x\", \"content\": \"hi\"}"}]"#,
-            ),
-        ),
-        (
-            "alt-keys",
-            answer(r#"[{"tool": "Write", "input": {"file_path": "/tmp/x", "content": "hi"}}]"#),
-        ),
-        (
-            "alt-keys-function",
-            answer(
-                r#"[{"type": "function", "function": {"name": "Write", "arguments": {"file_path": "/tmp/x", "content": "hi"}}}]"#,
-            ),
-        ),
-        (
-            "fenced-prose",
-            format!(
-                "The block looks like this:\n```\n{open}\n[{{\"name\": \"TOOL_NAME\", \"arguments\": {{}}}}]\n{close}\n```\n{}",
-                answer(CALL)
-            ),
-        ),
-        (
-            "single-object",
-            answer(r#"{"name": "Write", "arguments": {"file_path": "/tmp/x", "content": "hi"}}"#),
-        ),
-        ("fenced-body", answer(&format!("```json\n{CALL}\n```"))),
-        ("same-line", format!("Calling.{open}{CALL}{close}")),
-        (
-            "singular-and-xml-close",
-            format!("<<<TOOL_CALL>>>\n{CALL}\n<<</TOOL_CALLS>>>"),
-        ),
-        (
-            "crlf",
-            format!("I will call Write.\r\n{open}\r\n{CALL}\r\n{close}\r\n"),
-        ),
-        (
-            "inline-code-mention",
-            format!("I reply with a `{open}` block:\n{}", answer(CALL)),
-        ),
-        (
-            "prose-after-no-close",
-            format!("{open}\n{CALL}\nLet me know when it is written."),
-        ),
-        (
-            "raw-newline-in-string",
-            answer(
-                "[{\"name\": \"Write\", \"arguments\": {\"file_path\": \"/tmp/x\", \"content\": \"h\ni\"}}]",
-            ),
-        ),
-    ]
-}
-
-#[test]
-fn drift_corpus() {
-    let corpus = corpus();
-    let mut failed = Vec::new();
-    for (kind, a) in &corpus {
-        let content = if *kind == "raw-newline-in-string" {
-            "h\ni"
-        } else {
-            "hi"
-        };
-        let want = vec![Parsed::Calls(vec![write_call("/tmp/x", content)])];
-        let got: Vec<Parsed> = parse(a)
-            .into_iter()
-            .filter(|p| !matches!(p, Parsed::Text(_)))
-            .collect();
-        if got != want {
-            failed.push(format!("{kind}: {got:?}"));
-        }
-    }
-    println!(
-        "drift corpus: {}/{} parsed",
-        corpus.len() - failed.len(),
-        corpus.len()
-    );
-    assert!(failed.is_empty(), "{failed:#?}");
-}
-
-#[test]
-fn contract_drifts_are_each_in_the_corpus() {
-    let kinds: Vec<&str> = corpus().into_iter().map(|(k, _)| k).collect();
-    for kind in [
-        "spaces",
-        "lowercase",
-        "no-close",
-        "trailing-comma",
-        "single-quotes",
-        "string-args",
-        "alt-keys",
-        "fenced-prose",
-    ] {
-        assert!(kinds.contains(&kind), "{kind}");
-    }
-}
-
-#[test]
-fn text_around_a_drifted_block_is_kept() {
-    let (_, fenced) = corpus()
-        .into_iter()
-        .find(|(k, _)| *k == "fenced-prose")
-        .expect("in corpus");
-    let got = parse(&fenced);
-    let Parsed::Text(t) = &got[0] else {
-        panic!("{got:?}")
-    };
-    assert!(
-        t.contains("```\n<<<TOOL_CALLS>>>") && t.ends_with("I will call Write.\n"),
-        "{t}"
-    );
 }
 
 /// A 2 KB answer (prose, then a block with one Write call), parsed whole and in 40-byte

@@ -1,11 +1,18 @@
 //! Test harness: the simulator and the real router, both on `127.0.0.1:0`, driven over sockets.
 #![allow(dead_code)]
 
+pub mod admin;
+pub mod anthropic;
+pub mod cli;
 pub mod metrics;
 pub mod pool;
 pub mod proc;
+pub mod redis;
 pub mod relay;
+pub mod reply;
 pub mod sim;
+pub mod store;
+pub mod upstream;
 
 use std::sync::Arc;
 use std::time::Duration;

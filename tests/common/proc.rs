@@ -4,11 +4,30 @@
 use std::process::Stdio;
 use std::time::Duration;
 
+use enginelabs_2api::simulator::Simulator;
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("free port")
+}
+
+/// The settings of a proxy in front of `sim` (its first account, the tests' API key) on a memory
+/// store, with `extra` added (an `extra` setting replaces one of these).
+pub fn sim_env(sim: &Simulator, extra: &[(&'static str, String)]) -> Vec<(&'static str, String)> {
+    let mut env = vec![
+        ("API_MASTER_KEY", super::KEY.to_string()),
+        ("CLERK_COOKIE", sim.account().cookie),
+        ("CLERK_BASE_URL", sim.url()),
+        ("ENGINE_BASE_URL", sim.url()),
+        ("STORE", "memory".to_string()),
+    ];
+    for (k, v) in extra {
+        env.retain(|(e, _)| e != k);
+        env.push((k, v.clone()));
+    }
+    env
 }
 
 pub struct Proxy {
