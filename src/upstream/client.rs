@@ -179,7 +179,7 @@ impl EngineClient {
                 workspace_id: workspace_id.as_deref(),
             },
         );
-        let turn_stream = stream::open(
+        let mut reader = stream::open(
             &self.http,
             &self.cfg,
             &url,
@@ -195,23 +195,23 @@ impl EngineClient {
             tracing::debug!(error = %e, "offers call failed; triggering anyway");
         }
         let current_model = self.hold_model(account, &key).await?;
-        turn_stream.arm();
+        reader.arm();
         let prompt = req.prompt.as_str();
         let image_urls = image_urls.as_slice();
-        // On failure `turn_stream` is dropped here, which closes the socket.
+        // On failure `reader` is dropped here, which closes the socket.
         self.authed(account, |e| async move {
             e.engine().chat_gen2(id, prompt, image_urls).await
         })
         .await?;
         drop(current_model);
 
-        Ok(Turn::from_channel(
+        Ok(Turn::web(
             HistoryRef {
                 generation: Generation::Gen2,
                 chat_history_id,
                 workspace_id,
             },
-            turn_stream.into_events(),
+            reader,
         ))
     }
 
@@ -293,20 +293,20 @@ impl EngineClient {
                 user_id: &identity.user_id,
             },
         );
-        let turn_stream = stream::open(
+        let reader = stream::open(
             &self.http,
             &self.cfg,
             &url,
             TurnTracker::new(&req.prompt, true).tapped(self.tap.clone()),
         )
         .await?;
-        Ok(Turn::from_channel(
+        Ok(Turn::web(
             HistoryRef {
                 generation: Generation::Gen1,
                 chat_history_id,
                 workspace_id: None,
             },
-            turn_stream.into_events(),
+            reader,
         ))
     }
 
