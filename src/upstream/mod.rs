@@ -48,7 +48,7 @@ use serde::{Deserialize, Serialize};
 
 pub use clerk::{Account, Identity};
 pub use client::EngineClient;
-pub use error::UpstreamError;
+pub use error::{ErrorKind, UpstreamError};
 pub use trigger::Adapter;
 
 /// Which protocol generation to speak (`UPSTREAM_PROTOCOL`).
