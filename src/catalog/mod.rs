@@ -30,7 +30,7 @@ pub use settings::CatalogSettings;
 
 use crate::config::Config;
 use crate::server::AppState;
-use crate::upstream::trigger::Adapter;
+use crate::upstream::engine::Adapter;
 use crate::upstream::{ProtocolChoice, UpstreamError};
 
 /// One model on offer.

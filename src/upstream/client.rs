@@ -10,11 +10,11 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::engine::{self, Adapter, Engine, EngineCall};
 use super::frame::TurnTracker;
 use super::stream::{self, WsAuth};
 use super::tap::FrameTap;
 use super::transport::Transport;
-use super::trigger::{self, Adapter, Engine};
 use super::{
     Account, Generation, HistoryRef, Identity, ProtocolChoice, Turn, TurnRequest, UpstreamConfig,
     UpstreamError, clerk,
@@ -310,15 +310,6 @@ impl EngineClient {
         ))
     }
 
-    /// The adapter list (`GET /chat/adapters`), cached for `ADAPTER_TTL`. A successful
-    /// fetch settles `auto` on Gen-2. The model catalogue reads it through this.
-    pub async fn adapters_for(
-        &self,
-        account: &Account,
-    ) -> Result<Arc<Vec<Adapter>>, UpstreamError> {
-        self.adapters(account).await
-    }
-
     /// Fetches the adapter list now, whatever the cache holds, and caches it.
     pub async fn refresh_adapters(
         &self,
@@ -327,6 +318,8 @@ impl EngineClient {
         self.fetch_adapters(account).await
     }
 
+    /// The adapter list (`GET /chat/adapters`), cached for `ADAPTER_TTL`. A successful fetch
+    /// settles `auto` on Gen-2.
     async fn adapters(&self, account: &Account) -> Result<Arc<Vec<Adapter>>, UpstreamError> {
         if let Some((at, list)) = self.cached_adapters()
             && at.elapsed() < ADAPTER_TTL
@@ -381,7 +374,7 @@ impl EngineClient {
     {
         let jwt = clerk::jwt(&self.http, &self.cfg, account).await?;
         match call(self.with_jwt(jwt)).await {
-            Err(e) if trigger::is_token_refusal(&e).is_some() => {
+            Err(e) if engine::is_token_refusal(&e).is_some() => {
                 tracing::debug!(account = %account.label(), error = %e, "EngineLabs refused the token; minting a fresh one");
                 account.invalidate_jwt();
                 let jwt = clerk::jwt(&self.http, &self.cfg, account).await?;
@@ -432,6 +425,6 @@ impl Authed<'_> {
 fn gen2_missing(err: &UpstreamError) -> bool {
     matches!(
         err,
-        UpstreamError::Status { call, status: 404 | 405, .. } if *call == trigger::CALL_ADAPTERS
+        UpstreamError::Status { call, status: 404 | 405, .. } if *call == EngineCall::Adapters.label()
     )
 }

@@ -10,7 +10,7 @@
 use serde_json::Value;
 
 use super::TurnEvent;
-use super::http::log_unknown_once;
+use super::answer::log_unknown_once;
 use super::ledger::TextLedger;
 use super::snapshot;
 use super::tap::FrameTap;

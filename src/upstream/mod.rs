@@ -6,9 +6,12 @@
 //! - [`jwt`]: read a session token's claims (`exp`, `sub`) without verifying it;
 //! - [`account`]: one login: rotating cookie, identity, cached JWT, locks;
 //! - [`clerk`]: session discovery (`GET /v1/client`) and single-flight JWT minting;
-//! - [`trigger`]: the REST calls that start a turn, Gen-1 and Gen-2;
+//! - [`engine`]: the EngineLabs REST client: each call ([`engine::EngineCall`]: method, path,
+//!   name) that sets up and starts a turn, Gen-1 and Gen-2, and the side calls;
 //! - [`images`]: images of a turn (limits, `data:`/`https:` loading, Gen-2 presign + PUT upload);
 //! - [`frame`]: the WebSocket frame grammar and the turn tracker (deltas, thinking, end of turn);
+//! - `answer`: what every answer is checked for (Cloudflare challenges, `Retry-After`), and
+//!   bodies cut short for error messages;
 //! - [`transport`]: the HTTP and WebSocket stack under all of it (plain, or Chrome-impersonating
 //!   with the `impersonate` feature);
 //! - [`ledger`]: how much of each message was delivered, so a replayed stream repeats nothing;
@@ -24,15 +27,16 @@
 //! server layer turns [`TurnEvent`]s into SSE or JSON.
 
 pub mod account;
+mod answer;
 pub mod clerk;
 #[cfg(test)]
 mod clerk_tests;
 pub mod cli;
 pub mod client;
 pub mod cookie;
+pub mod engine;
 pub mod error;
 pub mod frame;
-mod http;
 pub mod images;
 pub mod jwt;
 pub mod ledger;
@@ -40,7 +44,6 @@ pub mod snapshot;
 pub mod stream;
 pub mod tap;
 pub mod transport;
-pub mod trigger;
 
 use std::time::Duration;
 
@@ -48,8 +51,8 @@ use serde::{Deserialize, Serialize};
 
 pub use clerk::{Account, Identity};
 pub use client::EngineClient;
+pub use engine::Adapter;
 pub use error::{ErrorKind, UpstreamError};
-pub use trigger::Adapter;
 
 /// Which protocol generation to speak (`UPSTREAM_PROTOCOL`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

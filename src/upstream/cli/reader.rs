@@ -20,7 +20,7 @@ use serde_json::Value;
 use super::chat::CALL_CHAT;
 use super::events::{ChunkReader, completion_events};
 use super::sse::SseDecoder;
-use crate::upstream::http::truncate;
+use crate::upstream::answer::truncate;
 use crate::upstream::transport::Download;
 use crate::upstream::{TurnEvent, UpstreamError};
 

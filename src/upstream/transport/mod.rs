@@ -8,7 +8,7 @@
 //!
 //! The rest of `upstream` builds [`Request`]s and reads [`Reply`]s, [`Download`]s and
 //! [`WsEvent`]s, so it never knows which stack it talks through, and both stacks run the same
-//! tests. Challenge detection is shared (`http::challenge`), so a Cloudflare page is
+//! tests. Challenge detection is shared (`answer::challenge`), so a Cloudflare page is
 //! reported by name whichever stack met it. Which addresses the image downloader may reach is
 //! decided in one place, `address.rs`. With a [`crate::capture::Recorder`] set (only
 //! `doctor --capture` sets one), both stacks record every call through the same three helpers
@@ -38,7 +38,7 @@ use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{HeaderMap, Method};
 
 use super::UpstreamError;
-use super::http::{challenge, truncate};
+use super::answer::{challenge, truncate};
 
 /// One HTTP request, built without knowing the stack that will send it.
 #[derive(Debug)]
