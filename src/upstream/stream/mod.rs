@@ -2,7 +2,7 @@
 //! and [`TurnReader`], which reads one turn from it on demand.
 //!
 //! # Layout
-//! - [`reader`]: [`TurnReader`]: frames into the [`TurnTracker`], the `ping` heartbeat, the idle
+//! - `reader`: [`TurnReader`]: frames into the [`TurnTracker`], the `ping` heartbeat, the idle
 //!   timeout, closing the socket when the turn ends or the consumer goes away;
 //! - [`reconnect`]: replacing a socket that dropped mid-turn (Gen-1 replays, Gen-2's `history`
 //!   snapshot), with backoff and a budget.
