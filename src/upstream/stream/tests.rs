@@ -83,6 +83,44 @@ async fn pings_are_sent_and_pongs_keep_the_stream_alive() {
 }
 
 #[tokio::test]
+async fn a_slow_consumer_is_not_upstream_silence() {
+    let url = server(|mut ws| async move {
+        for frame in [
+            r#"{"type":"state","state":{"inProgress":true}}"#,
+            r#"{"type":"update","buffer":"{\"id\":\"m\",\"type\":\"chat\",\"chat\":{\"content\":\"one\"}}\n"}"#,
+            r#"{"type":"update","buffer":"{\"id\":\"m\",\"type\":\"chat\",\"chat\":{\"content\":\" two\"}}\n"}"#,
+            r#"{"type":"state","state":{"inProgress":false}}"#,
+        ] {
+            ws.send(Message::text(frame)).await.expect("frame");
+        }
+        while let Some(Ok(m)) = ws.next().await {
+            if m.is_close() {
+                break;
+            }
+        }
+    })
+    .await;
+    let mut turn = open(&cfg(60_000, 200), &url, TurnTracker::new("q", true))
+        .await
+        .expect("connects");
+    let first = turn.next().await.expect("an event").expect("no error");
+    assert_eq!(first, TurnEvent::Content("one".into()));
+    // Away for longer than the idle timeout: the frames that came meanwhile are still read.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut rest = Vec::new();
+    while let Some(ev) = turn.next().await {
+        rest.push(ev.expect("no error"));
+    }
+    assert_eq!(
+        rest,
+        vec![
+            TurnEvent::Content(" two".into()),
+            TurnEvent::Finished { cancelled: false }
+        ]
+    );
+}
+
+#[tokio::test]
 async fn silence_times_out() {
     let url = server(|mut ws| async move {
         // Read (and ignore) pings without answering.
@@ -100,7 +138,7 @@ async fn silence_times_out() {
 }
 
 #[tokio::test]
-async fn dropping_the_receiver_closes_a_silent_socket() {
+async fn dropping_the_reader_closes_a_silent_socket() {
     let (closed_tx, closed_rx) = tokio::sync::oneshot::channel();
     let url = server(|mut ws| async move {
         let closed = loop {
