@@ -1,7 +1,8 @@
 //! Every Prometheus metric of the proxy, declared in one place with its help text.
 //!
 //! Labels are low-cardinality by construction: routes are the matched route templates, statuses
-//! are numbers, error kinds come from `UpstreamError::kind`, account states from a fixed set.
+//! are numbers, error kinds are the upstream's fixed list (handed to [`handle`], so this file
+//! depends on no layer above it), account states from a fixed set.
 //! No label ever carries a key, a cookie, a model name typed by a client or a request id.
 
 use std::sync::OnceLock;
@@ -57,7 +58,9 @@ pub const ALL: &[&str] = &[
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// Installs the process-wide recorder once and returns the handle that renders `/metrics`.
-pub fn handle() -> Option<&'static PrometheusHandle> {
+/// `upstream_error_kinds` are the `kind` labels of [`UPSTREAM_ERRORS`] (the upstream's
+/// `ErrorKind::LABELS`), each shown from the first scrape; calls after the first install nothing.
+pub fn handle(upstream_error_kinds: &[&'static str]) -> Option<&'static PrometheusHandle> {
     HANDLE
         .get_or_init(|| {
             let buckets = [
@@ -69,13 +72,13 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
                 .ok()?
                 .install_recorder()
                 .ok()?;
-            describe();
+            describe(upstream_error_kinds);
             Some(recorder)
         })
         .as_ref()
 }
 
-fn describe() {
+fn describe(upstream_error_kinds: &[&'static str]) {
     describe_counter!(
         REQUESTS,
         "HTTP requests answered, by route template and status code"
@@ -169,7 +172,7 @@ fn describe() {
     ] {
         metrics::counter!(name).absolute(0);
     }
-    for kind in crate::upstream::UpstreamError::KINDS {
+    for kind in upstream_error_kinds {
         metrics::counter!(UPSTREAM_ERRORS, "kind" => *kind).absolute(0);
     }
     for outcome in ["parsed", "repaired", "degraded"] {
@@ -184,12 +187,17 @@ fn describe() {
     }
 }
 
-/// Counts one upstream failure (the single place where they are counted).
+/// Counts one upstream failure (the single place where they are counted); `kind` is one of the
+/// labels given to [`handle`].
 pub fn upstream_error(kind: &'static str) {
     metrics::counter!(UPSTREAM_ERRORS, "kind" => kind).increment(1);
 }
 
-/// The Prometheus text for `/metrics`.
+/// The Prometheus text for `/metrics` (empty until [`handle`] installed the recorder).
 pub fn render() -> String {
-    handle().map(PrometheusHandle::render).unwrap_or_default()
+    HANDLE
+        .get()
+        .and_then(Option::as_ref)
+        .map(PrometheusHandle::render)
+        .unwrap_or_default()
 }

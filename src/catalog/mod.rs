@@ -31,7 +31,7 @@ pub use images::{ImageError, prepare_images};
 pub use settings::{CatalogSettings, parse_aliases};
 pub use shared::{AccountProbe, ModelCatalog};
 
-use crate::upstream::trigger::Adapter;
+use crate::upstream::engine::Adapter;
 
 /// One model on offer.
 #[derive(Debug, Clone, PartialEq)]

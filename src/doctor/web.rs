@@ -13,7 +13,7 @@ use super::Context;
 use super::answer::{Answer, excerpt, ms};
 use super::frames::FrameSurvey;
 use super::report::{AccountReport, Check};
-use crate::upstream::trigger::{Adapter, CALL_ADAPTERS};
+use crate::upstream::engine::{Adapter, EngineCall};
 use crate::upstream::{
     Account, HistoryRef, ProtocolChoice, TurnRequest, UpstreamError, clerk, jwt,
 };
@@ -131,7 +131,10 @@ async fn setup(ctx: &Context, account: &Account, r: &mut AccountReport) -> Optio
             };
             r.pass(
                 Check::Protocol,
-                format!("Gen-2 answers (`{CALL_ADAPTERS}`); `auto` picks gen2{note}"),
+                format!(
+                    "Gen-2 answers (`{}`); `auto` picks gen2{note}",
+                    EngineCall::Adapters.label()
+                ),
             );
             model = Some(adapters_step(list, &ctx.model, r));
         }
@@ -140,7 +143,10 @@ async fn setup(ctx: &Context, account: &Account, r: &mut AccountReport) -> Optio
                 r.fail(
                     Check::Protocol,
                     "the Gen-2 setup calls (UPSTREAM_PROTOCOL=gen2)",
-                    format!("`{CALL_ADAPTERS}` answers 404: this account speaks Gen-1"),
+                    format!(
+                        "`{}` answers 404: this account speaks Gen-1",
+                        EngineCall::Adapters.label()
+                    ),
                 );
                 r.not_checked(&[Check::Adapters], "Gen-1 has no adapter list");
                 model = None;
@@ -148,7 +154,10 @@ async fn setup(ctx: &Context, account: &Account, r: &mut AccountReport) -> Optio
             _ => {
                 r.pass(
                     Check::Protocol,
-                    format!("Gen-1 (`{CALL_ADAPTERS}` answers 404); `auto` falls back to gen1"),
+                    format!(
+                        "Gen-1 (`{}` answers 404); `auto` falls back to gen1",
+                        EngineCall::Adapters.label()
+                    ),
                 );
                 r.not_checked(&[Check::Adapters], "Gen-1 has no adapter list");
             }
@@ -339,7 +348,7 @@ async fn cleanup(
 fn gen2_missing(err: &UpstreamError) -> bool {
     matches!(
         err,
-        UpstreamError::Status { call, status: 404 | 405, .. } if *call == CALL_ADAPTERS
+        UpstreamError::Status { call, status: 404 | 405, .. } if *call == EngineCall::Adapters.label()
     )
 }
 

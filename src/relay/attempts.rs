@@ -153,7 +153,7 @@ impl Relay {
                 }
                 Err(e) => e,
             };
-            crate::metrics::upstream_error(err.kind());
+            crate::metrics::upstream_error(err.kind().as_str());
             let verdict = self.pool.record_failure(&mut lease, &err);
             let label = lease.login.label().to_string();
             drop(lease);

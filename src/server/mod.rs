@@ -53,7 +53,7 @@ use error::ApiError;
 
 /// The application router. Tests drive it directly; `main` serves it.
 pub fn app(state: AppState) -> Router {
-    crate::metrics::handle();
+    crate::metrics::handle(crate::upstream::ErrorKind::LABELS);
     let limit = state.config().max_body_bytes;
     let body_deadline = state.config().connections.request_body_timeout;
     let v1 = Router::new()

@@ -78,6 +78,6 @@ pub async fn collect(state: &AppState, started: Started) -> Result<(Answer, Comp
 
 /// Counts an upstream failure and turns it into the HTTP error.
 pub fn counted(e: UpstreamError) -> ApiError {
-    crate::metrics::upstream_error(e.kind());
+    crate::metrics::upstream_error(e.kind().as_str());
     e.into()
 }

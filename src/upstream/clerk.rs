@@ -10,7 +10,7 @@ use serde_json::Value;
 
 pub use super::account::{Account, Identity};
 use super::account::{CachedJwt, lock};
-use super::http;
+use super::answer;
 use super::transport::{Reply, Request, Transport};
 use super::{UpstreamConfig, UpstreamError, cookie, jwt};
 
@@ -60,7 +60,7 @@ fn clerk_failure(call: &'static str, reply: &Reply) -> UpstreamError {
         },
         429 => UpstreamError::RateLimited {
             what: format!("Clerk {call}"),
-            retry_after: http::retry_after(&reply.headers),
+            retry_after: answer::retry_after(&reply.headers),
         },
         status => UpstreamError::Status {
             call,
@@ -181,16 +181,14 @@ pub async fn jwt(
     if let Some(token) = account.fresh_jwt() {
         return Ok(token);
     }
-    // The org is `None` while unknown (a persisted session id only): the field is then left
-    // out, so Clerk uses the session's active org instead of switching to the personal account.
     let mut session = match (account.identity(), lock(&account.session_hint).clone()) {
-        (Some(id), _) => Some((id.session_id, Some(id.org_id))),
-        (None, Some(sid)) => Some((sid, None)),
+        (Some(id), _) => Some((id.session_id, TokenOrg::of(id.org_id))),
+        (None, Some(sid)) => Some((sid, TokenOrg::Unknown)),
         (None, None) => None,
     };
     if session.is_none() {
         let id = discover(http_client, cfg, account).await?;
-        session = Some((id.session_id, Some(id.org_id)));
+        session = Some((id.session_id, TokenOrg::of(id.org_id)));
     }
     let (mut sid, mut org) = session.unwrap_or_default();
     let mut rediscovered = false;
@@ -201,7 +199,7 @@ pub async fn jwt(
             cfg,
             account,
             &sid,
-            org.as_ref().map(Option::as_deref),
+            &org,
             expired_token.as_deref(),
         )
         .await?
@@ -214,7 +212,7 @@ pub async fn jwt(
                 tracing::debug!(account = %account.label(), "Clerk does not know the session; rediscovering");
                 let id = discover(http_client, cfg, account).await?;
                 sid = id.session_id;
-                org = Some(id.org_id);
+                org = TokenOrg::of(id.org_id);
             }
             Minted::SessionGone => {
                 return Err(UpstreamError::CookieRejected {
@@ -273,12 +271,31 @@ async fn adopt_token(
     Ok(token)
 }
 
+/// Which organization a token is minted for.
+#[derive(Debug, Clone, Default)]
+enum TokenOrg {
+    /// Not known yet (a persisted session id only): `organization_id` is left out, so Clerk
+    /// uses the session's active org instead of switching to the personal account.
+    #[default]
+    Unknown,
+    /// The personal account: `organization_id` sent empty.
+    Personal,
+    Org(String),
+}
+
+impl TokenOrg {
+    /// The org of a known identity (`None`: its personal account).
+    fn of(org_id: Option<String>) -> Self {
+        org_id.map_or(TokenOrg::Personal, TokenOrg::Org)
+    }
+}
+
 async fn mint_once(
     http_client: &Transport,
     cfg: &UpstreamConfig,
     account: &Account,
     sid: &str,
-    org: Option<Option<&str>>,
+    org: &TokenOrg,
     expired_token: Option<&str>,
 ) -> Result<Minted, UpstreamError> {
     const CALL: &str = "clerk tokens";
@@ -289,8 +306,14 @@ async fn mint_once(
     // Built in a block: the serializer is not `Send` and must not live across an await.
     let form = {
         let mut form = url::form_urlencoded::Serializer::new(String::new());
-        if let Some(org) = org {
-            form.append_pair("organization_id", org.unwrap_or_default());
+        match org {
+            TokenOrg::Unknown => {}
+            TokenOrg::Personal => {
+                form.append_pair("organization_id", "");
+            }
+            TokenOrg::Org(id) => {
+                form.append_pair("organization_id", id);
+            }
         }
         form.finish()
     };

@@ -10,11 +10,11 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::engine::{self, Adapter, Engine, EngineCall};
 use super::frame::TurnTracker;
 use super::stream::{self, WsAuth};
 use super::tap::FrameTap;
 use super::transport::Transport;
-use super::trigger::{self, Adapter, Engine};
 use super::{
     Account, Generation, HistoryRef, Identity, ProtocolChoice, Turn, TurnRequest, UpstreamConfig,
     UpstreamError, clerk,
@@ -179,7 +179,7 @@ impl EngineClient {
                 workspace_id: workspace_id.as_deref(),
             },
         );
-        let turn_stream = stream::open(
+        let mut reader = stream::open(
             &self.http,
             &self.cfg,
             &url,
@@ -195,23 +195,23 @@ impl EngineClient {
             tracing::debug!(error = %e, "offers call failed; triggering anyway");
         }
         let current_model = self.hold_model(account, &key).await?;
-        turn_stream.arm();
+        reader.arm();
         let prompt = req.prompt.as_str();
         let image_urls = image_urls.as_slice();
-        // On failure `turn_stream` is dropped here, which closes the socket.
+        // On failure `reader` is dropped here, which closes the socket.
         self.authed(account, |e| async move {
             e.engine().chat_gen2(id, prompt, image_urls).await
         })
         .await?;
         drop(current_model);
 
-        Ok(Turn::from_channel(
+        Ok(Turn::web(
             HistoryRef {
                 generation: Generation::Gen2,
                 chat_history_id,
                 workspace_id,
             },
-            turn_stream.into_events(),
+            reader,
         ))
     }
 
@@ -293,30 +293,21 @@ impl EngineClient {
                 user_id: &identity.user_id,
             },
         );
-        let turn_stream = stream::open(
+        let reader = stream::open(
             &self.http,
             &self.cfg,
             &url,
             TurnTracker::new(&req.prompt, true).tapped(self.tap.clone()),
         )
         .await?;
-        Ok(Turn::from_channel(
+        Ok(Turn::web(
             HistoryRef {
                 generation: Generation::Gen1,
                 chat_history_id,
                 workspace_id: None,
             },
-            turn_stream.into_events(),
+            reader,
         ))
-    }
-
-    /// The adapter list (`GET /chat/adapters`), cached for `ADAPTER_TTL`. A successful
-    /// fetch settles `auto` on Gen-2. The model catalogue reads it through this.
-    pub async fn adapters_for(
-        &self,
-        account: &Account,
-    ) -> Result<Arc<Vec<Adapter>>, UpstreamError> {
-        self.adapters(account).await
     }
 
     /// Fetches the adapter list now, whatever the cache holds, and caches it.
@@ -327,6 +318,8 @@ impl EngineClient {
         self.fetch_adapters(account).await
     }
 
+    /// The adapter list (`GET /chat/adapters`), cached for `ADAPTER_TTL`. A successful fetch
+    /// settles `auto` on Gen-2.
     async fn adapters(&self, account: &Account) -> Result<Arc<Vec<Adapter>>, UpstreamError> {
         if let Some((at, list)) = self.cached_adapters()
             && at.elapsed() < ADAPTER_TTL
@@ -381,7 +374,7 @@ impl EngineClient {
     {
         let jwt = clerk::jwt(&self.http, &self.cfg, account).await?;
         match call(self.with_jwt(jwt)).await {
-            Err(e) if trigger::is_token_refusal(&e).is_some() => {
+            Err(e) if engine::is_token_refusal(&e).is_some() => {
                 tracing::debug!(account = %account.label(), error = %e, "EngineLabs refused the token; minting a fresh one");
                 account.invalidate_jwt();
                 let jwt = clerk::jwt(&self.http, &self.cfg, account).await?;
@@ -432,6 +425,6 @@ impl Authed<'_> {
 fn gen2_missing(err: &UpstreamError) -> bool {
     matches!(
         err,
-        UpstreamError::Status { call, status: 404 | 405, .. } if *call == trigger::CALL_ADAPTERS
+        UpstreamError::Status { call, status: 404 | 405, .. } if *call == EngineCall::Adapters.label()
     )
 }

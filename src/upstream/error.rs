@@ -79,26 +79,64 @@ pub enum UpstreamError {
     IdleTimeout(Duration),
 }
 
-impl UpstreamError {
-    /// Every value [`UpstreamError::kind`] can return (metrics declare a series for each).
-    pub const KINDS: &'static [&'static str] = &[
-        "bad_cookie",
-        "cookie_rejected",
-        "bad_cli_credentials",
-        "cli_login_rejected",
-        "cloudflare_challenge",
-        "rate_limited",
-        "quota_exhausted",
-        "unknown_model",
-        "images_refused",
-        "prompt_too_large",
-        "status",
-        "network",
-        "protocol",
-        "stream_closed",
-        "idle_timeout",
-    ];
+/// Declares [`ErrorKind`] and its labels from one list: a new kind is one line here.
+macro_rules! error_kinds {
+    ($($kind:ident => $label:literal,)+) => {
+        /// What kind of failure an [`UpstreamError`] is: a short, stable label for metrics and
+        /// logs (`el2a_upstream_errors_total{kind=...}`).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum ErrorKind {
+            $($kind,)+
+        }
 
+        impl ErrorKind {
+            /// Every kind, in declaration order.
+            pub const ALL: &'static [ErrorKind] = &[$(ErrorKind::$kind,)+];
+            /// The label of every kind, in the order of [`ErrorKind::ALL`] (metrics show a series
+            /// for each from the first scrape).
+            pub const LABELS: &'static [&'static str] = &[$($label,)+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorKind::$kind => $label,)+
+                }
+            }
+        }
+    };
+}
+
+error_kinds! {
+    BadCookie => "bad_cookie",
+    CookieRejected => "cookie_rejected",
+    BadCliCredentials => "bad_cli_credentials",
+    CliLoginRejected => "cli_login_rejected",
+    CloudflareChallenge => "cloudflare_challenge",
+    RateLimited => "rate_limited",
+    QuotaExhausted => "quota_exhausted",
+    UnknownModel => "unknown_model",
+    ImagesRefused => "images_refused",
+    PromptTooLarge => "prompt_too_large",
+    Status => "status",
+    Network => "network",
+    Protocol => "protocol",
+    StreamClosed => "stream_closed",
+    IdleTimeout => "idle_timeout",
+}
+
+impl std::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A kind equals its label, so tests and logs can name kinds as metrics spell them.
+impl PartialEq<&str> for ErrorKind {
+    fn eq(&self, label: &&str) -> bool {
+        self.as_str() == *label
+    }
+}
+
+impl UpstreamError {
     /// Whether trying the same call again (later, or on another account) may succeed.
     pub fn is_retryable(&self) -> bool {
         match self {
@@ -111,24 +149,24 @@ impl UpstreamError {
         }
     }
 
-    /// A short, stable label for metrics and logs.
-    pub fn kind(&self) -> &'static str {
+    /// What kind of failure this is (its label for metrics and logs).
+    pub fn kind(&self) -> ErrorKind {
         match self {
-            UpstreamError::BadCookie(_) => "bad_cookie",
-            UpstreamError::CookieRejected { .. } => "cookie_rejected",
-            UpstreamError::BadCliCredentials(_) => "bad_cli_credentials",
-            UpstreamError::CliLoginRejected { .. } => "cli_login_rejected",
-            UpstreamError::CloudflareChallenge { .. } => "cloudflare_challenge",
-            UpstreamError::RateLimited { .. } => "rate_limited",
-            UpstreamError::QuotaExhausted { .. } => "quota_exhausted",
-            UpstreamError::UnknownModel(_) => "unknown_model",
-            UpstreamError::ImagesRefused(_) => "images_refused",
-            UpstreamError::PromptTooLarge(_) => "prompt_too_large",
-            UpstreamError::Status { .. } => "status",
-            UpstreamError::Network { .. } => "network",
-            UpstreamError::Protocol { .. } => "protocol",
-            UpstreamError::StreamClosed(_) => "stream_closed",
-            UpstreamError::IdleTimeout(_) => "idle_timeout",
+            UpstreamError::BadCookie(_) => ErrorKind::BadCookie,
+            UpstreamError::CookieRejected { .. } => ErrorKind::CookieRejected,
+            UpstreamError::BadCliCredentials(_) => ErrorKind::BadCliCredentials,
+            UpstreamError::CliLoginRejected { .. } => ErrorKind::CliLoginRejected,
+            UpstreamError::CloudflareChallenge { .. } => ErrorKind::CloudflareChallenge,
+            UpstreamError::RateLimited { .. } => ErrorKind::RateLimited,
+            UpstreamError::QuotaExhausted { .. } => ErrorKind::QuotaExhausted,
+            UpstreamError::UnknownModel(_) => ErrorKind::UnknownModel,
+            UpstreamError::ImagesRefused(_) => ErrorKind::ImagesRefused,
+            UpstreamError::PromptTooLarge(_) => ErrorKind::PromptTooLarge,
+            UpstreamError::Status { .. } => ErrorKind::Status,
+            UpstreamError::Network { .. } => ErrorKind::Network,
+            UpstreamError::Protocol { .. } => ErrorKind::Protocol,
+            UpstreamError::StreamClosed(_) => ErrorKind::StreamClosed,
+            UpstreamError::IdleTimeout(_) => ErrorKind::IdleTimeout,
         }
     }
 }
@@ -137,8 +175,8 @@ impl UpstreamError {
 mod tests {
     use super::*;
 
-    /// One value of every variant; `kind()`'s exhaustive match makes a new variant show up here
-    /// only if it is added, so the length check below catches a forgotten `KINDS` entry.
+    /// One value of every variant: with `kind()`'s exhaustive match, the checks below catch a
+    /// variant whose kind is shared or missing from `ErrorKind`.
     fn one_of_each() -> Vec<UpstreamError> {
         use UpstreamError as U;
         let s = String::new;
@@ -183,14 +221,19 @@ mod tests {
     #[test]
     fn every_kind_is_listed_once() {
         let all = one_of_each();
-        assert_eq!(all.len(), UpstreamError::KINDS.len());
-        for e in &all {
-            assert!(UpstreamError::KINDS.contains(&e.kind()), "{}", e.kind());
-        }
-        let mut kinds: Vec<&str> = all.iter().map(UpstreamError::kind).collect();
-        kinds.sort_unstable();
-        kinds.dedup();
-        assert_eq!(kinds.len(), all.len());
+        assert_eq!(all.len(), ErrorKind::ALL.len());
+        let kinds: Vec<ErrorKind> = all.iter().map(UpstreamError::kind).collect();
+        assert_eq!(
+            kinds,
+            ErrorKind::ALL,
+            "one variant per kind, in declaration order"
+        );
+        let labels: Vec<&str> = ErrorKind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(labels, ErrorKind::LABELS);
+        let mut unique = labels.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), labels.len());
     }
 
     #[test]

@@ -5,13 +5,13 @@
 //! The tracker has to tell our turn apart from everything else the socket carries: the idle
 //! `state` sent at connect, `history` snapshots, frames replayed from earlier turns, and chunks
 //! that may be deltas or (defensively) cumulative buffers. After a Gen-2 reconnect it reads the
-//! `history` snapshot to pick up where the dropped socket left off (see [`super::resume`]).
+//! `history` snapshot to pick up where the dropped socket left off (see [`super::stream::reconnect`]).
 
 use serde_json::Value;
 
 use super::TurnEvent;
-use super::http::log_unknown_once;
-use super::resume::TextLedger;
+use super::answer::log_unknown_once;
+use super::ledger::TextLedger;
 use super::snapshot;
 use super::tap::FrameTap;
 
@@ -49,7 +49,7 @@ pub struct TurnTracker {
     /// Gen-2, after a reconnect: the state sent at connect said the chat is idle, so our turn
     /// ended while no socket was open; it finishes once the snapshot delivered the rest.
     idle_at_connect: bool,
-    /// Why resuming failed (the reader task ends the turn with it).
+    /// Why resuming failed (the reader ends the turn with it).
     resume_failed: Option<String>,
     /// Gen-2: the ids of messages the last snapshot mentions, to tell a message that began
     /// while no socket was open (its start is lost) from one that begins live.
@@ -369,3 +369,7 @@ mod tests;
 #[cfg(test)]
 #[path = "frame_props.rs"]
 mod props;
+
+#[cfg(test)]
+#[path = "frame_resume_tests.rs"]
+mod resume_tests;

@@ -19,16 +19,15 @@ use base64::engine::general_purpose::STANDARD;
 use bytes::Bytes;
 use serde_json::{Value, json};
 
+use super::engine::{Engine, EngineCall};
 use super::transport::{Request, Transport};
-use super::trigger::Engine;
-use super::{UpstreamConfig, UpstreamError, http};
+use super::{UpstreamConfig, UpstreamError, answer};
 
 /// At most this many images per request.
 pub const MAX_IMAGES: usize = 4;
 /// The media types the browser uploads.
 pub const MEDIA_TYPES: &[&str] = &["image/png", "image/jpeg", "image/webp", "image/gif"];
 
-pub const CALL_PRESIGN: &str = "POST /images/presign";
 pub const CALL_PUT: &str = "PUT presigned image";
 
 /// An image as a client sent it, not yet checked or fetched.
@@ -292,7 +291,7 @@ fn first_str<'a>(v: &'a Value, names: &[&str]) -> Option<&'a str> {
 /// Reads a presign reply (see the module doc for the shapes taken); `expected` slots.
 pub fn parse_presign(body: &Value, expected: usize) -> Result<Vec<Presigned>, UpstreamError> {
     let protocol = |detail: String| UpstreamError::Protocol {
-        call: CALL_PRESIGN,
+        call: EngineCall::Presign.label(),
         detail,
     };
     let list = ["images", "uploads", "presignedUrls", "urls", "data"]
@@ -337,17 +336,12 @@ impl Engine<'_> {
             .map(|i| json!({"mediaType": i.media_type, "contentLength": i.bytes.len()}))
             .collect();
         let reply = self
-            .call(
-                CALL_PRESIGN,
-                ::http::Method::POST,
-                "/images/presign",
-                Some(json!({ "images": list })),
-            )
+            .call(EngineCall::Presign, None, Some(json!({ "images": list })))
             .await?;
         let body: Value =
             serde_json::from_str(&reply.body).map_err(|_| UpstreamError::Protocol {
-                call: CALL_PRESIGN,
-                detail: format!("the answer is not JSON: {}", http::truncate(&reply.body)),
+                call: EngineCall::Presign.label(),
+                detail: format!("the answer is not JSON: {}", answer::truncate(&reply.body)),
             })?;
         parse_presign(&body, images.len())
     }
@@ -370,7 +364,7 @@ pub async fn put(
         Err(UpstreamError::Status {
             call: CALL_PUT,
             status: reply.status,
-            body: http::truncate(&reply.body),
+            body: answer::truncate(&reply.body),
         })
     }
 }

@@ -6,15 +6,19 @@
 //! - [`jwt`]: read a session token's claims (`exp`, `sub`) without verifying it;
 //! - [`account`]: one login: rotating cookie, identity, cached JWT, locks;
 //! - [`clerk`]: session discovery (`GET /v1/client`) and single-flight JWT minting;
-//! - [`trigger`]: the REST calls that start a turn, Gen-1 and Gen-2;
+//! - [`engine`]: the EngineLabs REST client: each call ([`engine::EngineCall`]: method, path,
+//!   name) that sets up and starts a turn, Gen-1 and Gen-2, and the side calls;
 //! - [`images`]: images of a turn (limits, `data:`/`https:` loading, Gen-2 presign + PUT upload);
 //! - [`frame`]: the WebSocket frame grammar and the turn tracker (deltas, thinking, end of turn);
+//! - `answer`: what every answer is checked for (Cloudflare challenges, `Retry-After`), and
+//!   bodies cut short for error messages;
 //! - [`transport`]: the HTTP and WebSocket stack under all of it (plain, or Chrome-impersonating
 //!   with the `impersonate` feature);
-//! - [`stream`]: the WebSocket itself (connect, ping, idle timeout, cancellation);
+//! - [`ledger`]: how much of each message was delivered, so a replayed stream repeats nothing;
+//! - [`stream`]: the WebSocket itself (connect, ping, idle timeout, closing), read on demand by
+//!   the [`Turn`], and reconnecting a dropped one (Gen-1 from the server's replay, Gen-2 from the
+//!   `history` snapshot read by [`snapshot`]);
 //! - [`tap`]: a copy of every frame with its arrival time, for `doctor`'s report;
-//! - [`resume`]: reconnecting a dropped stream and delivering what follows exactly once (Gen-1
-//!   from the server's replay, Gen-2 from the `history` snapshot read by [`snapshot`]);
 //! - [`client`]: [`EngineClient`], which runs one turn end to end and hands back a [`Turn`];
 //! - [`cli`]: the second door, the `cto` CLI's OpenAI-compatible API with OAuth refresh tokens
 //!   ([`cli::CliClient`]).
@@ -23,23 +27,23 @@
 //! server layer turns [`TurnEvent`]s into SSE or JSON.
 
 pub mod account;
+mod answer;
 pub mod clerk;
 #[cfg(test)]
 mod clerk_tests;
 pub mod cli;
 pub mod client;
 pub mod cookie;
+pub mod engine;
 pub mod error;
 pub mod frame;
-mod http;
 pub mod images;
 pub mod jwt;
-pub mod resume;
+pub mod ledger;
 pub mod snapshot;
 pub mod stream;
 pub mod tap;
 pub mod transport;
-pub mod trigger;
 
 use std::time::Duration;
 
@@ -47,8 +51,8 @@ use serde::{Deserialize, Serialize};
 
 pub use clerk::{Account, Identity};
 pub use client::EngineClient;
-pub use error::UpstreamError;
-pub use trigger::Adapter;
+pub use engine::Adapter;
+pub use error::{ErrorKind, UpstreamError};
 
 /// Which protocol generation to speak (`UPSTREAM_PROTOCOL`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -247,25 +251,43 @@ pub struct Usage {
     pub completion_tokens: u64,
 }
 
-/// A turn in flight. Dropping it closes the upstream WebSocket.
+/// A turn in flight, read as its consumer asks for events: no task or channel of its own, so
+/// each upstream frame wakes only the consumer. Dropping it closes the upstream connection.
 pub struct Turn {
     /// The history this turn ran in (new or continued).
     pub history: HistoryRef,
-    pub(crate) events: tokio::sync::mpsc::Receiver<Result<TurnEvent, UpstreamError>>,
+    source: Source,
+}
+
+/// Where a turn's events come from.
+enum Source {
+    /// The web door's WebSocket.
+    Web(Box<stream::TurnReader>),
+    /// The CLI door's answer body.
+    Cli(Box<cli::BodyReader>),
 }
 
 impl Turn {
-    /// The next event, or `None` after `Finished`/an error was delivered.
-    pub async fn next(&mut self) -> Option<Result<TurnEvent, UpstreamError>> {
-        self.events.recv().await
+    pub(crate) fn web(history: HistoryRef, reader: stream::TurnReader) -> Self {
+        Turn {
+            history,
+            source: Source::Web(Box::new(reader)),
+        }
     }
 
-    /// Builds a turn from a channel (used by the client and by tests of the server layer).
-    pub fn from_channel(
-        history: HistoryRef,
-        events: tokio::sync::mpsc::Receiver<Result<TurnEvent, UpstreamError>>,
-    ) -> Self {
-        Turn { history, events }
+    pub(crate) fn cli(history: HistoryRef, reader: cli::BodyReader) -> Self {
+        Turn {
+            history,
+            source: Source::Cli(Box::new(reader)),
+        }
+    }
+
+    /// The next event, or `None` after `Finished`/an error was delivered.
+    pub async fn next(&mut self) -> Option<Result<TurnEvent, UpstreamError>> {
+        match &mut self.source {
+            Source::Web(reader) => reader.next().await,
+            Source::Cli(reader) => reader.next().await,
+        }
     }
 }
 

@@ -21,7 +21,7 @@ use serde_json::Value;
 
 use super::chat::CALL_CHAT;
 use super::refusal::mid_stream;
-use crate::upstream::http::log_unknown_once;
+use crate::upstream::answer::log_unknown_once;
 use crate::upstream::{FinishReason, TurnEvent, UpstreamError, Usage};
 
 /// Delta fields we read or knowingly ignore.
@@ -92,7 +92,7 @@ impl ChunkReader {
             call: CALL_CHAT,
             detail: format!(
                 "a stream event is not JSON: {}",
-                crate::upstream::http::truncate(data)
+                crate::upstream::answer::truncate(data)
             ),
         })?;
         if let Some(error) = chunk.get("error").filter(|e| !e.is_null()) {

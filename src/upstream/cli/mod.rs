@@ -17,7 +17,7 @@
 //! - [`refusal`]: what a non-success answer of the API means, with secrets scrubbed;
 //! - [`sse`]: server-sent-event framing, bytes in, event data out;
 //! - [`events`]: OpenAI chunks (or a whole `chat.completion`) into [`TurnEvent`]s;
-//! - `reader`: the task that reads one answer's body and forwards its events;
+//! - `reader`: [`BodyReader`], one answer's body read as the turn's events are asked for;
 //! - [`models`]: `GET /models`.
 //!
 //! [`CliClient`] ties them together: [`CliClient::start_turn`] returns a [`Turn`] as soon as the
@@ -45,6 +45,7 @@ use super::{Generation, HistoryRef, Turn, UpstreamConfig, UpstreamError};
 
 pub use account::{CliAccount, seed_hash, session_id};
 pub use credentials::{Credentials, Secret};
+pub use reader::BodyReader;
 pub use token::{NoStore, RefreshGuard, RefreshStore, Rotation, TokenHolder};
 
 /// opencode's user agent as the protocol notes saw it (§10, P-cli).
@@ -129,13 +130,13 @@ impl CliClient {
     ) -> Result<Turn, UpstreamError> {
         let body = chat::prepare(body);
         let opened = chat::open(&self.http, &self.cfg, account, session_id, &body).await?;
-        let events = reader::spawn(opened, self.cfg.idle_timeout);
+        let reader = BodyReader::new(opened, self.cfg.idle_timeout);
         let history = HistoryRef {
             generation: Generation::Gen2,
             chat_history_id: session_id.to_string(),
             workspace_id: None,
         };
-        Ok(Turn::from_channel(history, events))
+        Ok(Turn::cli(history, reader))
     }
 
     /// The model ids the door offers this account (`GET /models`).

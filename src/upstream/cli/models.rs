@@ -10,7 +10,7 @@ use super::account::CliAccount;
 use super::chat::refused_twice;
 use super::refusal::failure;
 use crate::upstream::UpstreamError;
-use crate::upstream::http::truncate;
+use crate::upstream::answer::truncate;
 use crate::upstream::transport::{Request, Transport};
 
 pub const CALL_MODELS: &str = "GET /models";

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use super::CliConfig;
 use super::credentials::Secret;
 use super::refusal::{error_code, shown};
-use crate::upstream::http::retry_after;
+use crate::upstream::answer::retry_after;
 use crate::upstream::transport::{Reply, Request, Transport};
 use crate::upstream::{UpstreamError, jwt};
 

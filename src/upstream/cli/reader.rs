@@ -1,29 +1,30 @@
-//! The task that reads one answer's body and forwards its events to the [`Turn`]: SSE chunks
+//! [`BodyReader`]: one answer's body, read as the [`Turn`]'s events are asked for: SSE chunks
 //! through [`SseDecoder`] and [`ChunkReader`] as they arrive, or a whole JSON answer at its end.
+//! No task or channel sits in between: a chunk wakes the consumer once.
 //!
 //! Which of the two it is comes from `Content-Type`, or, when that says neither, from the first
-//! byte that is not white space (`{` is JSON). The task ends when the answer does, when the body
-//! breaks off or stays silent for the idle timeout, or as soon as the consumer drops the turn:
-//! then the body is dropped with the task, which closes the connection, so the upstream stops
-//! generating for nobody.
+//! byte that is not white space (`{` is JSON). The turn ends when the answer does, when the body
+//! breaks off or stays silent for the idle timeout. Dropping the reader (the consumer dropped the
+//! turn) drops the body, which closes the connection, so the upstream stops generating for
+//! nobody.
 //!
 //! [`Turn`]: crate::upstream::Turn
 
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::FutureExt as _;
 use serde_json::Value;
-use tokio::sync::mpsc;
 
 use super::chat::CALL_CHAT;
 use super::events::{ChunkReader, completion_events};
 use super::sse::SseDecoder;
-use crate::upstream::http::truncate;
+use crate::upstream::answer::truncate;
 use crate::upstream::transport::Download;
 use crate::upstream::{TurnEvent, UpstreamError};
 
-type Events = mpsc::Receiver<Result<TurnEvent, UpstreamError>>;
-type Sender = mpsc::Sender<Result<TurnEvent, UpstreamError>>;
+type Item = Result<TurnEvent, UpstreamError>;
 
 /// The largest whole JSON answer read (a streamed answer has no such limit).
 const MAX_JSON: usize = 32 << 20;
@@ -31,11 +32,86 @@ const MAX_JSON: usize = 32 << 20;
 /// How long the rest of a finished body is read, so the connection can be reused.
 const DRAIN: Duration = Duration::from_millis(500);
 
-/// Starts reading `body`; its events arrive on the returned channel.
-pub(super) fn spawn(body: Download, idle: Duration) -> Events {
-    let (tx, rx) = mpsc::channel(64);
-    tokio::spawn(run(body, tx, idle));
-    rx
+/// An answer being read. Dropping it closes the connection (unless the answer was complete).
+pub struct BodyReader {
+    /// The answer's body; `None` once it ended, broke off, or the answer was complete.
+    body: Option<Download>,
+    reading: Reading,
+    /// How long the body may stay silent while the consumer waits.
+    idle: Duration,
+    /// Events decoded but not handed out yet: one chunk may carry several, and the end (or an
+    /// error) waits behind them.
+    pending: VecDeque<Item>,
+}
+
+impl BodyReader {
+    pub(super) fn new(body: Download, idle: Duration) -> Self {
+        BodyReader {
+            reading: Reading {
+                shape: declared_shape(&body),
+                whole: Vec::new(),
+                sse: SseDecoder::new(),
+                chunks: ChunkReader::new(),
+            },
+            body: Some(body),
+            idle,
+            pending: VecDeque::new(),
+        }
+    }
+
+    /// The next event; `None` after `Finished` or an error was handed out. Cancel-safe.
+    pub async fn next(&mut self) -> Option<Item> {
+        loop {
+            if let Some(item) = self.pending.pop_front() {
+                return Some(item);
+            }
+            let body = self.body.as_mut()?;
+            let next = tokio::time::timeout(self.idle, body.chunk()).await;
+            let ended = !matches!(next, Ok(Ok(Some(_))));
+            let events = match next {
+                Err(_) => Err(UpstreamError::IdleTimeout(self.idle)),
+                Ok(Err(detail)) => Err(UpstreamError::StreamClosed(detail)),
+                Ok(Ok(None)) => self.reading.end(),
+                Ok(Ok(Some(chunk))) => self.reading.take(&chunk),
+            };
+            match events {
+                Ok(events) => self.pending.extend(events.into_iter().map(Ok)),
+                Err(e) => {
+                    self.pending.push_back(Err(e));
+                    self.body = None;
+                }
+            }
+            if ended {
+                self.body = None;
+            } else if self.reading.finished() {
+                self.drain();
+            }
+        }
+    }
+
+    /// The answer is complete: reads what is left of the body (usually nothing) so the
+    /// connection goes back to the pool. What has arrived is read at once; when more is still on
+    /// its way, a small task waits for it (at most [`DRAIN`]) so the events are not held up.
+    fn drain(&mut self) {
+        let Some(mut body) = self.body.take() else {
+            return;
+        };
+        loop {
+            match body.chunk().now_or_never() {
+                Some(Ok(Some(_))) => {}
+                Some(_) => return,
+                None => break,
+            }
+        }
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let _ = tokio::time::timeout(DRAIN, async {
+                    while let Ok(Some(_)) = body.chunk().await {}
+                })
+                .await;
+            });
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -154,54 +230,6 @@ impl Reading {
 
     fn finished(&self) -> bool {
         self.chunks.is_finished()
-    }
-}
-
-async fn run(mut body: Download, tx: Sender, idle: Duration) {
-    let mut reading = Reading {
-        shape: declared_shape(&body),
-        whole: Vec::new(),
-        sse: SseDecoder::new(),
-        chunks: ChunkReader::new(),
-    };
-    loop {
-        let next = tokio::select! {
-            biased;
-            // The turn was dropped: returning drops `body`, which closes the connection.
-            () = tx.closed() => return,
-            next = tokio::time::timeout(idle, body.chunk()) => next,
-        };
-        let ended = !matches!(next, Ok(Ok(Some(_))));
-        let events = match next {
-            Err(_) => Err(UpstreamError::IdleTimeout(idle)),
-            Ok(Err(detail)) => Err(UpstreamError::StreamClosed(detail)),
-            Ok(Ok(None)) => reading.end(),
-            Ok(Ok(Some(chunk))) => reading.take(&chunk),
-        };
-        match events {
-            Ok(events) => {
-                for event in events {
-                    if tx.send(Ok(event)).await.is_err() {
-                        return;
-                    }
-                }
-            }
-            Err(e) => {
-                let _ = tx.send(Err(e)).await;
-                return;
-            }
-        }
-        if ended {
-            return;
-        }
-        if reading.finished() {
-            // Read what is left (usually nothing) so the connection goes back to the pool.
-            let _ = tokio::time::timeout(DRAIN, async {
-                while let Ok(Some(_)) = body.chunk().await {}
-            })
-            .await;
-            return;
-        }
     }
 }
 

@@ -8,13 +8,13 @@
 use serde_json::Value;
 
 use crate::upstream::UpstreamError;
-use crate::upstream::http::{retry_after, truncate};
+use crate::upstream::answer::{retry_after, truncate};
 use crate::upstream::transport::Reply;
 
 /// What a scrubbed secret is replaced with.
 const REDACTED: &str = "<redacted>";
 
-/// The body as it may be shown: every secret replaced, then cut (see `http::truncate`).
+/// The body as it may be shown: every secret replaced, then cut (see `answer::truncate`).
 pub fn shown(body: &str, secrets: &[&str]) -> String {
     let mut body = body.to_string();
     for secret in secrets.iter().filter(|s| s.len() >= 4) {

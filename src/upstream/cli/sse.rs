@@ -8,7 +8,7 @@
 //! read as part of the line). Liberal extra: a line that is a bare JSON object, as some
 //! gateways send (NDJSON), counts as a whole event.
 
-use crate::upstream::http::log_unknown_once;
+use crate::upstream::answer::log_unknown_once;
 
 /// A line longer than this is not a completion chunk: the stream is broken or hostile.
 pub const MAX_LINE: usize = 16 << 20;

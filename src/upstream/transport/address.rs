@@ -15,7 +15,7 @@
 //!   leaves out at once ULA, link-local, site-local (`fec0::/10`), multicast, discard-only,
 //!   local-use NAT64 (`64:ff9b:1::/48`, whose layout varies) and SRv6 SIDs.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// IPv4 blocks that are not public.
 pub const V4_SPECIAL: &[(Ipv4Addr, u8)] = &[
@@ -101,6 +101,48 @@ pub fn private_literal(url: &str) -> Option<IpAddr> {
         url::Host::Domain(_) => return None,
     };
     (!is_public(ip)).then_some(ip)
+}
+
+/// Refuses an image URL whose host is a private IP literal, unless allowed (names are checked
+/// by the downloader's DNS, [`public_addrs`]).
+pub(super) fn check_image_url(allow_private: bool, url: &str) -> Result<(), String> {
+    match private_literal(url) {
+        Some(ip) if !allow_private => Err(format!(
+            "{ip} is a private or local address; set ALLOW_PRIVATE_IMAGE_URLS=true to allow it"
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// What the image client does with a redirect to `target` after `hops` earlier ones: never
+/// toward a private IP literal (names go through the image DNS), and at most ten.
+pub(super) enum ImageRedirect {
+    Follow,
+    Stop,
+    Refuse(String),
+}
+
+pub(super) fn image_redirect(target: &str, hops: usize) -> ImageRedirect {
+    match private_literal(target) {
+        Some(ip) => ImageRedirect::Refuse(format!("redirected to the private address {ip}")),
+        None if hops >= 10 => ImageRedirect::Stop,
+        None => ImageRedirect::Follow,
+    }
+}
+
+/// The image downloader's DNS: `host`'s public addresses; an error when it has none.
+pub(super) async fn public_addrs(host: String) -> Result<Vec<SocketAddr>, String> {
+    let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+        .await
+        .map_err(|e| format!("could not resolve {host}: {e}"))?
+        .collect();
+    let public: Vec<SocketAddr> = all.iter().copied().filter(|a| is_public(a.ip())).collect();
+    if public.is_empty() && !all.is_empty() {
+        return Err(format!(
+            "{host} resolves only to private or local addresses; set ALLOW_PRIVATE_IMAGE_URLS=true to allow them"
+        ));
+    }
+    Ok(public)
 }
 
 #[cfg(test)]
@@ -201,5 +243,29 @@ mod tests {
             private_literal("https://localhost/x.png").is_none(),
             "names: at resolve time"
         );
+    }
+
+    #[test]
+    fn image_redirects_never_reach_private_literals_and_stop_after_ten() {
+        assert!(matches!(
+            image_redirect("https://169.254.169.254/x", 0),
+            ImageRedirect::Refuse(why) if why.contains("169.254.169.254")
+        ));
+        assert!(matches!(
+            image_redirect("https://cdn.example/x", 9),
+            ImageRedirect::Follow
+        ));
+        assert!(matches!(
+            image_redirect("https://cdn.example/x", 10),
+            ImageRedirect::Stop
+        ));
+    }
+
+    #[tokio::test]
+    async fn the_image_dns_refuses_names_of_private_addresses() {
+        let err = public_addrs("localhost".into())
+            .await
+            .expect_err("loopback only");
+        assert!(err.contains("ALLOW_PRIVATE_IMAGE_URLS"), "{err}");
     }
 }

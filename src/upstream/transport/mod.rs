@@ -8,11 +8,11 @@
 //!
 //! The rest of `upstream` builds [`Request`]s and reads [`Reply`]s, [`Download`]s and
 //! [`WsEvent`]s, so it never knows which stack it talks through, and both stacks run the same
-//! tests. Challenge detection is shared (`http::challenge`), so a Cloudflare page is
+//! tests. Challenge detection is shared (`answer::challenge`), so a Cloudflare page is
 //! reported by name whichever stack met it. Which addresses the image downloader may reach is
-//! decided in one place, `address.rs`. With a [`crate::capture::Recorder`] set (only
-//! `doctor --capture` sets one), both stacks record every call through the same three helpers
-//! (`record_sent`, `record_answered`, `record_stream`).
+//! decided in one place, `address.rs` (URL literals, redirects, the downloader's DNS). With a
+//! [`crate::capture::Recorder`] set (only `doctor --capture` sets one), both stacks record every
+//! call through the same three helpers (`record_sent`, `record_answered`, `record_stream`).
 
 mod address;
 #[cfg(feature = "impersonate")]
@@ -21,6 +21,7 @@ mod chrome;
 mod plain;
 mod proxy;
 
+use address::{ImageRedirect, check_image_url, image_redirect, public_addrs};
 pub use address::{is_public, private_literal};
 #[cfg(feature = "impersonate")]
 pub use chrome::{Socket, Transport};
@@ -28,7 +29,6 @@ pub use chrome::{Socket, Transport};
 pub use plain::{Socket, Transport};
 pub use proxy::UpstreamProxy;
 
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -38,7 +38,7 @@ use http::header::{CONTENT_TYPE, HeaderName, HeaderValue};
 use http::{HeaderMap, Method};
 
 use super::UpstreamError;
-use super::http::{challenge, truncate};
+use super::answer::{challenge, truncate};
 
 /// One HTTP request, built without knowing the stack that will send it.
 #[derive(Debug)]
@@ -345,48 +345,6 @@ fn through(proxy: Option<&UpstreamProxy>, detail: String) -> String {
     }
 }
 
-/// Refuses an image URL whose host is a private IP literal, unless allowed (names are checked
-/// by the downloader's DNS, [`public_addrs`]).
-fn check_image_url(allow_private: bool, url: &str) -> Result<(), String> {
-    match private_literal(url) {
-        Some(ip) if !allow_private => Err(format!(
-            "{ip} is a private or local address; set ALLOW_PRIVATE_IMAGE_URLS=true to allow it"
-        )),
-        _ => Ok(()),
-    }
-}
-
-/// What the image client does with a redirect to `target` after `hops` earlier ones: never
-/// toward a private IP literal (names go through the image DNS), and at most ten.
-enum ImageRedirect {
-    Follow,
-    Stop,
-    Refuse(String),
-}
-
-fn image_redirect(target: &str, hops: usize) -> ImageRedirect {
-    match private_literal(target) {
-        Some(ip) => ImageRedirect::Refuse(format!("redirected to the private address {ip}")),
-        None if hops >= 10 => ImageRedirect::Stop,
-        None => ImageRedirect::Follow,
-    }
-}
-
-/// The image downloader's DNS: `host`'s public addresses; an error when it has none.
-async fn public_addrs(host: String) -> Result<Vec<SocketAddr>, String> {
-    let all: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
-        .await
-        .map_err(|e| format!("could not resolve {host}: {e}"))?
-        .collect();
-    let public: Vec<SocketAddr> = all.iter().copied().filter(|a| is_public(a.ip())).collect();
-    if public.is_empty() && !all.is_empty() {
-        return Err(format!(
-            "{host} resolves only to private or local addresses; set ALLOW_PRIVATE_IMAGE_URLS=true to allow them"
-        ));
-    }
-    Ok(public)
-}
-
 /// The call name of the stream handshake in errors and logs.
 pub const WS_CALL: &str = "websocket";
 
@@ -414,30 +372,6 @@ mod tests {
         let req = Request::new(Method::POST, "http://x/").json(&serde_json::json!({"a": 1}));
         assert_eq!(req.headers[CONTENT_TYPE], "application/json");
         assert_eq!(req.body.as_deref(), Some(&b"{\"a\":1}"[..]));
-    }
-
-    #[test]
-    fn image_redirects_never_reach_private_literals_and_stop_after_ten() {
-        assert!(matches!(
-            image_redirect("https://169.254.169.254/x", 0),
-            ImageRedirect::Refuse(why) if why.contains("169.254.169.254")
-        ));
-        assert!(matches!(
-            image_redirect("https://cdn.example/x", 9),
-            ImageRedirect::Follow
-        ));
-        assert!(matches!(
-            image_redirect("https://cdn.example/x", 10),
-            ImageRedirect::Stop
-        ));
-    }
-
-    #[tokio::test]
-    async fn the_image_dns_refuses_names_of_private_addresses() {
-        let err = public_addrs("localhost".into())
-            .await
-            .expect_err("loopback only");
-        assert!(err.contains("ALLOW_PRIVATE_IMAGE_URLS"), "{err}");
     }
 
     #[test]

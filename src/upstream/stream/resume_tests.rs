@@ -1,4 +1,4 @@
-//! The reader task against small WebSocket servers that drop and replay (Gen-1) or send a
+//! The reader against small WebSocket servers that drop and replay (Gen-1) or send a
 //! `history` snapshot (Gen-2).
 
 use std::sync::Arc;
@@ -10,8 +10,8 @@ use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::super::frame::TurnTracker;
-use super::super::stream::{Events, open_for_test as open};
 use super::super::{TurnEvent, UpstreamConfig, UpstreamError};
+use super::{TurnReader, open_for_test as open};
 
 fn cfg() -> UpstreamConfig {
     let mut cfg = UpstreamConfig::with_urls("http://127.0.0.1:9", "http://127.0.0.1:9");
@@ -62,9 +62,9 @@ fn chat(text: &str) -> String {
 const RUNNING: &str = r#"{"type":"state","state":{"inProgress":true}}"#;
 const IDLE: &str = r#"{"type":"state","state":{"inProgress":false}}"#;
 
-async fn collect(events: &mut Events) -> (String, Vec<TurnEvent>, Option<UpstreamError>) {
+async fn collect(turn: &mut TurnReader) -> (String, Vec<TurnEvent>, Option<UpstreamError>) {
     let (mut text, mut other) = (String::new(), Vec::new());
-    while let Some(ev) = events.recv().await {
+    while let Some(ev) = turn.next().await {
         match ev {
             Ok(TurnEvent::Content(t)) => text.push_str(&t),
             Ok(ev) => other.push(ev),
@@ -88,11 +88,10 @@ async fn a_replaying_server_resumes_a_dropped_turn_without_loss_or_repeats() {
         (turn.clone(), true),
     ])
     .await;
-    let stream = open(&cfg(), &url, TurnTracker::new("q", true))
+    let mut turn = open(&cfg(), &url, TurnTracker::new("q", true))
         .await
         .expect("connects");
-    let mut events = stream.into_events();
-    let (text, other, err) = collect(&mut events).await;
+    let (text, other, err) = collect(&mut turn).await;
     assert!(err.is_none(), "{err:?}");
     assert_eq!(text, "one two three four");
     assert_eq!(other, vec![TurnEvent::Finished { cancelled: false }]);
@@ -103,11 +102,10 @@ async fn a_replaying_server_resumes_a_dropped_turn_without_loss_or_repeats() {
 async fn resuming_gives_up_when_no_new_socket_can_be_opened() {
     let (url, accepted) =
         multi_server(vec![(vec![RUNNING.to_string(), chat("part")], false)]).await;
-    let stream = open(&cfg(), &url, TurnTracker::new("q", true))
+    let mut turn = open(&cfg(), &url, TurnTracker::new("q", true))
         .await
         .expect("connects");
-    let mut events = stream.into_events();
-    let (text, _, err) = collect(&mut events).await;
+    let (text, _, err) = collect(&mut turn).await;
     assert_eq!(text, "part");
     let err = err.expect("an error ends the turn");
     assert!(matches!(err, UpstreamError::StreamClosed(_)), "{err:?}");
@@ -139,12 +137,11 @@ async fn a_gen2_turn_resumes_from_the_snapshot_and_fails_clearly_without_one() {
         ),
     ])
     .await;
-    let stream = open(&cfg(), &url, TurnTracker::new("q", false))
+    let mut turn = open(&cfg(), &url, TurnTracker::new("q", false))
         .await
         .expect("connects");
-    stream.arm();
-    let mut events = stream.into_events();
-    let (text, _, err) = collect(&mut events).await;
+    turn.arm();
+    let (text, _, err) = collect(&mut turn).await;
     assert_eq!(text, "part one two");
     let err = err.expect("an error ends the turn");
     assert!(

@@ -1,6 +1,8 @@
-//! The EngineLabs REST calls that set up and start a turn (protocol notes §4): the Gen-2 setup
-//! (`/chat/adapters`, `/teams/preferred-model`, `/projects/create-hosted`, `/engine-agent/offers`),
-//! the trigger itself for both generations, and the side calls (`DELETE` a history, `/billing`).
+//! The EngineLabs REST client (protocol notes §4): the Gen-2 setup (`/chat/adapters`,
+//! `/teams/preferred-model`, `/projects/create-hosted`, `/engine-agent/offers`), the trigger
+//! itself for both generations, the image presign, and the side calls (`DELETE` a history,
+//! `/billing`). Each call is an [`EngineCall`], whose one definition gives its method, path and
+//! the name it has in errors and logs.
 //!
 //! Each function makes exactly one call with the JWT it is given; re-minting and retrying after
 //! a 401/403 is the client's job. Such refusals come back as `Status{status: 401|403}`.
@@ -12,7 +14,7 @@ use rand::Rng as _;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::http;
+use super::answer;
 use super::transport::{Reply, Request, Transport};
 use super::{UpstreamConfig, UpstreamError};
 
@@ -56,14 +58,52 @@ pub struct HostedProject {
     pub workspace_id: String,
 }
 
-/// Call names, used in errors and by the client to recognise the Gen-2 probe.
-pub const CALL_ADAPTERS: &str = "GET /chat/adapters";
-pub const CALL_PREFERRED_MODEL: &str = "PATCH /teams/preferred-model";
-pub const CALL_CREATE_HOSTED: &str = "POST /projects/create-hosted";
-pub const CALL_OFFERS: &str = "POST /engine-agent/offers";
-pub const CALL_CHAT: &str = "POST /engine-agent/chat";
-pub const CALL_DELETE_HISTORY: &str = "DELETE /engine-agent/chat-histories";
-pub const CALL_BILLING: &str = "GET /billing";
+/// Declares [`EngineCall`] from one list of `Name: METHOD "/path"`.
+macro_rules! engine_calls {
+    ($($(#[$doc:meta])* $call:ident: $method:ident $path:literal,)+) => {
+        /// Every EngineLabs REST call.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum EngineCall {
+            $($(#[$doc])* $call,)+
+        }
+
+        impl EngineCall {
+            pub fn method(self) -> Method {
+                match self {
+                    $(EngineCall::$call => Method::$method,)+
+                }
+            }
+
+            /// The path under the EngineLabs base (a history's id follows `DeleteHistory`'s).
+            pub fn path(self) -> &'static str {
+                match self {
+                    $(EngineCall::$call => $path,)+
+                }
+            }
+
+            /// `METHOD /path`: the call's name in errors and logs.
+            pub fn label(self) -> &'static str {
+                match self {
+                    $(EngineCall::$call => concat!(stringify!($method), " ", $path),)+
+                }
+            }
+        }
+    };
+}
+
+engine_calls! {
+    /// The models offered to the team; answering 404/405 means the account speaks Gen-1.
+    Adapters: GET "/chat/adapters",
+    PreferredModel: PATCH "/teams/preferred-model",
+    CreateHosted: POST "/projects/create-hosted",
+    Offers: POST "/engine-agent/offers",
+    /// The trigger, both generations.
+    Chat: POST "/engine-agent/chat",
+    DeleteHistory: DELETE "/engine-agent/chat-histories",
+    Billing: GET "/billing",
+    /// Upload slots for a turn's images (see `images`).
+    Presign: POST "/images/presign",
+}
 
 /// The EngineLabs endpoints, bound to one HTTP client, config and JWT.
 pub struct Engine<'a> {
@@ -83,38 +123,40 @@ impl Engine<'_> {
             .timeout(self.cfg.request_timeout)
     }
 
+    /// Makes `call` (at `suffix` below its path, when given) with a JSON body, if any.
     pub(super) async fn call(
         &self,
-        call: &'static str,
-        method: Method,
-        path: &str,
+        call: EngineCall,
+        suffix: Option<&str>,
         body: Option<Value>,
     ) -> Result<Reply, UpstreamError> {
-        let mut req = self.request(method, path);
+        let path = match suffix {
+            Some(suffix) => format!("{}/{suffix}", call.path()),
+            None => call.path().to_string(),
+        };
+        let mut req = self.request(call.method(), &path);
         if let Some(body) = body {
             req = req.json(&body);
         }
-        let reply = self.http.send(call, req).await?;
+        let reply = self.http.send(call.label(), req).await?;
         if reply.is_success() {
             Ok(reply)
         } else {
-            Err(failure(call, &reply))
+            Err(failure(call.label(), &reply))
         }
     }
 
     /// `GET /chat/adapters`: the models offered to this team.
     pub async fn adapters(&self) -> Result<Vec<Adapter>, UpstreamError> {
-        let reply = self
-            .call(CALL_ADAPTERS, Method::GET, "/chat/adapters", None)
-            .await?;
-        let body = parse_json(CALL_ADAPTERS, &reply.body)?;
+        let reply = self.call(EngineCall::Adapters, None, None).await?;
+        let body = parse_json(EngineCall::Adapters, &reply.body)?;
         let list = body
             .get("chatAdapters")
             .or_else(|| body.get("adapters"))
             .or(Some(&body).filter(|b| b.is_array()))
             .and_then(Value::as_array)
             .ok_or_else(|| UpstreamError::Protocol {
-                call: CALL_ADAPTERS,
+                call: EngineCall::Adapters.label(),
                 detail: "no `chatAdapters` list in the answer".to_string(),
             })?;
         Ok(list
@@ -127,9 +169,8 @@ impl Engine<'_> {
     /// `PATCH /teams/preferred-model`: selects the model for the team's next turns.
     pub async fn set_preferred_model(&self, key: &str) -> Result<(), UpstreamError> {
         self.call(
-            CALL_PREFERRED_MODEL,
-            Method::PATCH,
-            "/teams/preferred-model",
+            EngineCall::PreferredModel,
+            None,
             Some(json!({ "modelKey": key })),
         )
         .await
@@ -140,20 +181,19 @@ impl Engine<'_> {
     pub async fn create_hosted(&self) -> Result<HostedProject, UpstreamError> {
         let reply = self
             .call(
-                CALL_CREATE_HOSTED,
-                Method::POST,
-                "/projects/create-hosted",
+                EngineCall::CreateHosted,
+                None,
                 Some(json!({ "projectName": project_name() })),
             )
             .await?;
-        let body = parse_json(CALL_CREATE_HOSTED, &reply.body)?;
+        let body = parse_json(EngineCall::CreateHosted, &reply.body)?;
         let field = |name: &str| {
             body.get(name)
                 .and_then(Value::as_str)
                 .filter(|s| !s.is_empty())
                 .map(str::to_string)
                 .ok_or_else(|| UpstreamError::Protocol {
-                    call: CALL_CREATE_HOSTED,
+                    call: EngineCall::CreateHosted.label(),
                     detail: format!("no `{name}` in the answer"),
                 })
         };
@@ -166,9 +206,8 @@ impl Engine<'_> {
     /// `POST /engine-agent/offers`, which the browser makes before each turn.
     pub async fn offers(&self, chat_history_id: &str) -> Result<(), UpstreamError> {
         self.call(
-            CALL_OFFERS,
-            Method::POST,
-            "/engine-agent/offers",
+            EngineCall::Offers,
+            None,
             Some(json!({ "chatHistoryId": chat_history_id, "surface": "ENGINE_AGENT" })),
         )
         .await
@@ -191,7 +230,7 @@ impl Engine<'_> {
         if !image_urls.is_empty() {
             body["imageUrls"] = json!(image_urls);
         }
-        self.call(CALL_CHAT, Method::POST, "/engine-agent/chat", Some(body))
+        self.call(EngineCall::Chat, None, Some(body))
             .await
             .map(drop)
     }
@@ -204,9 +243,8 @@ impl Engine<'_> {
         adapter_name: &str,
     ) -> Result<(), UpstreamError> {
         self.call(
-            CALL_CHAT,
-            Method::POST,
-            "/engine-agent/chat",
+            EngineCall::Chat,
+            None,
             Some(json!({
                 "prompt": prompt,
                 "chatHistoryId": chat_history_id,
@@ -219,21 +257,16 @@ impl Engine<'_> {
 
     /// `DELETE /engine-agent/chat-histories/{id}`.
     pub async fn delete_history(&self, chat_history_id: &str) -> Result<(), UpstreamError> {
-        let path = format!(
-            "/engine-agent/chat-histories/{}",
-            url::form_urlencoded::byte_serialize(chat_history_id.as_bytes()).collect::<String>()
-        );
-        self.call(CALL_DELETE_HISTORY, Method::DELETE, &path, None)
+        let id: String = url::form_urlencoded::byte_serialize(chat_history_id.as_bytes()).collect();
+        self.call(EngineCall::DeleteHistory, Some(&id), None)
             .await
             .map(drop)
     }
 
     /// `GET /billing`: credits and limits, shape varies between generations.
     pub async fn billing(&self) -> Result<Value, UpstreamError> {
-        let reply = self
-            .call(CALL_BILLING, Method::GET, "/billing", None)
-            .await?;
-        parse_json(CALL_BILLING, &reply.body)
+        let reply = self.call(EngineCall::Billing, None, None).await?;
+        parse_json(EngineCall::Billing, &reply.body)
     }
 }
 
@@ -247,17 +280,17 @@ fn project_name() -> String {
     format!("proxy-{suffix}")
 }
 
-fn parse_json(call: &'static str, body: &str) -> Result<Value, UpstreamError> {
+fn parse_json(call: EngineCall, body: &str) -> Result<Value, UpstreamError> {
     serde_json::from_str(body).map_err(|_| UpstreamError::Protocol {
-        call,
-        detail: format!("the answer is not JSON: {}", http::truncate(body)),
+        call: call.label(),
+        detail: format!("the answer is not JSON: {}", answer::truncate(body)),
     })
 }
 
 /// Maps a non-success EngineLabs answer (see the module doc for 401/403).
 pub(crate) fn failure(call: &'static str, reply: &Reply) -> UpstreamError {
-    let body = http::truncate(&reply.body);
-    let retry_after = http::retry_after(&reply.headers);
+    let body = answer::truncate(&reply.body);
+    let retry_after = answer::retry_after(&reply.headers);
     match reply.status {
         413 => UpstreamError::PromptTooLarge(body),
         429 => UpstreamError::RateLimited {
@@ -302,6 +335,8 @@ pub(crate) fn is_token_refusal(err: &UpstreamError) -> Option<u16> {
 mod tests {
     use super::*;
 
+    const CHAT: &str = "POST /engine-agent/chat";
+
     fn reply(status: u16, body: &str) -> Reply {
         Reply {
             status,
@@ -313,29 +348,29 @@ mod tests {
     #[test]
     fn status_mapping() {
         assert!(matches!(
-            failure(CALL_CHAT, &reply(413, "Message too large")),
+            failure(CHAT, &reply(413, "Message too large")),
             UpstreamError::PromptTooLarge(_)
         ));
         assert!(matches!(
-            failure(CALL_CHAT, &reply(429, "")),
+            failure(CHAT, &reply(429, "")),
             UpstreamError::RateLimited { .. }
         ));
         assert!(matches!(
             failure(
-                CALL_CHAT,
+                CHAT,
                 &reply(402, r#"{"error":"Daily credit limit exceeded"}"#)
             ),
             UpstreamError::QuotaExhausted { .. }
         ));
         assert!(matches!(
-            failure(CALL_CHAT, &reply(403, "quota exceeded")),
+            failure(CHAT, &reply(403, "quota exceeded")),
             UpstreamError::QuotaExhausted { .. }
         ));
-        let e = failure(CALL_CHAT, &reply(401, "Unauthorized"));
+        let e = failure(CHAT, &reply(401, "Unauthorized"));
         assert_eq!(is_token_refusal(&e), Some(401));
-        match failure(CALL_CHAT, &reply(500, &"x".repeat(1000))) {
+        match failure(CHAT, &reply(500, &"x".repeat(1000))) {
             UpstreamError::Status { call, status, body } => {
-                assert_eq!(call, CALL_CHAT);
+                assert_eq!(call, CHAT);
                 assert_eq!(status, 500);
                 assert_eq!(body.len(), 303);
             }
@@ -343,11 +378,23 @@ mod tests {
         }
         assert_eq!(
             is_token_refusal(&failure(
-                CALL_CHAT,
+                CHAT,
                 &reply(500, "body must have required property modelKey")
             )),
             None
         );
+    }
+
+    #[test]
+    fn calls_are_named_by_method_and_path() {
+        assert_eq!(EngineCall::Chat.label(), CHAT);
+        assert_eq!(EngineCall::Adapters.label(), "GET /chat/adapters");
+        assert_eq!(EngineCall::DeleteHistory.method(), Method::DELETE);
+        assert_eq!(
+            EngineCall::DeleteHistory.label(),
+            "DELETE /engine-agent/chat-histories"
+        );
+        assert_eq!(EngineCall::Presign.path(), "/images/presign");
     }
 
     #[test]
