@@ -37,6 +37,7 @@ pub mod responses;
 pub mod state;
 pub mod tool_defs;
 pub mod track;
+pub mod traffic;
 pub mod turn;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -53,7 +54,7 @@ use error::ApiError;
 
 /// The application router. Tests drive it directly; `main` serves it.
 pub fn app(state: AppState) -> Router {
-    crate::metrics::handle();
+    install_process_globals();
     let limit = state.config().max_body_bytes;
     let body_deadline = state.config().connections.request_body_timeout;
     let v1 = Router::new()
@@ -91,6 +92,15 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::from_fn(request_id::layer))
         .layer(axum::Extension(std::sync::Arc::clone(state.sessions())))
         .with_state(state)
+}
+
+/// Start-up work for the whole process, done here because `app` is the one door every server
+/// goes through (`run` and the tests alike): installs the Prometheus recorder, before the first
+/// request records anything, and starts the admin overview's uptime clock. Both are once per
+/// process; later calls do nothing.
+fn install_process_globals() {
+    crate::metrics::handle();
+    traffic::mark_start();
 }
 
 /// Client key check for the API routes; puts the caller's [`auth::ClientId`] in the request.

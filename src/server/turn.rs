@@ -42,7 +42,7 @@ pub async fn start(
     let elapsed = received.elapsed();
     metrics::histogram!(crate::metrics::TTFB_SECONDS, "stream" => if stream { "true" } else { "false" })
         .record(elapsed.as_secs_f64());
-    crate::server::admin_ui::stats::ttfb(elapsed);
+    crate::server::traffic::ttfb(elapsed);
     Ok(Started { running, first })
 }
 

@@ -2,7 +2,7 @@
 //! routes: the admin key or a page session):
 //! - `GET /admin/api/session`: whether the caller is logged in (the page's first call);
 //! - `GET /admin/api/overview`: uptime, version, upstream protocol, store, account counts and
-//!   the last minutes of traffic from [`super::stats`];
+//!   the last minutes of traffic from [`crate::server::traffic`];
 //! - `GET /admin/api/settings`: the effective configuration, secrets replaced by
 //!   `<redacted>` or counts;
 //! - `GET /admin/api/models`, `POST /admin/api/chat`: the playground. They run the `/v1`
@@ -14,13 +14,13 @@ use axum::response::Response;
 use axum::{Extension, Json};
 use serde_json::{Value, json};
 
-use super::stats;
 use crate::server::AppState;
 use crate::server::auth::ClientId;
 use crate::server::chat_body::ChatBody;
 use crate::server::error::ApiError;
 use crate::server::extract::Query;
 use crate::server::openai;
+use crate::server::traffic as stats;
 
 /// The client id of playground turns (scopes their conversation fingerprints).
 pub const PLAYGROUND_CLIENT: &str = "admin-playground";

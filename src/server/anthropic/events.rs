@@ -19,7 +19,7 @@ use futures_util::Stream;
 use serde_json::{Value, json};
 
 use super::blocks::{Blocks, Kind, Step};
-use super::messages::{MessageMeta, output_tokens};
+use super::meta::{MessageMeta, output_tokens};
 use crate::server::AppState;
 use crate::server::answer::Answer;
 use crate::server::pump::{Shape, pump};
