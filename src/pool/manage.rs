@@ -442,6 +442,7 @@ fn spawn_persister(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pool::HealthState;
     use std::time::Duration;
 
     #[test]
@@ -461,7 +462,7 @@ mod tests {
             ..Quota::default()
         };
         apply_quota(&mut e, full, now, week);
-        assert_eq!(e.health.name(now), "cooling");
+        assert_eq!(e.health.state(now), HealthState::Cooling);
         assert_eq!(e.limit(None), 3, "the limit comes from /billing");
         assert_eq!(e.limit(Some(1)), 1, "unless ACCOUNT_CONCURRENCY is set");
         apply_quota(&mut e, Quota::default(), now, week);

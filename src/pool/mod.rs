@@ -38,6 +38,7 @@ use std::time::{Duration, Instant};
 use sha2::{Digest, Sha256};
 use tokio::sync::Notify;
 
+pub use account_state::HealthState;
 pub use breaker::BreakerConfig;
 pub use login::{Kind, Login};
 pub use retry::{Backoff, Verdict};
@@ -311,7 +312,12 @@ impl Pool {
         lock(&self.inner)
             .entries
             .iter()
-            .filter(|e| matches!(e.health.name(Instant::now()), "active" | "cooling"))
+            .filter(|e| {
+                matches!(
+                    e.health.state(Instant::now()),
+                    HealthState::Active | HealthState::Cooling
+                )
+            })
             .filter_map(|e| e.login.web())
             .filter(|a| a.identity().is_none())
             .cloned()
@@ -372,18 +378,13 @@ impl Pool {
     /// Sets `el2a_accounts{state}`.
     pub(crate) fn publish(&self) {
         let now = Instant::now();
-        let mut counts = [0usize; 4];
+        let mut counts = [0usize; HealthState::ALL.len()];
         for e in &lock(&self.inner).entries {
-            let i = match e.health.name(now) {
-                "active" => 0,
-                "cooling" => 1,
-                "dead" => 2,
-                _ => 3,
-            };
-            counts[i] += 1;
+            // `ALL` is in declaration order, so the discriminant is the index.
+            counts[e.health.state(now) as usize] += 1;
         }
-        for (state, n) in ["active", "cooling", "dead", "disabled"].iter().zip(counts) {
-            metrics::gauge!(crate::metrics::ACCOUNTS, "state" => *state).set(n as f64);
+        for (state, n) in HealthState::ALL.into_iter().zip(counts) {
+            metrics::gauge!(crate::metrics::ACCOUNTS, "state" => state.as_str()).set(n as f64);
         }
     }
 }

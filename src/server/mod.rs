@@ -154,7 +154,10 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
     // The pool's own view: at least one account must be able to take a request.
     let views = state.relay().pool.snapshot();
-    if !views.iter().any(|v| v.state == "active") {
+    if !views
+        .iter()
+        .any(|v| v.state == crate::pool::HealthState::Active)
+    {
         let states: Vec<String> = views
             .iter()
             .map(|v| format!("{}: {}", v.label, v.state))

@@ -14,6 +14,7 @@ use axum::response::Response;
 use axum::{Extension, Json};
 use serde_json::{Value, json};
 
+use crate::pool::HealthState;
 use crate::server::AppState;
 use crate::server::auth::ClientId;
 use crate::server::chat_body::ChatBody;
@@ -42,7 +43,7 @@ pub async fn overview(
     Query(q): Query<OverviewQuery>,
 ) -> Json<Value> {
     let accounts = state.pool().snapshot();
-    let count = |s: &str| accounts.iter().filter(|a| a.state == s).count();
+    let count = |s: HealthState| accounts.iter().filter(|a| a.state == s).count();
     Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_secs": stats::uptime().as_secs(),
@@ -50,10 +51,10 @@ pub async fn overview(
         "store_backend": state.store().backend(),
         "accounts": {
             "total": accounts.len(),
-            "active": count("active"),
-            "cooling": count("cooling"),
-            "dead": count("dead"),
-            "disabled": count("disabled"),
+            "active": count(HealthState::Active),
+            "cooling": count(HealthState::Cooling),
+            "dead": count(HealthState::Dead),
+            "disabled": count(HealthState::Disabled),
             "in_flight": accounts.iter().map(|a| a.in_flight).sum::<usize>(),
         },
         "queued": state.pool().waiting(),
