@@ -334,18 +334,6 @@ impl Drop for Simulator {
     }
 }
 
-/// Runs a simulator on `addr` until Ctrl-C, for the `simulate` subcommand. Prints nothing:
-/// `on_ready` gets the running simulator (URL, first account) so the caller can print.
-pub async fn serve_forever(
-    addr: SocketAddr,
-    cfg: SimConfig,
-    on_ready: impl FnOnce(&Simulator),
-) -> std::io::Result<()> {
-    let sim = Simulator::start_on(addr, cfg).await?;
-    on_ready(&sim);
-    tokio::signal::ctrl_c().await
-}
-
 /// Every route on one port: Clerk under `/v1`, EngineLabs at the root, control under `/__sim`.
 fn router(state: Arc<SimState>) -> Router {
     let rest = Router::new()
