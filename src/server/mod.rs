@@ -3,21 +3,35 @@
 //! # Layout
 //! - [`state`]: [`AppState`], built once from the config;
 //! - [`openai`]: `/v1/chat/completions`, `/v1/models`;
-//! - [`admin`]: `/admin/api`, the account pool at run time (behind ADMIN_KEY);
+//! - [`responses`]: `/v1/responses`, the OpenAI Responses API;
+//! - [`anthropic`]: `/v1/messages`, `/v1/messages/count_tokens`;
+//! - [`turn`]: what every API does before and after its own wire format (start, first event,
+//!   whole answer);
+//! - [`pump`]: the one streaming loop, over an API's [`pump::ApiEvents`];
+//! - [`answer`]: everything one answer said, gathered from its events;
+//! - [`chat_body`]: the body of a chat request, its long list read one element at a time;
+//! - [`tool_defs`]: the tools a client offers, from each API's spelling;
+//! - [`admin`]: `/admin/api`, the account pool at run time (behind ADMIN_KEY), and the admin
+//!   page's sessions;
 //! - [`admin_ui`]: the admin web page at `/admin` (login, overview, accounts, playground);
+//! - [`traffic`]: the overview's 10-second series of requests, errors and time to first token;
 //! - [`auth`]: client API keys (constant-time);
 //! - [`cors`]: CORS on the client API for browser-side clients (`CORS_ORIGINS`, off by default);
 //! - [`error`]: [`error::ApiError`], the one mapping of every error to the wire;
 //! - [`extract`]: the body, query and path extractors that reject with that same error;
-//! - [`chat_body`]: the body of a chat request, its long list read one element at a time;
 //! - [`request_id`]: `x-request-id` on every response and in every log line of the request;
+//! - [`track`]: request metrics by route template and status;
 //! - [`listener`]: the accept loop: the connection cap, header and idle timeouts, graceful stop;
 //! - [`limits`]: those limits as settings, fitted to the open-file limit the process raises.
 //!
 //! Outside `/v1`: `/healthz` (the process answers), `/readyz` (the store takes writes, and an
 //! account is configured and not known to be dead), `/metrics`, `/`.
 //!
-//! Every middleware layer is listed in [`app`].
+//! The middleware layers of the whole app are in [`app`]; four more sit on the routes they
+//! guard, beside them: the admin key check on `/admin/api` ([`admin::routes`]) and on the
+//! page's API ([`admin_ui::routes`]), the Anthropic key check ([`anthropic::routes`]), and
+//! CORS on the client API ([`cors::apply`]). The accept loop's limits are not layers: they
+//! live in [`listener`].
 
 pub mod admin;
 pub mod admin_ui;
