@@ -2,7 +2,8 @@
 //!
 //! Order: `message_start` (the message with empty content), then per block
 //! `content_block_start`, `content_block_delta`s and `content_block_stop` (a `thinking` block
-//! first when there was reasoning, then the `text` block), then `message_delta` with
+//! first when there was reasoning, then the `text` block, then a `tool_use` block per call; see
+//! [`super::blocks`]), then `message_delta` with
 //! `stop_reason` and the output tokens, and `message_stop`. Idle gaps carry `ping` events.
 //! An upstream error after the first byte becomes an `error` event, and the stream ends.
 //!
