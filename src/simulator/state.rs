@@ -1,5 +1,5 @@
 //! The simulator's shared state: accounts, chat histories with the frames of their turns,
-//! image uploads, faults and counters.
+//! image uploads, the CLI door's logins, faults and counters.
 //!
 //! Every lock here is a `std::sync::Mutex` held for a few field updates only; no critical
 //! section awaits, so the async handlers never block each other for long.
