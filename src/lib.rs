@@ -4,31 +4,31 @@
 //! its CLI API, with tool calls on every client API.
 //!
 //! # Layout
-//! - [`catalog`]: the model catalogue (live `GET /chat/adapters`, configured `MODELS`, aliases);
+//! One line per module: the process (run, cli, config, logging), then the core in the order its
+//! dependencies point (server → relay → pool / upstream / store → conversation) with the
+//! helpers it uses, then the tools around it (simulator, capture, doctor, bench).
+//! - [`run`]: what each subcommand does (serve, demo, simulate): start-up and shutdown;
+//! - [`cli`]: the command line: subcommands and their flags;
 //! - [`config`]: one `Config` from flags, environment and `.env`, validated at start-up;
 //! - [`logging`]: the pretty log format's field formatter, which escapes control characters;
-//! - [`upstream`]: the cto.new client: the web door (Clerk session and JWT, trigger calls,
-//!   WebSocket stream) and the CLI door (`upstream::cli`: OAuth refresh, Chat Completions SSE);
+//! - [`server`]: the HTTP surface: the three client APIs, admin API and page, errors, accept loop;
+//! - [`catalog`]: the model catalogue (live `GET /chat/adapters`, configured `MODELS`, aliases);
+//! - [`relay`]: one request run through an account's door: continuity, context turns, failover;
+//! - [`tools`]: client tools without a tool API: offered in the prompt, calls parsed back out;
+//! - [`pool`]: the cto.new accounts of both kinds: scheduling, health, quotas, admin operations;
+//! - [`upstream`]: the cto.new client: the web door (Clerk, REST, WebSocket) and the CLI door;
+//! - [`store`]: conversation mappings and rotated secrets, in memory, redb or Redis;
 //! - [`conversation`]: fingerprints and prompts that keep a conversation in one upstream history;
-//! - [`pool`]: the cto.new accounts of both kinds: scheduling, health, failover, admin operations;
-//! - [`relay`]: a request in the internal model (`relay::Chat`) run through the account's door:
-//!   continuity, context turns, tool emulation, failover;
-//! - [`store`]: where conversation mappings and rotated secrets (cookies, CLI refresh tokens) live
-//!   (memory, redb, Redis);
-//! - [`server`]: the HTTP surface (`/v1/chat/completions`, `/v1/responses`, `/v1/messages`,
-//!   `/v1/models`, admin), errors, auth, the accept loop;
-//! - [`metrics`]: every Prometheus metric, declared in one place;
 //! - [`tokens`]: the tokenizer estimates for `usage` and `count_tokens`;
-//! - [`cleanup`]: deleting expired upstream chats;
-//! - [`cli`], [`run`]: the command line and what each subcommand does;
-//! - [`tools`]: client tools without a tool API: described in the prompt, calls parsed back out
-//!   of the streamed answer (`docs/tool-emulation.md`); pure, names no other module;
-//! - [`simulator`]: our own cto.new (Clerk + EngineLabs + WebSocket, with fault injection) that
-//!   tests, benchmarks and the demo run against. It shares no code with [`upstream`], so a
-//!   misreading of the protocol notes shows up as a failing test rather than agreement;
+//! - [`metrics`]: every Prometheus metric, declared in one place with its help text;
+//! - [`cleanup`]: the task that forgets expired conversations and their upstream chats;
+//! - [`simulator`]: our own cto.new with fault injection, sharing no code with [`upstream`];
 //! - [`capture`]: what `doctor --capture` records and `simulate --replay` serves, redacted;
-//! - [`doctor`]: `enginelabs-2api doctor`, every configured account checked step by step;
+//! - [`doctor`]: `enginelabs-2api doctor`: every configured account checked step by step;
 //! - [`bench`](mod@bench): the load tool behind `enginelabs-2api bench`.
+//!
+//! The simulator follows the protocol notes on its own, so a misreading of them on either side
+//! shows up as a failing test rather than agreement.
 
 pub mod bench;
 pub mod capture;

@@ -105,7 +105,7 @@ async fn the_admin_api_needs_the_key_or_a_session_and_the_csrf_header_for_change
         }
     }
     assert_eq!(
-        h.state.pool().snapshot()[0].state,
+        h.state.pool().snapshot()[0].state.as_str(),
         "active",
         "nothing was changed"
     );
@@ -137,7 +137,7 @@ async fn the_admin_api_needs_the_key_or_a_session_and_the_csrf_header_for_change
     )
     .await;
     assert_eq!(s, 200, "{text}");
-    assert_eq!(h.state.pool().snapshot()[0].state, "disabled");
+    assert_eq!(h.state.pool().snapshot()[0].state.as_str(), "disabled");
     let (s, text) = call(
         &h,
         Method::DELETE,

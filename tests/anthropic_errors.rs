@@ -186,6 +186,6 @@ async fn anthropic_requests_feed_the_overview_ttfb() {
         .await
         .expect("send");
     assert_eq!(resp.status(), 200);
-    let w = enginelabs_2api::server::admin_ui::stats::window(5);
+    let w = enginelabs_2api::server::traffic::window(5);
     assert!(w.ttfb_p50_ms.is_some(), "{w:?}");
 }

@@ -230,7 +230,7 @@ async fn a_refused_refresh_token_says_to_log_in_again() {
     assert!(msg.contains("cto login"), "{msg}");
     assert_eq!(v["error"]["code"], "cli_login_rejected");
     let accounts = h.state.pool().snapshot();
-    assert_eq!(accounts[0].state, "dead");
+    assert_eq!(accounts[0].state.as_str(), "dead");
     assert_eq!(serde_json::to_value(accounts[0].kind).unwrap(), "cli");
     assert!(!format!("{v}").contains("rt_"), "no token in the error");
 }

@@ -10,6 +10,44 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::Value;
 
+/// An account's health at one instant without its details (reason, until when): what the code
+/// compares, and, through [`HealthState::as_str`], what the admin API, `/readyz` and the
+/// `el2a_accounts{state}` gauge write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthState {
+    Active,
+    Cooling,
+    Dead,
+    Disabled,
+}
+
+impl HealthState {
+    /// Every state, in declaration order (so `state as usize` indexes it).
+    pub const ALL: [HealthState; 4] = [
+        HealthState::Active,
+        HealthState::Cooling,
+        HealthState::Dead,
+        HealthState::Disabled,
+    ];
+
+    /// The wire and metrics name (the same as the serde form).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HealthState::Active => "active",
+            HealthState::Cooling => "cooling",
+            HealthState::Dead => "dead",
+            HealthState::Disabled => "disabled",
+        }
+    }
+}
+
+impl std::fmt::Display for HealthState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Health {
     Active,
@@ -28,18 +66,18 @@ impl Health {
         }
     }
 
-    pub fn name(&self, now: Instant) -> &'static str {
+    pub fn state(&self, now: Instant) -> HealthState {
         match self {
-            Health::Active => "active",
-            Health::Cooling { until, .. } if now >= *until => "active",
-            Health::Cooling { .. } => "cooling",
-            Health::Dead { .. } => "dead",
-            Health::Disabled => "disabled",
+            Health::Active => HealthState::Active,
+            Health::Cooling { until, .. } if now >= *until => HealthState::Active,
+            Health::Cooling { .. } => HealthState::Cooling,
+            Health::Dead { .. } => HealthState::Dead,
+            Health::Disabled => HealthState::Disabled,
         }
     }
 
     pub fn is_usable(&self, now: Instant) -> bool {
-        self.name(now) == "active"
+        self.state(now) == HealthState::Active
     }
 
     pub fn reason(&self) -> Option<&str> {
@@ -121,7 +159,7 @@ mod tests {
             reason: "429".into(),
         };
         assert!(!h.is_usable(now));
-        assert_eq!(h.name(now), "cooling");
+        assert_eq!(h.state(now), HealthState::Cooling);
         let later = now + Duration::from_secs(5);
         assert!(h.is_usable(later));
         h.settle(later);

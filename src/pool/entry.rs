@@ -7,7 +7,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::account_id_for_user;
-use super::account_state::{Health, Quota, secs_until};
+use super::account_state::{Health, HealthState, Quota, secs_until};
 use super::breaker::Breaker;
 use super::login::{Kind, Login};
 
@@ -119,7 +119,7 @@ impl Entry {
                 .and_then(|a| a.identity())
                 .map(|i| i.user_id),
             origin: self.origin,
-            state: self.health.name(now),
+            state: self.health.state(now),
             reason: self.health.reason().map(str::to_string),
             cooling_for_secs: self
                 .health
@@ -147,7 +147,7 @@ pub struct AccountView {
     pub kind: Kind,
     pub user_id: Option<String>,
     pub origin: Origin,
-    pub state: &'static str,
+    pub state: HealthState,
     pub reason: Option<String>,
     pub cooling_for_secs: Option<u64>,
     pub breaker: &'static str,

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::account_state::secs_until;
+use super::account_state::{HealthState, secs_until};
 use super::entry::Entry;
 use super::login::{Kind, Login};
 use super::{Pool, PoolError, lock};
@@ -138,7 +138,9 @@ pub(super) fn choose(
                 .iter()
                 .enumerate()
                 .filter(|(_, e)| {
-                    want.doors.allows(e.kind()) && e.health.name(now) == "dead" && e.in_flight == 0
+                    want.doors.allows(e.kind())
+                        && e.health.state(now) == HealthState::Dead
+                        && e.in_flight == 0
                 })
                 .min_by_key(|(_, e)| e.last_pick)
                 .map_or(Choice::Refused(err), |(i, _)| Choice::Picked(i)),
@@ -174,7 +176,7 @@ fn nothing_serves(entries: &[Entry], now: Instant) -> PoolError {
     let dead_of = |kind: Kind| -> Vec<String> {
         entries
             .iter()
-            .filter(|e| e.kind() == kind && e.health.name(now) == "dead")
+            .filter(|e| e.kind() == kind && e.health.state(now) == HealthState::Dead)
             .map(|e| e.login.label().to_string())
             .collect()
     };

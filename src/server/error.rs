@@ -18,6 +18,33 @@ use crate::pool::manage::ManageError;
 use crate::relay::RelayError;
 use crate::upstream::UpstreamError;
 
+/// The OpenAI error object's `type`: one of these, written by [`ErrorType::as_str`] only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorType {
+    /// The request itself is wrong (or its key): fix the request.
+    InvalidRequest,
+    /// Too many requests: retry later (`Retry-After` says when).
+    RateLimit,
+    /// Out of credits (OpenAI's type for a spent quota): wait for it to refill.
+    InsufficientQuota,
+    /// Something failed on our side.
+    Server,
+    /// cto.new (or the way to it) failed.
+    Upstream,
+}
+
+impl ErrorType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorType::InvalidRequest => "invalid_request_error",
+            ErrorType::RateLimit => "rate_limit_error",
+            ErrorType::InsufficientQuota => "insufficient_quota",
+            ErrorType::Server => "server_error",
+            ErrorType::Upstream => "upstream_error",
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
     #[error("{message}")]
@@ -77,90 +104,90 @@ impl ApiError {
     }
 
     /// Status, OpenAI `type` and `code`.
-    fn parts(&self) -> (StatusCode, &'static str, Option<&'static str>) {
+    fn parts(&self) -> (StatusCode, ErrorType, Option<&'static str>) {
         match self {
             ApiError::BadRequest { code, .. } => {
-                (StatusCode::BAD_REQUEST, "invalid_request_error", *code)
+                (StatusCode::BAD_REQUEST, ErrorType::InvalidRequest, *code)
             }
             ApiError::Unauthorized => (
                 StatusCode::UNAUTHORIZED,
-                "invalid_request_error",
+                ErrorType::InvalidRequest,
                 Some("invalid_api_key"),
             ),
             ApiError::ModelNotFound(_) => (
                 StatusCode::NOT_FOUND,
-                "invalid_request_error",
+                ErrorType::InvalidRequest,
                 Some("model_not_found"),
             ),
             ApiError::PayloadTooLarge(_) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "invalid_request_error",
+                ErrorType::InvalidRequest,
                 Some("request_too_large"),
             ),
             ApiError::RequestTimeout(_) => (
                 StatusCode::REQUEST_TIMEOUT,
-                "invalid_request_error",
+                ErrorType::InvalidRequest,
                 Some("request_timeout"),
             ),
             ApiError::TooManyConnections(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
-                "server_error",
+                ErrorType::Server,
                 Some("too_many_connections"),
             ),
             ApiError::NotFound(_) => (
                 StatusCode::NOT_FOUND,
-                "invalid_request_error",
+                ErrorType::InvalidRequest,
                 Some("unknown_url"),
             ),
             ApiError::MethodNotAllowed(_) => (
                 StatusCode::METHOD_NOT_ALLOWED,
-                "invalid_request_error",
+                ErrorType::InvalidRequest,
                 Some("method_not_allowed"),
             ),
             ApiError::Relay(RelayError::Pool(e)) => pool_parts(e),
             ApiError::Relay(RelayError::NoAccount) => pool_parts(&PoolError::NoAccount),
             ApiError::Relay(RelayError::PromptTooLong { .. }) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "invalid_request_error",
+                ErrorType::InvalidRequest,
                 Some("prompt_too_long"),
             ),
             ApiError::AdminOff => (
                 StatusCode::NOT_FOUND,
-                "invalid_request_error",
+                ErrorType::InvalidRequest,
                 Some("admin_disabled"),
             ),
             ApiError::AdminUnauthorized => (
                 StatusCode::UNAUTHORIZED,
-                "invalid_request_error",
+                ErrorType::InvalidRequest,
                 Some("invalid_admin_key"),
             ),
             ApiError::AdminLockedOut(_) => (
                 StatusCode::TOO_MANY_REQUESTS,
-                "rate_limit_error",
+                ErrorType::RateLimit,
                 Some("admin_locked_out"),
             ),
             ApiError::Manage(e) => match e {
                 ManageError::NotFound(_) => (
                     StatusCode::NOT_FOUND,
-                    "invalid_request_error",
+                    ErrorType::InvalidRequest,
                     Some("account_not_found"),
                 ),
                 ManageError::Rejected(u) => match u {
                     UpstreamError::BadCookie(_) | UpstreamError::CookieRejected { .. } => (
                         StatusCode::BAD_REQUEST,
-                        "invalid_request_error",
+                        ErrorType::InvalidRequest,
                         Some("cookie_rejected"),
                     ),
                     other => upstream_parts(other),
                 },
                 ManageError::Duplicate(_) => (
                     StatusCode::CONFLICT,
-                    "invalid_request_error",
+                    ErrorType::InvalidRequest,
                     Some("account_exists"),
                 ),
                 ManageError::Store(_) => (
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    "server_error",
+                    ErrorType::Server,
                     Some("store_error"),
                 ),
             },
@@ -190,7 +217,7 @@ impl ApiError {
             ApiError::ModelNotFound(_) => Some("model"),
             _ => None,
         };
-        json!({"error": {"message": self.to_string(), "type": kind, "param": param, "code": code}})
+        json!({"error": {"message": self.to_string(), "type": kind.as_str(), "param": param, "code": code}})
     }
 
     pub fn status(&self) -> StatusCode {
@@ -230,7 +257,7 @@ fn clipped(s: &str) -> std::borrow::Cow<'_, str> {
 
 /// No account could take the request: nothing configured or all dead (503: an operator must
 /// act), or all resting / queue full (429 with Retry-After: the client may try again).
-fn pool_parts(e: &PoolError) -> (StatusCode, &'static str, Option<&'static str>) {
+fn pool_parts(e: &PoolError) -> (StatusCode, ErrorType, Option<&'static str>) {
     let (status, code) = match e {
         PoolError::NoAccount => (StatusCode::SERVICE_UNAVAILABLE, "no_account"),
         // The same code as a single rejected cookie: the fix is the same (fresh cookies).
@@ -245,48 +272,48 @@ fn pool_parts(e: &PoolError) -> (StatusCode, &'static str, Option<&'static str>)
         PoolError::QueueTimeout { .. } => (StatusCode::TOO_MANY_REQUESTS, "queue_timeout"),
     };
     let kind = if status == StatusCode::TOO_MANY_REQUESTS {
-        "rate_limit_error"
+        ErrorType::RateLimit
     } else {
-        "upstream_error"
+        ErrorType::Upstream
     };
     (status, kind, Some(code))
 }
 
-fn upstream_parts(e: &UpstreamError) -> (StatusCode, &'static str, Option<&'static str>) {
+fn upstream_parts(e: &UpstreamError) -> (StatusCode, ErrorType, Option<&'static str>) {
     use UpstreamError as U;
     let status = match e {
         U::UnknownModel(_) => {
             return (
                 StatusCode::NOT_FOUND,
-                "invalid_request_error",
+                ErrorType::InvalidRequest,
                 Some("model_not_found"),
             );
         }
         U::ImagesRefused(_) => {
             return (
                 StatusCode::BAD_REQUEST,
-                "invalid_request_error",
+                ErrorType::InvalidRequest,
                 Some("images_not_supported"),
             );
         }
         U::PromptTooLarge(_) => {
             return (
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "invalid_request_error",
+                ErrorType::InvalidRequest,
                 Some("prompt_too_large"),
             );
         }
         U::RateLimited { .. } => {
             return (
                 StatusCode::TOO_MANY_REQUESTS,
-                "rate_limit_error",
+                ErrorType::RateLimit,
                 Some("upstream_rate_limited"),
             );
         }
         U::QuotaExhausted { .. } => {
             return (
                 StatusCode::TOO_MANY_REQUESTS,
-                "insufficient_quota",
+                ErrorType::InsufficientQuota,
                 Some("upstream_quota_exhausted"),
             );
         }
@@ -309,7 +336,7 @@ fn upstream_parts(e: &UpstreamError) -> (StatusCode, &'static str, Option<&'stat
         U::IdleTimeout(_) => "upstream_timeout",
         _ => "upstream_error",
     };
-    (status, "upstream_error", Some(code))
+    (status, ErrorType::Upstream, Some(code))
 }
 
 impl IntoResponse for ApiError {

@@ -3,21 +3,35 @@
 //! # Layout
 //! - [`state`]: [`AppState`], built once from the config;
 //! - [`openai`]: `/v1/chat/completions`, `/v1/models`;
-//! - [`admin`]: `/admin/api`, the account pool at run time (behind ADMIN_KEY);
+//! - [`responses`]: `/v1/responses`, the OpenAI Responses API;
+//! - [`anthropic`]: `/v1/messages`, `/v1/messages/count_tokens`;
+//! - [`turn`]: what every API does before and after its own wire format (start, first event,
+//!   whole answer);
+//! - [`pump`]: the one streaming loop, over an API's [`pump::ApiEvents`];
+//! - [`answer`]: everything one answer said, gathered from its events;
+//! - [`chat_body`]: the body of a chat request, its long list read one element at a time;
+//! - [`tool_defs`]: the tools a client offers, from each API's spelling;
+//! - [`admin`]: `/admin/api`, the account pool at run time (behind ADMIN_KEY), and the admin
+//!   page's sessions;
 //! - [`admin_ui`]: the admin web page at `/admin` (login, overview, accounts, playground);
+//! - [`traffic`]: the overview's 10-second series of requests, errors and time to first token;
 //! - [`auth`]: client API keys (constant-time);
 //! - [`cors`]: CORS on the client API for browser-side clients (`CORS_ORIGINS`, off by default);
 //! - [`error`]: [`error::ApiError`], the one mapping of every error to the wire;
 //! - [`extract`]: the body, query and path extractors that reject with that same error;
-//! - [`chat_body`]: the body of a chat request, its long list read one element at a time;
 //! - [`request_id`]: `x-request-id` on every response and in every log line of the request;
+//! - [`track`]: request metrics by route template and status;
 //! - [`listener`]: the accept loop: the connection cap, header and idle timeouts, graceful stop;
 //! - [`limits`]: those limits as settings, fitted to the open-file limit the process raises.
 //!
 //! Outside `/v1`: `/healthz` (the process answers), `/readyz` (the store takes writes, and an
 //! account is configured and not known to be dead), `/metrics`, `/`.
 //!
-//! Every middleware layer is listed in [`app`].
+//! The middleware layers of the whole app are in [`app`]; four more sit on the routes they
+//! guard, beside them: the admin key check on `/admin/api` ([`admin::routes`]) and on the
+//! page's API ([`admin_ui::routes`]), the Anthropic key check ([`anthropic::routes`]), and
+//! CORS on the client API ([`cors::apply`]). The accept loop's limits are not layers: they
+//! live in [`listener`].
 
 pub mod admin;
 pub mod admin_ui;
@@ -37,6 +51,7 @@ pub mod responses;
 pub mod state;
 pub mod tool_defs;
 pub mod track;
+pub mod traffic;
 pub mod turn;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -53,7 +68,7 @@ use error::ApiError;
 
 /// The application router. Tests drive it directly; `main` serves it.
 pub fn app(state: AppState) -> Router {
-    crate::metrics::handle(crate::upstream::ErrorKind::LABELS);
+    install_process_globals();
     let limit = state.config().max_body_bytes;
     let body_deadline = state.config().connections.request_body_timeout;
     let v1 = Router::new()
@@ -91,6 +106,15 @@ pub fn app(state: AppState) -> Router {
         .layer(middleware::from_fn(request_id::layer))
         .layer(axum::Extension(std::sync::Arc::clone(state.sessions())))
         .with_state(state)
+}
+
+/// Start-up work for the whole process, done here because `app` is the one door every server
+/// goes through (`run` and the tests alike): installs the Prometheus recorder, before the first
+/// request records anything, and starts the admin overview's uptime clock. Both are once per
+/// process; later calls do nothing.
+fn install_process_globals() {
+    crate::metrics::handle(crate::upstream::ErrorKind::LABELS);
+    traffic::mark_start();
 }
 
 /// Client key check for the API routes; puts the caller's [`auth::ClientId`] in the request.
@@ -144,7 +168,10 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
     // The pool's own view: at least one account must be able to take a request.
     let views = state.relay().pool.snapshot();
-    if !views.iter().any(|v| v.state == "active") {
+    if !views
+        .iter()
+        .any(|v| v.state == crate::pool::HealthState::Active)
+    {
         let states: Vec<String> = views
             .iter()
             .map(|v| format!("{}: {}", v.label, v.state))

@@ -1,5 +1,5 @@
-//! The loop shared by every streamed answer (OpenAI chunks, Anthropic events): pull upstream
-//! events, let the API's shape turn each into SSE events, remember the conversation when the
+//! The loop shared by every streamed answer (OpenAI chunks, Anthropic and Responses events):
+//! pull upstream events, let the API's [`ApiEvents`] turn each into SSE events, remember the conversation when the
 //! turn finished, and end every stream properly, with an error event on failure.
 //!
 //! The stream owns the upstream [`Running`](crate::relay::Running) turn: when the client disconnects, axum drops the
@@ -16,10 +16,11 @@ use super::turn::Started;
 use crate::server::AppState;
 use crate::upstream::{TurnEvent, UpstreamError};
 
-/// What an API surface adds to the shared loop.
-pub trait Shape: Send + 'static {
+/// What an API surface adds to the shared loop: its SSE events for each upstream event
+/// (`ChatChunks`, `MessageEvents`, `ResponseEvents`).
+pub trait ApiEvents: Send + 'static {
     /// Queues the SSE events for one upstream event (`answer` already includes it). Not
-    /// called for `Finished`: see [`Shape::finish`].
+    /// called for `Finished`: see [`ApiEvents::finish`].
     fn push_event(&mut self, ev: &TurnEvent, answer: &Answer, out: &mut VecDeque<Event>);
     /// Queues the closing events of a finished turn.
     fn finish(&mut self, answer: &Answer, out: &mut VecDeque<Event>);
@@ -36,16 +37,16 @@ struct Pump<S> {
     app: AppState,
     running: crate::relay::Running,
     answer: Answer,
-    shape: S,
+    events: S,
     pending: VecDeque<Event>,
     done: bool,
 }
 
-/// Streams the started turn through `shape`, after the `opening` events.
-pub fn pump<S: Shape>(
+/// Streams the started turn through `events`, after the `opening` events.
+pub fn pump<S: ApiEvents>(
     app: AppState,
     started: Started,
-    shape: S,
+    events: S,
     opening: Vec<Event>,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
     let Started { running, first } = started;
@@ -53,7 +54,7 @@ pub fn pump<S: Shape>(
         app,
         running,
         answer: Answer::default(),
-        shape,
+        events,
         pending: opening.into(),
         done: false,
     };
@@ -77,8 +78,8 @@ pub fn pump<S: Shape>(
                             .completion
                             .remember(st.app.store(), st.answer.message())
                             .await;
-                        st.shape.finish(&st.answer, &mut st.pending);
-                        if let Some((id, transcript)) = st.shape.keep(&st.answer) {
+                        st.events.finish(&st.answer, &mut st.pending);
+                        if let Some((id, transcript)) = st.events.keep(&st.answer) {
                             st.running
                                 .completion
                                 .remember_response(st.app.store(), &response_key(&id), transcript)
@@ -86,18 +87,18 @@ pub fn pump<S: Shape>(
                         }
                         st.done = true;
                     } else {
-                        st.shape.push_event(&ev, &st.answer, &mut st.pending);
+                        st.events.push_event(&ev, &st.answer, &mut st.pending);
                     }
                 }
                 Some(Err(e)) => {
-                    st.shape.fail(e, &st.answer, &mut st.pending);
+                    st.events.fail(e, &st.answer, &mut st.pending);
                     st.done = true;
                 }
                 None => {
                     let e = UpstreamError::StreamClosed(
                         "the stream ended before the turn finished".into(),
                     );
-                    st.shape.fail(e, &st.answer, &mut st.pending);
+                    st.events.fail(e, &st.answer, &mut st.pending);
                     st.done = true;
                 }
             }

@@ -23,7 +23,7 @@ struct Inner {
     keys: ApiKeys,
     admin: ApiKeys,
     /// The admin page's session tokens (MAC key from ADMIN_KEY and the store's secret).
-    sessions: Arc<crate::server::admin_ui::Sessions>,
+    sessions: Arc<crate::server::admin::session::Sessions>,
     /// Wrong admin keys by client address.
     lockout: crate::server::admin::lockout::Lockout,
     relay: Relay,
@@ -87,7 +87,7 @@ impl AppState {
         let keys = ApiKeys::new(&exposed(&config.api_keys));
         let admin = ApiKeys::new(&exposed(config.admin_key.as_slice()));
         let sessions = Arc::new(
-            crate::server::admin_ui::Sessions::load(
+            crate::server::admin::session::Sessions::load(
                 config.admin_key.as_ref().map(Secret::expose),
                 store.as_ref(),
             )
@@ -174,7 +174,7 @@ impl AppState {
     }
 
     /// The admin page's sessions.
-    pub fn sessions(&self) -> &Arc<crate::server::admin_ui::Sessions> {
+    pub fn sessions(&self) -> &Arc<crate::server::admin::session::Sessions> {
         &self.inner.sessions
     }
 

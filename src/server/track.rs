@@ -23,7 +23,7 @@ pub async fn layer(req: Request, next: Next) -> Response {
 
 /// Records one answered request.
 pub fn count(route: String, status: u16, started: Instant) {
-    super::admin_ui::stats::request(&route, status);
+    super::traffic::request(&route, status);
     metrics::counter!(REQUESTS, "route" => route.clone(), "status" => status.to_string())
         .increment(1);
     metrics::histogram!(REQUEST_SECONDS, "route" => route).record(started.elapsed().as_secs_f64());

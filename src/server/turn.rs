@@ -1,7 +1,7 @@
-//! The path every client API shares before and after its own shape: start the turn through the
-//! relay, wait for the first event (so that a turn failing before it says anything gets a real
-//! HTTP error instead of a 200 stream that breaks at once), record the time to it, and, for
-//! non-streamed answers, read the whole answer.
+//! The path every client API shares before and after its own wire format: start the turn
+//! through the relay, wait for the first event (so that a turn failing before it says anything
+//! gets a real HTTP error instead of a 200 stream that breaks at once), record the time to it,
+//! and, for non-streamed answers, read the whole answer.
 
 use std::time::Instant;
 
@@ -44,7 +44,7 @@ pub async fn start(
     let elapsed = received.elapsed();
     metrics::histogram!(crate::metrics::TTFB_SECONDS, "stream" => if stream { "true" } else { "false" })
         .record(elapsed.as_secs_f64());
-    crate::server::admin_ui::stats::ttfb(elapsed);
+    crate::server::traffic::ttfb(elapsed);
     Ok(Started { running, first })
 }
 

@@ -14,7 +14,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::jwt::MintRequest;
-use super::state::{Account, Inner, SimState, lock, now_ms, now_secs, random_alnum};
+use super::state::{Account, Inner, SimState};
+use super::util::{lock, now_ms, now_secs, random_alnum};
 
 /// A Clerk error body with one error.
 fn clerk_error(status: StatusCode, code: &str, message: &str, long: &str) -> Response {

@@ -12,8 +12,9 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::engine::message;
-use super::state::{Account, SimState, lock};
+use super::respond::message;
+use super::state::{Account, SimState};
+use super::util::{lock, random_alnum};
 use super::{Faults, SimAccount};
 
 /// `GET /__sim/stats`: counters; the trigger list only with `?triggers=1`, the CLI completion
@@ -91,7 +92,7 @@ pub(crate) fn set_revoked(st: &SimState, user_id: &str, revoked: bool) -> bool {
 pub(crate) fn replace_session(st: &SimState, user_id: &str) -> Option<String> {
     let mut inner = lock(&st.inner);
     let acc = inner.accounts.get_mut(user_id)?;
-    acc.session_id = format!("sess_{}", super::state::random_alnum(27));
+    acc.session_id = format!("sess_{}", random_alnum(27));
     Some(acc.session_id.clone())
 }
 

@@ -14,8 +14,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::engine::{authorize, message, parse_body};
-use super::state::{SimState, lock, random_alnum};
+use super::respond::{authorize, message, not_found_route, parse_body};
+use super::state::{SimState, Upload};
+use super::util::{lock, random_alnum};
 
 const MEDIA_TYPES: &[(&str, &str)] = &[
     ("image/png", "png"),
@@ -27,15 +28,6 @@ const MEDIA_TYPES: &[(&str, &str)] = &[
 /// Largest image the simulated bucket takes.
 const MAX_BYTES: u64 = 20 * 1024 * 1024;
 
-/// One presigned slot and, once PUT, its bytes.
-pub(crate) struct Upload {
-    pub media_type: String,
-    pub content_length: u64,
-    /// The final URL's file name (`<id>.<ext>`).
-    pub file: String,
-    pub bytes: Option<Vec<u8>>,
-}
-
 /// `POST /images/presign` (Gen-2).
 pub(crate) async fn presign(
     State(st): State<Arc<SimState>>,
@@ -43,7 +35,7 @@ pub(crate) async fn presign(
     body: Bytes,
 ) -> Response {
     if !st.cfg.gen2 {
-        return super::engine::not_found_route();
+        return not_found_route();
     }
     if let Err(r) = authorize(&st, &headers) {
         return *r;

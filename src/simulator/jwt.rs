@@ -11,7 +11,7 @@ use rand::Rng;
 use serde_json::{Value, json};
 use sha2::Sha256;
 
-use super::state::random_alnum;
+use super::util::random_alnum;
 
 type HmacSha256 = Hmac<Sha256>;
 

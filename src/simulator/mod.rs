@@ -5,19 +5,24 @@
 //! misreading of the notes on either side shows up as a failing test.
 //!
 //! # Layout
-//! - `state`: accounts, chat histories and their turns' frames, faults, counters;
+//! - `util`: locking, random ids and clocks (a leaf every file may use);
+//! - `state`: accounts, chat histories and their turns' frames, faults, counters, uploads;
 //! - `stats`: the counters and records tests read ([`SimStats`]);
 //! - `jwt`: HS256 session tokens (mint, verify);
 //! - `clerk`: `GET /v1/client`, `POST /v1/client/sessions/{sid}/tokens`;
-//! - `engine`: the EngineLabs REST calls and the model catalogue;
+//! - `respond`: what the EngineLabs routes share (error body, bearer-JWT and body checks);
+//! - `catalogue`: the fixed model catalogue;
+//! - `engine`: the EngineLabs REST calls;
 //! - `images`: the presigned image upload (`/images/presign`, the PUT target, the "CDN");
 //! - `model`: the simulated model, which decides what a turn answers (the deterministic reply,
 //!   or the tool-emulation answers of `docs/tool-emulation.md`);
 //! - `prompt`: reading the proxy's prompts (sections, tool results, `call` lines, directives);
 //! - `tool_block`: the `<<<TOOL_CALLS>>>` block the model writes, correct, garbled or drifted;
-//! - `script`: reply texts and the frames of a turn, and the task that streams them;
+//! - `script`: reply texts and the frames of a turn (pure);
+//! - `turn`: the task that streams a turn's frames into its history;
 //! - `ws`: the `buffer/stream` WebSocket;
 //! - `snapshot`: the `history` frame sent at connect (finished turns, and the running one so far);
+//! - `logins`: the CLI door's refresh and access tokens and their rules (plain data);
 //! - `cli`: the CLI door (protocol notes §10): OAuth refresh tokens, `/models`,
 //!   `/chat/completions` with native tool calls, all in OpenAI's shapes;
 //! - `control`: the `/__sim` control plane and the Cloudflare-challenge fault;
@@ -41,20 +46,25 @@
 //! then connects (the socket replays the turn from its start); a Gen-2 client must connect
 //! before triggering, as the real Gen-2 loses what was sent before the socket opened.
 
+mod catalogue;
 mod clerk;
 mod cli;
 mod control;
 mod engine;
 mod images;
 mod jwt;
+mod logins;
 mod model;
 mod prompt;
 pub mod replay;
+mod respond;
 mod script;
 mod snapshot;
 mod state;
 mod stats;
 mod tool_block;
+mod turn;
+mod util;
 mod ws;
 
 use std::net::SocketAddr;
@@ -66,8 +76,9 @@ use axum::routing::{delete, get, patch, post};
 use tokio_util::sync::CancellationToken;
 
 pub use script::{reply_text, thinking_text};
-use state::{Account, Inner, SimState, lock};
+use state::{Account, Inner, SimState};
 pub use stats::{CliCompletionRecord, SeenClient, SimStats, TriggerRecord};
+use util::lock;
 
 /// Start-up settings of a simulator.
 #[derive(Debug, Clone)]
@@ -207,7 +218,7 @@ impl Simulator {
             inner: Mutex::new(inner),
             faults: Mutex::new(Faults::default()),
             stats: Mutex::new(SimStats::default()),
-            cli: Mutex::new(cli::Logins::default()),
+            cli: Mutex::new(logins::Logins::default()),
             cancel: CancellationToken::new(),
         });
         let app = router(Arc::clone(&state));
@@ -321,18 +332,6 @@ impl Drop for Simulator {
     fn drop(&mut self) {
         self.state.cancel.cancel();
     }
-}
-
-/// Runs a simulator on `addr` until Ctrl-C, for the `simulate` subcommand. Prints nothing:
-/// `on_ready` gets the running simulator (URL, first account) so the caller can print.
-pub async fn serve_forever(
-    addr: SocketAddr,
-    cfg: SimConfig,
-    on_ready: impl FnOnce(&Simulator),
-) -> std::io::Result<()> {
-    let sim = Simulator::start_on(addr, cfg).await?;
-    on_ready(&sim);
-    tokio::signal::ctrl_c().await
 }
 
 /// Every route on one port: Clerk under `/v1`, EngineLabs at the root, control under `/__sim`.

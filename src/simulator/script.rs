@@ -1,19 +1,17 @@
-//! What a turn says and how it is streamed: the deterministic reply and reasoning texts, the
-//! frames of one turn (protocol notes §5.2), and the task that appends them to the history.
+//! What a turn says and how it is streamed: the deterministic reply and reasoning texts and the
+//! frames of one turn (protocol notes §5.2); `turn` runs the task that appends them.
 //! Which answer a prompt gets is the simulated model's decision (`model`); this file only
 //! cuts it into frames.
 //!
 //! Each frame is serialized once and shared by every socket of the history (`Utf8Bytes` is a
 //! reference-counted buffer), so a thousand concurrent turns cost one JSON encoding per frame.
 
-use std::sync::Arc;
-use std::time::Duration;
-
+use axum::extract::ws::Utf8Bytes;
 use serde_json::{Value, json};
 
 use super::Faults;
-use super::model::{Split, answer};
-use super::state::{Frame, History, SimState, Turn, lock, now_ms};
+use super::model::Split;
+use super::util::now_ms;
 
 /// Filler words of the deterministic replies.
 const FILLER: &[&str] = &[
@@ -165,10 +163,6 @@ impl Script {
     }
 }
 
-/// How long a finished turn keeps its serialized frames before they are dropped (and rebuilt
-/// on demand for a late replay): bounds the memory of long benchmark runs.
-const FRAME_RETENTION: Duration = Duration::from_secs(30);
-
 /// Every frame of a turn, in order, the last one being `state{inProgress:false}`.
 pub(crate) fn turn_frames(script: &Script, prompt: &str, reply: &str) -> Vec<Frame> {
     let (n, shape, msg_id) = (script.n, script.shape, script.msg_id.as_str());
@@ -219,76 +213,12 @@ pub(crate) fn turn_frames(script: &Script, prompt: &str, reply: &str) -> Vec<Fra
     frames
 }
 
-/// Appends a new turn to `hist` and, unless it is silent, spawns the task that streams its
-/// frames. Returns the 1-based turn number.
-pub(crate) fn start_turn(
-    st: &Arc<SimState>,
-    hist: &Arc<History>,
-    prompt: String,
-    faults: &Faults,
-) -> u32 {
-    let (n, index, script) = {
-        let mut log = lock(&hist.log);
-        let index = log.turns.len();
-        let n = index as u32 + 1;
-        let earlier: Vec<&str> = log.turns.iter().map(|t| t.prompt.as_str()).collect();
-        let answer = answer(&earlier, &prompt, n, st.cfg.reply_words);
-        let script = Script::new(n, Shape::from_faults(faults), answer.split);
-        log.turns.push(Turn {
-            prompt: prompt.clone(),
-            reply: answer.text,
-            script: script.clone(),
-            frames: Vec::new(),
-            done: false,
-            compacted: false,
-            silent: faults.silent,
-        });
-        (n, index, script)
-    };
-    hist.notify();
-    if faults.silent {
-        return n;
-    }
-    let delay = st.cfg.frame_delay + Duration::from_millis(faults.slow_frame_ms);
-    let hist = Arc::clone(hist);
-    let cancel = st.cancel.clone();
-    tokio::spawn(async move {
-        let reply = lock(&hist.log).turns[index].reply.clone();
-        let frames = turn_frames(&script, &prompt, &reply);
-        let total = frames.len();
-        for (i, frame) in frames.into_iter().enumerate() {
-            if i > 0 {
-                if delay.is_zero() {
-                    if i % 32 == 0 {
-                        tokio::task::yield_now().await;
-                    }
-                } else {
-                    tokio::select! {
-                        () = tokio::time::sleep(delay) => {}
-                        () = cancel.cancelled() => return,
-                    }
-                }
-            }
-            {
-                let mut log = lock(&hist.log);
-                let Some(turn) = log.turns.get_mut(index) else {
-                    return;
-                };
-                turn.frames.push(frame);
-                turn.done = i + 1 == total;
-            }
-            hist.notify();
-        }
-        tokio::select! {
-            () = tokio::time::sleep(FRAME_RETENTION) => {}
-            () = cancel.cancelled() => return,
-        }
-        if let Some(turn) = lock(&hist.log).turns.get_mut(index) {
-            turn.frames = Vec::new();
-            turn.compacted = true;
-        }
-    });
-    n
+/// One pre-serialized outgoing frame, shared by every socket that sends it.
+#[derive(Clone)]
+pub(crate) struct Frame {
+    pub text: Utf8Bytes,
+    /// Counts toward `Faults::ws_drop_after`.
+    pub assistant: bool,
 }
 
 #[cfg(test)]

@@ -1,52 +1,21 @@
 //! The simulator's shared state: accounts, chat histories with the frames of their turns,
-//! faults and counters, plus small helpers (random ids, clocks, poison-tolerant locking).
+//! image uploads, the CLI door's logins, faults and counters.
 //!
 //! Every lock here is a `std::sync::Mutex` held for a few field updates only; no critical
 //! section awaits, so the async handlers never block each other for long.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::sync::{Arc, Mutex};
 
-use axum::extract::ws::Utf8Bytes;
-use rand::Rng;
-use rand::distr::Alphanumeric;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use super::jwt::JwtKey;
-use super::script::{Script, turn_frames};
+use super::logins::Logins;
+use super::script::{Frame, Script, turn_frames};
+use super::util::{now_ms, random_alnum};
 use super::{Faults, SimAccount, SimConfig, SimStats};
-
-/// Locks a mutex, carrying on with the data if a panicking thread poisoned it: the simulator's
-/// state stays usable for the remaining assertions of a test.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// `n` random ASCII letters and digits (the alphabet of Clerk ids).
-pub(crate) fn random_alnum(n: usize) -> String {
-    rand::rng()
-        .sample_iter(&Alphanumeric)
-        .take(n)
-        .map(char::from)
-        .collect()
-}
-
-pub(crate) fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
-pub(crate) fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
 
 /// Everything the handlers share, behind one `Arc`.
 pub(crate) struct SimState {
@@ -58,7 +27,7 @@ pub(crate) struct SimState {
     pub stats: Mutex<SimStats>,
     /// The CLI door's refresh and access tokens (apart from `inner`: the two doors never need
     /// both locks at once).
-    pub cli: Mutex<super::cli::Logins>,
+    pub cli: Mutex<Logins>,
     /// Cancelled when the [`super::Simulator`] is dropped: stops sockets and turn tasks too.
     pub cancel: CancellationToken,
 }
@@ -73,7 +42,16 @@ pub(crate) struct Inner {
     /// By chat history id (Gen-1 client uuid or Gen-2 project id).
     pub histories: HashMap<String, Arc<History>>,
     /// Presigned image uploads, by upload id.
-    pub uploads: HashMap<String, super::images::Upload>,
+    pub uploads: HashMap<String, Upload>,
+}
+
+/// One presigned slot and, once PUT, its bytes.
+pub(crate) struct Upload {
+    pub media_type: String,
+    pub content_length: u64,
+    /// The final URL's file name (`<id>.<ext>`).
+    pub file: String,
+    pub bytes: Option<Vec<u8>>,
 }
 
 /// One simulated Clerk user with its session and `__client` cookie.
@@ -213,12 +191,4 @@ impl Turn {
             Cow::Borrowed(&self.frames)
         }
     }
-}
-
-/// One pre-serialized outgoing frame, shared by every socket that sends it.
-#[derive(Clone)]
-pub(crate) struct Frame {
-    pub text: Utf8Bytes,
-    /// Counts toward `Faults::ws_drop_after`.
-    pub assistant: bool,
 }

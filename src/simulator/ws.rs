@@ -15,9 +15,11 @@ use axum::response::{IntoResponse, Response};
 use futures_util::SinkExt;
 use serde_json::json;
 
-use super::engine::message;
+use super::respond::message;
+use super::script::Frame;
 use super::snapshot::history;
-use super::state::{Frame, Generation, History, SimState, TurnLog, lock};
+use super::state::{Generation, History, SimState, TurnLog};
+use super::util::lock;
 
 /// `GET /engine-agent/chat-histories/{id}/buffer/stream`: checks the query, then upgrades.
 pub(crate) async fn stream(

@@ -180,7 +180,7 @@ pub trait Store: Send + Sync + 'static {
     /// The secret stored under `name`; when there is none yet, `fresh` is stored and returned.
     /// The first value stored wins (atomically: replicas starting together all get the same
     /// one), and it never expires. The admin page signs its sessions with a key derived from
-    /// one (`server::admin_ui::session`), so that the key is not a function of ADMIN_KEY alone.
+    /// one (`server::admin::session`), so that the key is not a function of ADMIN_KEY alone.
     ///
     /// Every backend implements it; the default, for test doubles, keeps nothing and fails
     /// (callers then use `fresh` for the life of the process).

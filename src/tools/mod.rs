@@ -11,7 +11,8 @@
 //!   and the repair turn); `compact` shrinks the tool definitions to a byte budget;
 //! - [`parse`]: [`CallParser`], fed the answer delta by delta; it finds the block with `marker`
 //!   and `fence`, reads it with `block` (JSON through `lenient_json`, arguments checked by
-//!   `schema`).
+//!   `schema`);
+//! - `fixture` (tests only): a tool set shaped like Claude Code's, for size and parsing tests.
 
 mod block;
 mod compact;

@@ -11,10 +11,13 @@
 //!
 //! # Layout
 //! - [`accounts`]: list, add, remove, disable, enable, re-check accounts;
-//! - [`lockout`]: the back-off for wrong admin keys, per client address.
+//! - [`lockout`]: the back-off for wrong admin keys, per client address;
+//! - [`session`]: the page's signed session tokens, their cookie, and the check that lets a
+//!   session call these routes.
 
 pub mod accounts;
 pub mod lockout;
+pub mod session;
 
 use axum::Router;
 use axum::extract::{Request, State};
@@ -69,7 +72,7 @@ pub(crate) async fn require_admin(
         }
         None => {}
     }
-    match super::admin_ui::session_allows(&req) {
+    match session::session_allows(&req) {
         Some(Ok(())) => next.run(req).await,
         Some(Err(refusal)) => refusal,
         None => ApiError::AdminUnauthorized.into_response(),

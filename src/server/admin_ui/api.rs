@@ -2,7 +2,7 @@
 //! routes: the admin key or a page session):
 //! - `GET /admin/api/session`: whether the caller is logged in (the page's first call);
 //! - `GET /admin/api/overview`: uptime, version, upstream protocol, store, account counts and
-//!   the last minutes of traffic from [`super::stats`];
+//!   the last minutes of traffic from [`crate::server::traffic`];
 //! - `GET /admin/api/settings`: every setting in force, secrets replaced by `<redacted>`;
 //! - `GET /admin/api/models`, `POST /admin/api/chat`: the playground. They run the `/v1`
 //!   handlers themselves as the fixed client `admin-playground`, so the page needs no client
@@ -13,13 +13,14 @@ use axum::response::Response;
 use axum::{Extension, Json};
 use serde_json::{Value, json};
 
-use super::stats;
+use crate::pool::HealthState;
 use crate::server::AppState;
 use crate::server::auth::ClientId;
 use crate::server::chat_body::ChatBody;
 use crate::server::error::ApiError;
 use crate::server::extract::Query;
 use crate::server::openai;
+use crate::server::traffic as stats;
 
 /// The client id of playground turns (scopes their conversation fingerprints).
 pub const PLAYGROUND_CLIENT: &str = "admin-playground";
@@ -39,7 +40,7 @@ pub async fn overview(
     Query(q): Query<OverviewQuery>,
 ) -> Json<Value> {
     let accounts = state.pool().snapshot();
-    let count = |s: &str| accounts.iter().filter(|a| a.state == s).count();
+    let count = |s: HealthState| accounts.iter().filter(|a| a.state == s).count();
     Json(json!({
         "version": env!("CARGO_PKG_VERSION"),
         "uptime_secs": stats::uptime().as_secs(),
@@ -47,10 +48,10 @@ pub async fn overview(
         "store_backend": state.store().backend(),
         "accounts": {
             "total": accounts.len(),
-            "active": count("active"),
-            "cooling": count("cooling"),
-            "dead": count("dead"),
-            "disabled": count("disabled"),
+            "active": count(HealthState::Active),
+            "cooling": count(HealthState::Cooling),
+            "dead": count(HealthState::Dead),
+            "disabled": count(HealthState::Disabled),
             "in_flight": accounts.iter().map(|a| a.in_flight).sum::<usize>(),
         },
         "queued": state.pool().waiting(),

@@ -13,9 +13,9 @@ use axum::http::header::{
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
-use super::session::{self, Sessions};
 use crate::server::AppState;
 use crate::server::admin::lockout::{Attempt, ClientAddr};
+use crate::server::admin::session::{self, Sessions};
 use crate::server::extract::RawBody;
 
 const APP_HTML: &str = include_str!("../../../assets/admin/index.html");

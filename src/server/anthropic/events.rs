@@ -2,7 +2,8 @@
 //!
 //! Order: `message_start` (the message with empty content), then per block
 //! `content_block_start`, `content_block_delta`s and `content_block_stop` (a `thinking` block
-//! first when there was reasoning, then the `text` block), then `message_delta` with
+//! first when there was reasoning, then the `text` block, then a `tool_use` block per call; see
+//! [`super::blocks`]), then `message_delta` with
 //! `stop_reason` and the output tokens, and `message_stop`. Idle gaps carry `ping` events.
 //! An upstream error after the first byte becomes an `error` event, and the stream ends.
 //!
@@ -19,10 +20,10 @@ use futures_util::Stream;
 use serde_json::{Value, json};
 
 use super::blocks::{Blocks, Kind, Step};
-use super::messages::{MessageMeta, output_tokens};
+use super::meta::{MessageMeta, output_tokens};
 use crate::server::AppState;
 use crate::server::answer::Answer;
-use crate::server::pump::{Shape, pump};
+use crate::server::pump::{ApiEvents, pump};
 use crate::server::turn::Started;
 use crate::upstream::{TurnEvent, UpstreamError};
 
@@ -65,12 +66,12 @@ fn step_event(step: Step) -> Event {
     }
 }
 
-/// The Anthropic shape of a streamed answer: content blocks and message events.
-struct MessageShape {
+/// The Anthropic events of a streamed answer: content blocks and message events.
+struct MessageEvents {
     blocks: Blocks,
 }
 
-impl Shape for MessageShape {
+impl ApiEvents for MessageEvents {
     fn push_event(&mut self, ev: &TurnEvent, _answer: &Answer, out: &mut VecDeque<Event>) {
         out.extend(self.blocks.push(ev).into_iter().map(step_event));
     }
@@ -101,7 +102,7 @@ pub fn respond(
     let blocks = Blocks::new(app.config().reasoning);
     let start = meta.message(json!([]), None, 1);
     let opening = vec![event("message_start", json!({"message": start}))];
-    let stream = pump(app, started, MessageShape { blocks }, opening);
+    let stream = pump(app, started, MessageEvents { blocks }, opening);
     let ping = Event::default()
         .event("ping")
         .data(json!({"type": "ping"}).to_string());

@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::error::{AnthropicError, AnthropicJson};
 use super::events;
+use super::meta::{MessageMeta, output_tokens};
 use super::request::MessagesRequest;
 use crate::config::ReasoningMode;
 use crate::conversation::Scope;
@@ -19,38 +20,6 @@ use crate::server::AppState;
 use crate::server::answer::Answer;
 use crate::server::auth::ClientId;
 use crate::server::turn;
-
-/// What every part of one answer shares.
-pub struct MessageMeta {
-    pub id: String,
-    pub model: String,
-    pub input_tokens: u64,
-}
-
-impl MessageMeta {
-    pub fn new(model: &str, input_tokens: u64) -> Self {
-        MessageMeta {
-            id: format!("msg_{}", uuid::Uuid::new_v4().simple()),
-            model: model.to_string(),
-            input_tokens,
-        }
-    }
-
-    /// The `message` object with the given content, stop reason and output tokens.
-    pub fn message(&self, content: Value, stop_reason: Option<&str>, output_tokens: u64) -> Value {
-        json!({
-            "id": self.id, "type": "message", "role": "assistant", "model": self.model,
-            "content": content, "stop_reason": stop_reason, "stop_sequence": null,
-            "usage": {"input_tokens": self.input_tokens, "output_tokens": output_tokens},
-        })
-    }
-}
-
-/// Output tokens: the upstream's count when it reported one, else everything the client
-/// received (thinking, text and tool calls) through the tokenizer.
-pub fn output_tokens(answer: &Answer) -> u64 {
-    crate::server::openai::usage::counts(0, answer).1
-}
 
 /// The client's session id (Claude Code sends `X-Claude-Code-Session-Id`): conversation memory
 /// is scoped to it, so side requests of one session never continue another's chat.

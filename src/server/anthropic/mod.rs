@@ -7,6 +7,7 @@
 //! - [`blocks`]: upstream events into content blocks (`thinking`, then `text`);
 //! - [`messages`]: the handler, which runs the turn and answers one `message` object;
 //! - [`events`]: the streamed answer as Anthropic's named SSE events;
+//! - [`meta`]: what both share (the message's id, model, token counts);
 //! - [`count`]: the token count endpoint;
 //! - [`error`]: every [`ApiError`](crate::server::error::ApiError) in Anthropic's error shape;
 //! - [`auth`]: the key check for these routes, rejecting in that shape.
@@ -19,6 +20,7 @@ pub mod count;
 pub mod error;
 pub mod events;
 pub mod messages;
+pub mod meta;
 pub mod request;
 
 use axum::Router;

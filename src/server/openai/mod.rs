@@ -4,13 +4,13 @@
 //! - [`request`]: parse and validate the request body;
 //! - [`chat`]: the handler, which runs the turn through the relay;
 //! - [`sse`]: the streamed answer as `chat.completion.chunk` events ending with `[DONE]`;
-//! - [`shape`]: where reasoning goes (`REASONING`);
+//! - [`reasoning`]: where reasoning goes (`REASONING`);
 //! - [`usage`]: token estimates;
 //! - [`models`]: the model list, `/v1/models`.
 
 pub mod chat;
 pub mod models;
+pub mod reasoning;
 pub mod request;
-pub mod shape;
 pub mod sse;
 pub mod usage;

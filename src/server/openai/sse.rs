@@ -17,11 +17,11 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::Stream;
 use serde_json::{Value, json};
 
-use super::shape::Shaper;
+use super::reasoning::ReasoningRouter;
 use super::usage;
 use crate::server::AppState;
 use crate::server::answer::Answer;
-use crate::server::pump::{Shape, pump};
+use crate::server::pump::{ApiEvents, pump};
 use crate::server::turn::Started;
 use crate::store::now_ms;
 use crate::upstream::{TurnEvent, UpstreamError};
@@ -107,15 +107,15 @@ impl ChunkMeta {
     }
 }
 
-/// The OpenAI shape of a streamed answer: `chat.completion.chunk` events ending with `[DONE]`.
-struct ChunkShape {
+/// The OpenAI events of a streamed answer: `chat.completion.chunk` events ending with `[DONE]`.
+struct ChatChunks {
     meta: ChunkMeta,
-    shaper: Shaper,
+    reasoning: ReasoningRouter,
 }
 
-impl ChunkShape {
+impl ChatChunks {
     fn piece(&mut self, ev: &TurnEvent, out: &mut VecDeque<Event>) {
-        if let Some(p) = self.shaper.shape(ev) {
+        if let Some(p) = self.reasoning.route(ev) {
             out.push_back(
                 self.meta
                     .text_chunk(p.reasoning.as_deref(), p.content.as_deref()),
@@ -124,7 +124,7 @@ impl ChunkShape {
     }
 }
 
-impl Shape for ChunkShape {
+impl ApiEvents for ChatChunks {
     fn push_event(&mut self, ev: &TurnEvent, _answer: &Answer, out: &mut VecDeque<Event>) {
         match ev {
             TurnEvent::Reasoning(_) | TurnEvent::Content(_) => self.piece(ev, out),
@@ -176,9 +176,9 @@ pub fn respond(
     started: Started,
     meta: ChunkMeta,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let shaper = Shaper::new(app.config().reasoning);
+    let reasoning = ReasoningRouter::new(app.config().reasoning);
     let opening = vec![meta.chunk(json!({"role": "assistant", "content": ""}), None)];
-    let stream = pump(app, started, ChunkShape { meta, shaper }, opening);
+    let stream = pump(app, started, ChatChunks { meta, reasoning }, opening);
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }
 

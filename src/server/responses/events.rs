@@ -19,7 +19,7 @@ use super::object::{ResponseMeta, message_item, new_id, reasoning_item};
 use crate::config::ReasoningMode;
 use crate::server::AppState;
 use crate::server::answer::Answer;
-use crate::server::pump::{Shape, pump};
+use crate::server::pump::{ApiEvents, pump};
 use crate::server::turn::Started;
 use crate::upstream::{TurnEvent, UpstreamError};
 
@@ -41,7 +41,7 @@ enum Open {
     },
 }
 
-struct ResponseShape {
+struct ResponseEvents {
     meta: ResponseMeta,
     seq: u64,
     open: Option<Open>,
@@ -49,7 +49,7 @@ struct ResponseShape {
     output: Vec<Value>,
 }
 
-impl ResponseShape {
+impl ResponseEvents {
     fn event(&mut self, kind: &'static str, mut data: Value, out: &mut VecDeque<Event>) {
         data["type"] = Value::String(kind.to_string());
         data["sequence_number"] = Value::from(self.seq);
@@ -155,7 +155,7 @@ impl ResponseShape {
     }
 }
 
-impl Shape for ResponseShape {
+impl ApiEvents for ResponseEvents {
     fn push_event(&mut self, ev: &TurnEvent, _answer: &Answer, out: &mut VecDeque<Event>) {
         match ev {
             TurnEvent::Reasoning(t) if self.meta.mode != ReasoningMode::Hide && !t.is_empty() => {
@@ -253,24 +253,24 @@ pub fn respond(
     started: Started,
     meta: ResponseMeta,
 ) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
-    let mut shape = ResponseShape {
+    let mut events = ResponseEvents {
         meta,
         seq: 0,
         open: None,
         output: Vec::new(),
     };
     let mut opening = VecDeque::new();
-    let created = shape.meta.object("in_progress", &[], None);
-    shape.event(
+    let created = events.meta.object("in_progress", &[], None);
+    events.event(
         "response.created",
         json!({"response": created.clone()}),
         &mut opening,
     );
-    shape.event(
+    events.event(
         "response.in_progress",
         json!({"response": created}),
         &mut opening,
     );
-    let stream = pump(app, started, shape, opening.into());
+    let stream = pump(app, started, events, opening.into());
     Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
 }

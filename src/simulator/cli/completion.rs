@@ -21,7 +21,8 @@ use serde_json::{Value, json};
 use super::reply::{Answer, Reply, answer, completion_tokens, prompt_tokens};
 use super::{CLI_MODELS, authorize, openai_error};
 use crate::simulator::engine::take_trigger_fault;
-use crate::simulator::state::{SimState, lock, now_secs, random_alnum};
+use crate::simulator::state::SimState;
+use crate::simulator::util::{lock, now_secs, random_alnum};
 use crate::simulator::{CliCompletionRecord, thinking_text};
 
 /// The pause before a stream cut by `Faults::ws_drop_after`.

@@ -29,7 +29,7 @@
 //! `cloudflare_challenge`, and the per-account `cli_refresh_refused`.
 //!
 //! # Layout
-//! - `login`: refresh and access tokens, `/oauth/token`, the bearer check;
+//! - `login`: `/oauth/token`, the bearer check (the token rules are `simulator::logins`);
 //! - `reply`: what a completion answers (pure) and the usage it reports;
 //! - `completion`: `/chat/completions`: checks, the request record, faults, the JSON answer and
 //!   the SSE stream.
@@ -49,7 +49,7 @@ use serde_json::{Value, json};
 use super::state::SimState;
 
 pub(crate) use completion::chat_completions;
-pub(crate) use login::{Logins, authorize, login, token};
+pub(crate) use login::{authorize, login, token};
 
 /// The model ids of this door. Two are the web catalogue's `model` names (`gpt-5.4` and
 /// `claude-sonnet-4.5` are `gpt_5_4` and `claude_sonnet_4_5` there); `kimi-k2.5` exists only
@@ -86,7 +86,7 @@ pub(crate) fn openai_error(status: StatusCode, kind: &str, code: &str, message: 
 #[cfg(test)]
 mod tests {
     use super::CLI_MODELS;
-    use crate::simulator::engine::CATALOGUE;
+    use crate::simulator::catalogue::CATALOGUE;
 
     #[test]
     fn the_cli_list_shares_some_ids_with_the_web_catalogue_but_not_all() {

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use crate::simulator::prompt::{calls, directives};
 use crate::simulator::reply_text;
-use crate::simulator::state::random_alnum;
+use crate::simulator::util::random_alnum;
 
 /// One native tool call.
 #[derive(Debug, Clone, PartialEq, Eq)]

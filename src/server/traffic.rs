@@ -65,7 +65,7 @@ fn now_slot() -> u64 {
         / BUCKET_SECS
 }
 
-/// Starts the uptime clock (called when the router is built).
+/// Starts the uptime clock (process start-up, see `server::install_process_globals`).
 pub fn mark_start() {
     LazyLock::force(&STARTED);
 }

@@ -15,23 +15,25 @@ pub struct Piece {
     pub content: Option<String>,
 }
 
-pub struct Shaper {
+/// Sends each delta of reasoning where `REASONING` says, keeping the think tags well-formed.
+pub struct ReasoningRouter {
     mode: ReasoningMode,
     think_open: bool,
     think_closed: bool,
 }
 
-impl Shaper {
+impl ReasoningRouter {
     pub fn new(mode: ReasoningMode) -> Self {
-        Shaper {
+        ReasoningRouter {
             mode,
             think_open: false,
             think_closed: false,
         }
     }
 
-    /// Shapes one upstream event; `Finished` closes an open think block.
-    pub fn shape(&mut self, ev: &TurnEvent) -> Option<Piece> {
+    /// Routes one upstream event's text to reasoning or content; `Finished` closes an open
+    /// think block.
+    pub fn route(&mut self, ev: &TurnEvent) -> Option<Piece> {
         let piece = match (ev, self.mode) {
             (TurnEvent::Reasoning(t), ReasoningMode::Field) => Piece {
                 reasoning: Some(t.clone()),
@@ -73,7 +75,7 @@ impl Shaper {
                     content: Some("</think>".to_string()),
                 }
             }
-            // Tool calls, stop reasons and usage are not text: the chunk shape renders them.
+            // Tool calls, stop reasons and usage are not text: `ChatChunks` renders them.
             _ => return None,
         };
         Some(piece)
@@ -85,10 +87,10 @@ mod tests {
     use super::*;
 
     fn run(mode: ReasoningMode, evs: &[TurnEvent]) -> (String, String) {
-        let mut s = Shaper::new(mode);
+        let mut s = ReasoningRouter::new(mode);
         let (mut r, mut c) = (String::new(), String::new());
         for e in evs {
-            if let Some(p) = s.shape(e) {
+            if let Some(p) = s.route(e) {
                 r.push_str(p.reasoning.as_deref().unwrap_or(""));
                 c.push_str(p.content.as_deref().unwrap_or(""));
             }

@@ -15,12 +15,18 @@
 //! [`SESSION_TTL`] whatever its signer wrote. Logging out revokes the token on the replica that
 //! served the logout (a list of revoked digests kept until their expiry); other replicas accept
 //! it until it expires, which the README states.
+//!
+//! [`session_allows`] is the admin API's check of such a cookie (with the CSRF header rule); it
+//! lives here, beside the API, so the page builds on the API and not the other way round.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::http::HeaderMap;
+use axum::Json;
+use axum::extract::Request;
 use axum::http::header::COOKIE;
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -184,6 +190,42 @@ pub fn set_cookie(token: &str, secure: bool) -> String {
 /// The `Set-Cookie` value that removes the session cookie.
 pub fn clear_cookie() -> String {
     format!("{COOKIE_NAME}=; Path=/admin; HttpOnly; SameSite=Strict; Max-Age=0")
+}
+
+/// Header a cookie-authenticated state-changing call must carry (`1`): cross-site forms can't.
+pub const CSRF_HEADER: &str = "x-admin-request";
+
+/// Whether the request's session cookie lets it through: `None` without a live session,
+/// `Some(Err(403))` for a state-changing call without [`CSRF_HEADER`], else `Some(Ok(()))`.
+pub fn session_allows(req: &Request) -> Option<Result<(), Response>> {
+    let sessions = req.extensions().get::<Arc<Sessions>>()?;
+    if !sessions.valid(req.headers()) {
+        return None;
+    }
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let marked = req
+        .headers()
+        .get(CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim() == "1");
+    if safe || marked {
+        Some(Ok(()))
+    } else {
+        Some(Err(csrf_refusal()))
+    }
+}
+
+fn csrf_refusal() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        Json(serde_json::json!({"error": {
+            "message": "a state-changing admin call made with the page's session cookie must carry the header `X-Admin-Request: 1`",
+            "type": "invalid_request_error",
+            "param": null,
+            "code": "admin_csrf",
+        }})),
+    )
+        .into_response()
 }
 
 #[cfg(test)]
