@@ -138,8 +138,8 @@ pub async fn run(config: Config, args: DoctorArgs) -> Result<bool> {
     let mut accounts = Vec::new();
     for source in &config.accounts {
         let mut r = AccountReport::new(&source.label, source.kind);
-        r.redactor.add(&source.cookie);
-        for part in source.cookie.split([';', '"', ' ', '\n']) {
+        r.redactor.add(source.secret.expose());
+        for part in source.secret.expose().split([';', '"', ' ', '\n']) {
             r.redactor
                 .add(part.split_once('=').map_or(part, |(_, v)| v));
         }
@@ -170,7 +170,11 @@ pub async fn run(config: Config, args: DoctorArgs) -> Result<bool> {
         accounts.push(r);
     }
     if let (Some(path), Some(r)) = (&args.capture, &ctx.recorder) {
-        let mut secrets: Vec<String> = config.accounts.iter().map(|s| s.cookie.clone()).collect();
+        let mut secrets: Vec<String> = config
+            .accounts
+            .iter()
+            .map(|s| s.secret.expose().to_string())
+            .collect();
         for a in &accounts {
             secrets.extend(a.redactor.secrets().iter().cloned());
         }

@@ -37,7 +37,7 @@ impl Pool {
         s: &AccountSource,
         store: &Arc<dyn Store>,
     ) -> Result<(), (String, UpstreamError)> {
-        let configured = Credentials::parse(&s.cookie).map_err(|e| (s.label.clone(), e))?;
+        let configured = Credentials::parse(s.secret.expose()).map_err(|e| (s.label.clone(), e))?;
         let seed = seed_hash(configured.refresh_token.expose());
         let disabled = match store.get_account(&seed).await {
             Ok(r) => r.is_some_and(|r| r.disabled),

@@ -48,7 +48,7 @@ impl Pool {
                 self.load_cli(s, store).await?;
                 continue;
             }
-            let seed = seed_hash(&s.cookie);
+            let seed = seed_hash(s.secret.expose());
             let remembered = match store.get_account(&seed).await {
                 Ok(r) => r,
                 Err(e) => {
@@ -64,7 +64,7 @@ impl Pool {
                     (a, rec.account_id, rec.disabled)
                 }
                 None => (
-                    Account::new(&s.label, &s.cookie).map_err(|e| (s.label.clone(), e))?,
+                    Account::new(&s.label, s.secret.expose()).map_err(|e| (s.label.clone(), e))?,
                     None,
                     false,
                 ),

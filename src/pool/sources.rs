@@ -11,13 +11,15 @@ use std::fmt;
 
 use crate::pool::login::Kind;
 use crate::pool::seed_hash;
+use crate::upstream::cli::Secret;
 
 /// One configured account: a label for people and its secret as pasted.
 #[derive(Clone, PartialEq, Eq)]
 pub struct AccountSource {
     pub label: String,
-    /// The cookie (`Web`), or the refresh token or `~/.cto/credentials` JSON (`Cli`).
-    pub cookie: String,
+    /// The cookie (`Web`), or the refresh token or `~/.cto/credentials` JSON (`Cli`); a
+    /// [`Secret`] so that no `{:?}` of a setting can print it.
+    pub secret: Secret,
     pub kind: Kind,
 }
 
@@ -26,7 +28,7 @@ impl AccountSource {
     pub fn new(label: &str, cookie: &str) -> Self {
         AccountSource {
             label: label.trim().to_string(),
-            cookie: cookie.trim().to_string(),
+            secret: Secret::new(cookie.trim()),
             kind: Kind::Web,
         }
     }
@@ -165,7 +167,7 @@ pub fn dedup(sources: Vec<AccountSource>) -> Vec<AccountSource> {
     let mut out: Vec<AccountSource> = Vec::new();
     let mut seeds = Vec::new();
     for mut s in sources {
-        let seed = seed_hash(&s.cookie);
+        let seed = seed_hash(s.secret.expose());
         if seeds.contains(&seed) {
             continue;
         }
@@ -185,7 +187,7 @@ mod tests {
     #[test]
     fn cookie_list_lines_and_separator() {
         let v = parse_cookie_list("__client=a\n\n__client=b ||| __client=c\r\n");
-        let cookies: Vec<_> = v.iter().map(|s| s.cookie.as_str()).collect();
+        let cookies: Vec<_> = v.iter().map(|s| s.secret.expose()).collect();
         assert_eq!(cookies, ["__client=a", "__client=b", "__client=c"]);
         assert_eq!(v[2].label, "cookie-3");
     }
@@ -196,10 +198,10 @@ mod tests {
         let v = parse_accounts_file(text).expect("parses");
         assert_eq!(v.len(), 3);
         assert_eq!(v[0].label, "main");
-        assert_eq!(v[0].cookie, "__client=aaa; __session=x");
+        assert_eq!(v[0].secret.expose(), "__client=aaa; __session=x");
         assert_eq!(v[1].label, "file-2");
-        assert_eq!(v[1].cookie, "__client=bbb");
-        assert_eq!((v[2].label.as_str(), v[2].cookie.as_str()), ("work", "ccc"));
+        assert_eq!(v[1].secret.expose(), "__client=bbb");
+        assert_eq!((v[2].label.as_str(), v[2].secret.expose()), ("work", "ccc"));
     }
 
     #[test]
@@ -208,7 +210,7 @@ mod tests {
         let v = parse_accounts_file(text).expect("parses");
         assert_eq!(v.len(), 2);
         assert_eq!(
-            (v[0].label.as_str(), v[0].cookie.as_str()),
+            (v[0].label.as_str(), v[0].secret.expose()),
             ("a", "__client=1")
         );
         assert_eq!(v[1].label, "file-2");
@@ -223,7 +225,7 @@ mod tests {
         let v = parse_refresh_tokens("rt_a, rt_b\nrt_c ||| ");
         let t: Vec<_> = v
             .iter()
-            .map(|s| (s.label.as_str(), s.cookie.as_str(), s.kind))
+            .map(|s| (s.label.as_str(), s.secret.expose(), s.kind))
             .collect();
         assert_eq!(
             t,

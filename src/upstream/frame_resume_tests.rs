@@ -2,27 +2,7 @@
 
 use super::super::TurnEvent;
 use super::TurnTracker;
-use serde_json::json;
-
-fn chat(id: &str, text: &str) -> String {
-    let inner = json!({"id": id, "type": "chat", "chat": {"content": text}});
-    json!({"type": "update", "buffer": format!("{inner}\n")}).to_string()
-}
-fn echo(text: &str) -> String {
-    let inner = json!({"id": "u1", "role": "user", "content": [{"type": "text", "text": text}]});
-    json!({"type": "update", "buffer": format!("{inner}\n")}).to_string()
-}
-fn state(in_progress: bool) -> String {
-    json!({"type": "state", "state": {"inProgress": in_progress}}).to_string()
-}
-fn content(s: &str) -> TurnEvent {
-    TurnEvent::Content(s.to_string())
-}
-const DONE: TurnEvent = TurnEvent::Finished { cancelled: false };
-
-fn run(t: &mut TurnTracker, frames: &[String]) -> Vec<TurnEvent> {
-    frames.iter().flat_map(|f| t.feed(f)).collect()
-}
+use crate::upstream::test_frames::{DONE, chat, content, echo, run, state};
 
 fn gen1_turn(prompt: &str, words: &[&str]) -> Vec<String> {
     let mut frames = vec![state(true), echo(prompt)];

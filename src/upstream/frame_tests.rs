@@ -1,32 +1,8 @@
 //! Tests of [`super::TurnTracker`], named after behaviours.
 
 use super::*;
+use crate::upstream::test_frames::*;
 use serde_json::json;
-
-fn update(inner: Value) -> String {
-    json!({"type": "update", "buffer": format!("{inner}\n")}).to_string()
-}
-fn chat(id: &str, text: &str) -> String {
-    update(json!({"id": id, "type": "chat", "chat": {"content": text}}))
-}
-fn thinking(id: &str, text: &str) -> String {
-    update(json!({"id": id, "type": "thinking", "chat": {"content": text}}))
-}
-fn echo(text: &str) -> String {
-    update(json!({"id": "u1", "role": "user", "content": [{"type": "text", "text": text}]}))
-}
-fn state(in_progress: bool) -> String {
-    json!({"type": "state", "state": {"inProgress": in_progress}}).to_string()
-}
-fn content(s: &str) -> TurnEvent {
-    TurnEvent::Content(s.to_string())
-}
-const DONE: TurnEvent = TurnEvent::Finished { cancelled: false };
-
-/// Feeds all frames and collects every event.
-fn run(t: &mut TurnTracker, frames: &[String]) -> Vec<TurnEvent> {
-    frames.iter().flat_map(|f| t.feed(f)).collect()
-}
 
 #[test]
 fn a_plain_turn() {

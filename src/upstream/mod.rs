@@ -43,6 +43,8 @@ pub mod ledger;
 pub mod snapshot;
 pub mod stream;
 pub mod tap;
+#[cfg(test)]
+mod test_frames;
 pub mod transport;
 
 use std::time::Duration;

@@ -12,6 +12,7 @@ use tokio_tungstenite::tungstenite::Message;
 use super::super::frame::TurnTracker;
 use super::super::{TurnEvent, UpstreamConfig, UpstreamError};
 use super::{TurnReader, open_for_test as open};
+use crate::upstream::test_frames as frames;
 
 fn cfg() -> UpstreamConfig {
     let mut cfg = UpstreamConfig::with_urls("http://127.0.0.1:9", "http://127.0.0.1:9");
@@ -51,17 +52,6 @@ async fn multi_server(scripts: Vec<(Vec<String>, bool)>) -> (String, Arc<AtomicU
     (format!("ws://{addr}/stream"), accepted)
 }
 
-fn chat(text: &str) -> String {
-    serde_json::json!({"type": "update", "buffer": format!(
-        "{}\n",
-        serde_json::json!({"id": "m", "type": "chat", "chat": {"content": text}})
-    )})
-    .to_string()
-}
-
-const RUNNING: &str = r#"{"type":"state","state":{"inProgress":true}}"#;
-const IDLE: &str = r#"{"type":"state","state":{"inProgress":false}}"#;
-
 async fn collect(turn: &mut TurnReader) -> (String, Vec<TurnEvent>, Option<UpstreamError>) {
     let (mut text, mut other) = (String::new(), Vec::new());
     while let Some(ev) = turn.next().await {
@@ -76,10 +66,10 @@ async fn collect(turn: &mut TurnReader) -> (String, Vec<TurnEvent>, Option<Upstr
 
 #[tokio::test]
 async fn a_replaying_server_resumes_a_dropped_turn_without_loss_or_repeats() {
-    let turn: Vec<String> = [RUNNING.to_string()]
+    let turn: Vec<String> = [frames::state(true)]
         .into_iter()
-        .chain(["one", " two", " three", " four"].map(chat))
-        .chain([IDLE.to_string()])
+        .chain(["one", " two", " three", " four"].map(|w| frames::chat("m", w)))
+        .chain([frames::state(false)])
         .collect();
     let (url, accepted) = multi_server(vec![
         (turn[..3].to_vec(), false),
@@ -100,8 +90,11 @@ async fn a_replaying_server_resumes_a_dropped_turn_without_loss_or_repeats() {
 
 #[tokio::test]
 async fn resuming_gives_up_when_no_new_socket_can_be_opened() {
-    let (url, accepted) =
-        multi_server(vec![(vec![RUNNING.to_string(), chat("part")], false)]).await;
+    let (url, accepted) = multi_server(vec![(
+        vec![frames::state(true), frames::chat("m", "part")],
+        false,
+    )])
+    .await;
     let mut turn = open(&cfg(), &url, TurnTracker::new("q", true))
         .await
         .expect("connects");
@@ -122,17 +115,29 @@ async fn a_gen2_turn_resumes_from_the_snapshot_and_fails_clearly_without_one() {
     };
     let (url, accepted) = multi_server(vec![
         (
-            vec![IDLE.to_string(), RUNNING.to_string(), chat("part")],
+            vec![
+                frames::state(false),
+                frames::state(true),
+                frames::chat("m", "part"),
+            ],
             false,
         ),
         // The snapshot holds "part one", live frames go on from there; then a drop again.
         (
-            vec![RUNNING.to_string(), history("part one"), chat(" two")],
+            vec![
+                frames::state(true),
+                history("part one"),
+                frames::chat("m", " two"),
+            ],
             false,
         ),
         // This snapshot lacks the answer: the turn cannot go on without losing text.
         (
-            vec![RUNNING.to_string(), history("other"), chat(" more")],
+            vec![
+                frames::state(true),
+                history("other"),
+                frames::chat("m", " more"),
+            ],
             true,
         ),
     ])
