@@ -4,8 +4,8 @@
 //! the client's own OpenAI request, and tools are native.
 //!
 //! Everything here was written from the protocol notes, not from the simulator: where the two
-//! read the notes differently, the integration tests (`tests/cli_door.rs`, `tests/cli_door_tokens.rs`)
-//! fail.
+//! read the notes differently, the integration tests (`tests/cli_door.rs`,
+//! `tests/cli_door_tokens.rs`) fail.
 //!
 //! # Layout
 //! One file per step:
