@@ -3,9 +3,12 @@
 //!
 //! cto.new reports no usage and bills by its own rules, so these numbers are what a client would
 //! pay at an OpenAI-like tokenizer, not what the upstream charged. They are stable: the same text
-//! always gives the same count. The tokenizer tables ship inside `tiktoken-rs` (no download);
-//! building them costs tens of milliseconds (a second in a debug build), so it is done once per
-//! process, at start-up ([`warm_up`], called when the router is built) or else on first use.
+//! always gives the same count. The tokenizer tables ship inside `tiktoken-rs` (no download).
+//!
+//! They are built on first use (`o200k_base_singleton` is a lazily built static), not at
+//! start-up: they are most of an idle proxy's memory (about 40 MB of RSS), and a proxy that
+//! waits for requests should not hold them. The price is paid once per process, by the first
+//! request that counts tokens: about 90 ms in a release build, a second in a debug build.
 
 use crate::conversation::Message;
 
@@ -13,12 +16,6 @@ use crate::conversation::Message;
 pub const PER_MESSAGE: u64 = 4;
 /// Tokens that prime the assistant's reply.
 pub const PER_REQUEST: u64 = 2;
-
-/// Builds the tokenizer if it is not built yet; call it at start-up so that requests never
-/// wait for it.
-pub fn warm_up() {
-    tiktoken_rs::o200k_base_singleton();
-}
 
 /// Tokens of `text`. Special-token strings such as `<|endoftext|>` count as ordinary text: a
 /// client's text must never be read as control tokens.
