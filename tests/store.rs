@@ -133,7 +133,9 @@ async fn run_suite(backend: &Backend, expected_name: &str) {
     accounts(store.clone()).await;
     secrets(store.clone()).await;
     secret_swap(store.clone()).await;
-    account_locks(store).await;
+    account_locks(store.clone()).await;
+    read_your_writes(store.clone()).await;
+    a_burst_of_writes(store).await;
     lru_cap(backend.store(cap(3)).await).await;
     ttl_expiry(backend.store(short_ttl()).await).await;
 }
@@ -476,6 +478,78 @@ async fn account_locks(store: Arc<dyn Store>) {
     assert!(store.unlock_account(&held[0]).await.expect("unlock"));
 }
 
+/// A write that returned is seen by the next read at once, even when the backend has not
+/// committed it yet (the embedded store's queued writes): the follow-up sent right after an
+/// answer finds the mapping the answer stored, and a take right after a take finds nothing.
+async fn read_your_writes(store: Arc<dyn Store>) {
+    for n in 0..50u32 {
+        let key = format!("ryw-{n}");
+        store.put_conversation(&key, &record(n)).await.expect("put");
+        assert_eq!(
+            store.take_conversation(&key).await.expect("take"),
+            Some(record(n)),
+            "{key}: the follow-up finds it"
+        );
+        assert_eq!(store.take_conversation(&key).await.expect("take"), None);
+        // Replaced right away: the newest put wins.
+        store.put_conversation(&key, &record(n)).await.expect("put");
+        store
+            .put_conversation(&key, &record(n + 1))
+            .await
+            .expect("put");
+        assert_eq!(
+            store.take_conversation(&key).await.expect("take"),
+            Some(record(n + 1))
+        );
+    }
+    // From other tasks too, each follow-up racing the writes of the others.
+    let tasks: Vec<_> = (0..40u32)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let key = format!("ryw-task-{n}");
+                store.put_conversation(&key, &record(n)).await.expect("put");
+                store.take_conversation(&key).await.expect("take")
+            })
+        })
+        .collect();
+    for (n, task) in (0..40u32).zip(tasks) {
+        assert_eq!(task.await.expect("task"), Some(record(n)));
+    }
+    assert_eq!(store.conversation_count().await.expect("count"), 0);
+}
+
+/// Many writes at once (one batch, or a few, in the embedded store): each is kept, a flush
+/// makes them durable, and they come out as they went in.
+async fn a_burst_of_writes(store: Arc<dyn Store>) {
+    let tasks: Vec<_> = (0..200u32)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .put_conversation(&format!("burst-{n}"), &record(n))
+                    .await
+                    .expect("put")
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("task");
+    }
+    store.flush().await.expect("flush");
+    assert_eq!(store.conversation_count().await.expect("count"), 200);
+    for n in 0..200u32 {
+        assert_eq!(
+            store
+                .take_conversation(&format!("burst-{n}"))
+                .await
+                .expect("take"),
+            Some(record(n))
+        );
+    }
+    assert_eq!(store.conversation_count().await.expect("count"), 0);
+}
+
 /// Expects a store with `max_conversations = 3`.
 async fn lru_cap(store: Arc<dyn Store>) {
     for n in 0..5 {
@@ -665,6 +739,43 @@ async fn embedded_data_survives_drop_and_reopen() {
         store.get_account("seed").await.expect("get"),
         Some(account("seed", "cookie-rotated"))
     );
+}
+
+/// The embedded store's conversation writes return before their commit; a flush (or dropping
+/// the store) commits them, so a burst queued just before a shutdown is all in the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn embedded_queued_writes_are_in_the_file_after_a_flush_or_a_drop() {
+    let dir = TempDir::new("batch");
+    let path = dir.path().join("batch.redb");
+    let store = Arc::new(EmbeddedStore::open(&path, long_ttl()).expect("open"));
+    for n in 0..300u32 {
+        store
+            .put_conversation(&format!("flushed-{n}"), &record(n))
+            .await
+            .expect("put");
+    }
+    store.flush().await.expect("flush");
+    for n in 0..100u32 {
+        store
+            .put_conversation(&format!("dropped-{n}"), &record(n))
+            .await
+            .expect("put");
+    }
+    drop(store);
+    let store = EmbeddedStore::open(&path, long_ttl()).expect("reopen");
+    assert_eq!(store.conversation_count().await.expect("count"), 400);
+    for (prefix, count) in [("flushed", 300u32), ("dropped", 100)] {
+        for n in 0..count {
+            assert_eq!(
+                store
+                    .take_conversation(&format!("{prefix}-{n}"))
+                    .await
+                    .expect("take"),
+                Some(record(n)),
+                "{prefix}-{n}"
+            );
+        }
+    }
 }
 
 #[tokio::test]
