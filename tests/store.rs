@@ -101,18 +101,34 @@ impl Drop for TempDir {
 /// Builds fresh, isolated stores of one backend.
 enum Backend {
     Memory,
-    Embedded { dir: TempDir },
-    Redis { url: String, run_prefix: String },
+    Embedded {
+        dir: TempDir,
+    },
+    /// The embedded store with puts that return before their commit.
+    EmbeddedWriteBehind {
+        dir: TempDir,
+    },
+    Redis {
+        url: String,
+        run_prefix: String,
+    },
 }
 
 impl Backend {
     async fn store(&self, limits: StoreLimits) -> Arc<dyn Store> {
         let id = uuid::Uuid::new_v4();
+        if let Backend::EmbeddedWriteBehind { dir } = self {
+            let path = dir.path().join(format!("{id}.redb"));
+            let store = EmbeddedStore::open(&path, limits).expect("open store");
+            return Arc::new(store.write_behind());
+        }
         let kind = match self {
             Backend::Memory => StoreKind::Memory,
-            Backend::Embedded { dir } => StoreKind::Embedded {
-                path: dir.path().join(format!("{id}.redb")),
-            },
+            Backend::Embedded { dir } | Backend::EmbeddedWriteBehind { dir } => {
+                StoreKind::Embedded {
+                    path: dir.path().join(format!("{id}.redb")),
+                }
+            }
             Backend::Redis { url, run_prefix } => StoreKind::Redis {
                 url: url.clone(),
                 prefix: format!("{run_prefix}-{id}"),
@@ -657,6 +673,16 @@ async fn embedded_backend_meets_the_contract() {
     run_suite(&backend, "embedded").await;
 }
 
+/// The same contract when puts do not wait for their commit: the overlay of queued writes
+/// keeps every read exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn embedded_write_behind_meets_the_contract() {
+    let backend = Backend::EmbeddedWriteBehind {
+        dir: TempDir::new("behind"),
+    };
+    run_suite(&backend, "embedded").await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_backend_meets_the_contract() {
     let Ok(url) = std::env::var("REDIS_URL") else {
@@ -747,7 +773,11 @@ async fn embedded_data_survives_drop_and_reopen() {
 async fn embedded_queued_writes_are_in_the_file_after_a_flush_or_a_drop() {
     let dir = TempDir::new("batch");
     let path = dir.path().join("batch.redb");
-    let store = Arc::new(EmbeddedStore::open(&path, long_ttl()).expect("open"));
+    let store = Arc::new(
+        EmbeddedStore::open(&path, long_ttl())
+            .expect("open")
+            .write_behind(),
+    );
     for n in 0..300u32 {
         store
             .put_conversation(&format!("flushed-{n}"), &record(n))

@@ -1,18 +1,23 @@
 //! [`EmbeddedStore`]: the default backend, one redb file under `DATA_DIR` (tables in
 //! `store::tables`).
 //!
-//! # Writes: one writer thread, off the response path
+//! # Writes: one writer thread, in batches
 //! Every write goes to the store's writer thread (`store::writer`), which commits whatever is
-//! queued in one transaction with redb's default (immediate) durability. Conversation puts and
-//! takes do not wait for that commit: a stream's last chunk goes out while its mapping is being
-//! written, and the [`Pending`] overlay makes queued writes visible to reads meanwhile. So a
-//! follow-up sent right after `[DONE]` finds its conversation, and a mapping is never handed out
-//! twice. The price: a SIGKILL in the moment (one commit, about a millisecond) between an answer
-//! and its commit loses that mapping, and the conversation's next turn starts a new upstream
-//! history. Account records, secrets and their compare-and-set wait for their commit (a rotated
-//! cookie or a spent refresh token must not be lost), and since the queue is in order, so does
-//! everything queued before them. A graceful shutdown flushes ([`Store::flush`]), and dropping
-//! the store commits what is queued and joins the thread.
+//! queued in one transaction with redb's default (immediate) durability: no blocking thread per
+//! write, and one `fsync` for a burst of completing streams. The [`Pending`] overlay makes
+//! queued writes visible to reads until they are committed, so no caller has to wait for a
+//! commit to keep reads exact: a follow-up sent right after `[DONE]` finds its conversation, and
+//! a mapping is never handed out twice.
+//!
+//! Takes do not wait for their commit (the lookup at the start of a request is on the path to
+//! the first token). Puts do, while [`WAIT_FOR_PUT_COMMIT`] says so: the promise that a turn
+//! whose answer completed survives a SIGKILL (`tests/persistence.rs`) needs its mapping on disk
+//! before the answer's last chunk. Without that wait the last chunk would go out a commit
+//! (about a millisecond) sooner, and a SIGKILL in that moment would lose the mapping (the next
+//! turn would start a new upstream history). Account records, secrets and their compare-and-set
+//! always wait (a rotated cookie or a spent refresh token must not be lost), and since the
+//! queue is in order, so does everything queued before them. A graceful shutdown flushes
+//! ([`Store::flush`]), and dropping the store commits what is queued and joins the thread.
 //!
 //! # Reads: on the caller's thread
 //! Reads (`get_account`, `list_accounts`, and a take's lookup of a key the overlay does not
@@ -50,6 +55,11 @@ use super::{
     is_expired, now_ms, ttl_ms,
 };
 
+/// Whether a conversation put returns only once it is committed, by default (see the module
+/// doc): the SIGKILL promise for completed turns. [`EmbeddedStore::write_behind`] turns it off:
+/// a put then returns once queued (the overlay keeps reads exact either way).
+pub const WAIT_FOR_PUT_COMMIT: bool = true;
+
 /// The redb-backed store.
 pub struct EmbeddedStore {
     file: Arc<StoreFile>,
@@ -58,6 +68,8 @@ pub struct EmbeddedStore {
     /// Conversation writes queued but not yet committed.
     pending: Arc<Mutex<Pending>>,
     writer: Writer,
+    /// See [`WAIT_FOR_PUT_COMMIT`].
+    wait_for_put_commit: bool,
 }
 
 fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
@@ -125,7 +137,15 @@ impl EmbeddedStore {
             locks: LocalLocks::default(),
             pending,
             writer,
+            wait_for_put_commit: WAIT_FOR_PUT_COMMIT,
         })
+    }
+
+    /// Conversation puts return once queued, before their commit: the answer's last chunk does
+    /// not wait for the disk, and a SIGKILL right after it may lose that one mapping.
+    pub fn write_behind(mut self) -> Self {
+        self.wait_for_put_commit = false;
+        self
     }
 
     /// Queues a write whose caller waits for its commit, and waits.
@@ -178,19 +198,34 @@ impl Store for EmbeddedStore {
             return Err(self.closed());
         }
         let json = encode(record)?;
-        let mut pending = lock(&self.pending);
-        let (seq, stamp) = pending.put(key, record, now_ms());
-        let job = Job::Put {
-            key: key.to_string(),
-            stamp,
-            json,
-            seq,
+        let (done, committed) = match self.wait_for_put_commit {
+            true => {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                (Some(tx), Some(rx))
+            }
+            false => (None, None),
         };
-        if let Err(e) = self.writer.send(job) {
-            pending.settled(key, seq);
-            return Err(e);
+        {
+            let mut pending = lock(&self.pending);
+            let (seq, stamp) = pending.put(key, record, now_ms());
+            let job = Job::Put {
+                key: key.to_string(),
+                stamp,
+                json,
+                seq,
+                done,
+            };
+            if let Err(e) = self.writer.send(job) {
+                pending.settled(key, seq);
+                return Err(e);
+            }
         }
-        Ok(())
+        match committed {
+            Some(rx) => rx
+                .await
+                .map_err(|_| StoreError::Io("the store's writer thread has stopped".into()))?,
+            None => Ok(()),
+        }
     }
 
     async fn take_conversation(&self, key: &str) -> Result<Option<ConversationRecord>, StoreError> {

@@ -7,8 +7,9 @@
 //! a commit runs, the next writes queue up and go together in the next one.
 //!
 //! Two kinds of writes:
-//! - conversation puts and takes ([`Job::Put`], [`Job::Remove`]): the caller does not wait; the
-//!   [`Pending`] overlay answers reads until the write is settled, and a write that fails is
+//! - conversation puts and takes ([`Job::Put`], [`Job::Remove`]): the [`Pending`] overlay
+//!   answers reads until the write is settled, so the caller need not wait (takes never do;
+//!   puts may, see `embedded::WAIT_FOR_PUT_COMMIT`); a write nobody waits for that fails is
 //!   counted in `el2a_store_errors_total` and logged here (the conversation's next turn then
 //!   starts a new upstream history, as when a put failed before);
 //! - everything else ([`Job::Call`]: accounts, secrets, purges, counts, flushes): the caller
@@ -35,12 +36,14 @@ const MAX_BATCH: usize = 1024;
 
 /// A write for the writer thread.
 pub(super) enum Job {
-    /// A conversation put, stamped when it was queued (`seq` as in [`Pending`]).
+    /// A conversation put, stamped when it was queued (`seq` as in [`Pending`]); `done` hears
+    /// the outcome of its commit when the caller waits for it.
     Put {
         key: String,
         stamp: u64,
         json: Vec<u8>,
         seq: u64,
+        done: Option<oneshot::Sender<Result<(), StoreError>>>,
     },
     /// A conversation take: the mapping is deleted.
     Remove { key: String, seq: u64 },
@@ -185,13 +188,21 @@ fn commit(mut batch: Vec<Job>, file: &StoreFile, pending: &Mutex<Pending>, limit
         }
         Ok(txn.commit()?)
     });
+    // Conversation writes nobody waits for: their failure is reported here.
     let mut lost = 0u64;
     {
         let mut pending = lock(pending);
         for job in &batch {
-            if let Job::Put { key, seq, .. } | Job::Remove { key, seq } = job {
-                pending.settled(key, *seq);
-                lost += 1;
+            match job {
+                Job::Put { key, seq, done, .. } => {
+                    pending.settled(key, *seq);
+                    lost += u64::from(done.is_none());
+                }
+                Job::Remove { key, seq } => {
+                    pending.settled(key, *seq);
+                    lost += 1;
+                }
+                Job::Call(_) | Job::Nudge => {}
             }
         }
     }
@@ -202,8 +213,14 @@ fn commit(mut batch: Vec<Job>, file: &StoreFile, pending: &Mutex<Pending>, limit
         tracing::warn!(error = %e, conversations = lost, "could not store conversations; their next turns will start new histories");
     }
     for job in batch {
-        if let Job::Call(task) = job {
-            task.finish(outcome.clone());
+        match job {
+            Job::Call(task) => task.finish(outcome.clone()),
+            Job::Put {
+                done: Some(done), ..
+            } => {
+                let _ = done.send(outcome.clone());
+            }
+            _ => {}
         }
     }
 }
