@@ -7,12 +7,13 @@
 //!
 //! # Memory
 //! Counting needs the pre-tokenizer pattern and the rank of every token, nothing else. So
-//! [`Counter`] keeps just that: it builds `tiktoken-rs`'s full tokenizer once, copies the ranks
+//! `Counter` keeps just that: it builds `tiktoken-rs`'s full tokenizer once, copies the ranks
 //! out and drops the rest (the decoder tables, a sorted copy of every token, per-thread regex
-//! clones): about a third of the memory, with the same counts (a test checks them against
+//! clones): less than half the memory, with the same counts (a test checks them against
 //! `tiktoken-rs` on a corpus). It is built on first use, not at start-up: a proxy that waits
 //! for requests should not hold it. The price is paid once per process, by the first request
-//! that counts tokens (about 100 ms in a release build, a second in a debug build).
+//! that counts tokens: 0.1 to 0.5 s in a release build (by the machine's load), seconds in a
+//! debug build.
 
 use std::collections::HashMap;
 use std::sync::LazyLock;

@@ -4,7 +4,7 @@
 //! # Writes: one writer thread, in batches
 //! Every write goes to the store's writer thread (`store::writer`), which commits whatever is
 //! queued in one transaction with redb's default (immediate) durability: no blocking thread per
-//! write, and one `fsync` for a burst of completing streams. The [`Pending`] overlay makes
+//! write, and one `fsync` for a burst of completing streams. The `Pending` overlay makes
 //! queued writes visible to reads until they are committed, so no caller has to wait for a
 //! commit to keep reads exact: a follow-up sent right after `[DONE]` finds its conversation, and
 //! a mapping is never handed out twice.
