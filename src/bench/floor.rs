@@ -26,6 +26,7 @@ use futures_util::StreamExt as _;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use super::Result;
 use crate::upstream::stream::{WsAuth, ws_url};
@@ -194,7 +195,11 @@ impl Floor {
         if let Ok(origin) = cfg.origin.parse() {
             req.headers_mut().insert(header::ORIGIN, origin);
         }
-        let (socket, _) = tokio_tungstenite::connect_async_with_config(req, None, true)
+        // The proxy's own buffer sizes: a bigger read buffer costs page faults per socket.
+        let config = WebSocketConfig::default()
+            .read_buffer_size(8 * 1024)
+            .write_buffer_size(0);
+        let (socket, _) = tokio_tungstenite::connect_async_with_config(req, Some(config), true)
             .await
             .map_err(|e| format!("floor socket: {e}"))?;
         let offers = json!({"chatHistoryId": history, "surface": "ENGINE_AGENT"});

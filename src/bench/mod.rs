@@ -221,5 +221,7 @@ async fn pass(args: &BenchArgs, levels: &[usize], pinning: Pinning) -> Result<Ve
             },
         ));
     }
+    drop(driver);
+    procs.stop().await;
     Ok(reports)
 }

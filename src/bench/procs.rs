@@ -238,6 +238,16 @@ impl Children {
         })
     }
 
+    /// Kills the children and waits until they are gone, so that the next pass finds their
+    /// ports free.
+    pub async fn stop(mut self) {
+        let _ = self.sim.kill().await;
+        let _ = self.proxy.kill().await;
+        if let Some(floor) = &mut self.floor {
+            let _ = floor.kill().await;
+        }
+    }
+
     pub fn sim_pid(&self) -> u32 {
         self.sim.id().unwrap_or(0)
     }
