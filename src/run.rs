@@ -62,7 +62,10 @@ pub async fn serve(config: Config) -> anyhow_like::Result<()> {
     let state = AppState::build(config).await.map_err(|e| e.to_string())?;
     let listener = bind(listen)?;
     tracing::info!(addr = %listener.local_addr().map_err(|e| e.to_string())?, "listening");
-    serve_until_shutdown(listener, app(state), limits, grace).await;
+    serve_until_shutdown(listener, app(state.clone()), limits, grace).await;
+    if let Err(e) = state.store().flush().await {
+        tracing::warn!(error = %e, "could not commit the store's last writes");
+    }
     tracing::info!("stopped");
     Ok(())
 }

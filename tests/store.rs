@@ -15,23 +15,41 @@ use std::sync::Arc;
 use common::proc::TempDir;
 use common::redis::Prefix;
 use common::store::{cap, long_ttl, short_ttl};
-use enginelabs_2api::store::{MemoryStore, Store, StoreKind, StoreLimits, open_store};
+use enginelabs_2api::store::{
+    EmbeddedStore, MemoryStore, Store, StoreKind, StoreLimits, open_store,
+};
 
 /// Builds fresh, isolated stores of one backend.
 enum Backend {
     Memory,
-    Embedded { dir: TempDir },
-    Redis { url: String, run_prefix: String },
+    Embedded {
+        dir: TempDir,
+    },
+    /// The embedded store with puts that return before their commit.
+    EmbeddedWriteBehind {
+        dir: TempDir,
+    },
+    Redis {
+        url: String,
+        run_prefix: String,
+    },
 }
 
 impl Backend {
     async fn store(&self, limits: StoreLimits) -> Arc<dyn Store> {
         let id = uuid::Uuid::new_v4();
+        if let Backend::EmbeddedWriteBehind { dir } = self {
+            let path = dir.0.join(format!("{id}.redb"));
+            let store = EmbeddedStore::open(&path, limits).expect("open store");
+            return Arc::new(store.write_behind());
+        }
         let kind = match self {
             Backend::Memory => StoreKind::Memory,
-            Backend::Embedded { dir } => StoreKind::Embedded {
-                path: dir.0.join(format!("{id}.redb")),
-            },
+            Backend::Embedded { dir } | Backend::EmbeddedWriteBehind { dir } => {
+                StoreKind::Embedded {
+                    path: dir.0.join(format!("{id}.redb")),
+                }
+            }
             Backend::Redis { url, run_prefix } => StoreKind::Redis {
                 url: url.clone(),
                 prefix: format!("{run_prefix}-{id}"),
@@ -52,7 +70,9 @@ async fn run_suite(backend: &Backend, expected_name: &str) {
     accounts::accounts(store.clone()).await;
     accounts::secrets(store.clone()).await;
     accounts::secret_swap(store.clone()).await;
-    accounts::account_locks(store).await;
+    accounts::account_locks(store.clone()).await;
+    conversations::read_your_writes(store.clone()).await;
+    conversations::a_burst_of_writes(store).await;
     conversations::lru_cap(backend.store(cap(3)).await).await;
     conversations::ttl_expiry(backend.store(short_ttl()).await).await;
 }
@@ -69,6 +89,16 @@ async fn memory_backend_meets_the_contract() {
 async fn embedded_backend_meets_the_contract() {
     let backend = Backend::Embedded {
         dir: TempDir::new("suite"),
+    };
+    run_suite(&backend, "embedded").await;
+}
+
+/// The same contract when puts do not wait for their commit: the overlay of queued writes
+/// keeps every read exact.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn embedded_write_behind_meets_the_contract() {
+    let backend = Backend::EmbeddedWriteBehind {
+        dir: TempDir::new("behind"),
     };
     run_suite(&backend, "embedded").await;
 }

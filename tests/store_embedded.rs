@@ -5,6 +5,7 @@ mod common;
 
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use common::proc::TempDir;
@@ -204,4 +205,45 @@ async fn embedded_sigkill_keeps_committed_writes() {
         store.get_account("crash-seed").await.expect("get"),
         Some(account("crash-seed", "crash-cookie"))
     );
+}
+
+/// The embedded store's conversation writes return before their commit; a flush (or dropping
+/// the store) commits them, so a burst queued just before a shutdown is all in the file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn embedded_queued_writes_are_in_the_file_after_a_flush_or_a_drop() {
+    let dir = TempDir::new("batch");
+    let path = dir.0.join("batch.redb");
+    let store = Arc::new(
+        EmbeddedStore::open(&path, long_ttl())
+            .expect("open")
+            .write_behind(),
+    );
+    for n in 0..300u32 {
+        store
+            .put_conversation(&format!("flushed-{n}"), &record(n))
+            .await
+            .expect("put");
+    }
+    store.flush().await.expect("flush");
+    for n in 0..100u32 {
+        store
+            .put_conversation(&format!("dropped-{n}"), &record(n))
+            .await
+            .expect("put");
+    }
+    drop(store);
+    let store = EmbeddedStore::open(&path, long_ttl()).expect("reopen");
+    assert_eq!(store.conversation_count().await.expect("count"), 400);
+    for (prefix, count) in [("flushed", 300u32), ("dropped", 100)] {
+        for n in 0..count {
+            assert_eq!(
+                store
+                    .take_conversation(&format!("{prefix}-{n}"))
+                    .await
+                    .expect("take"),
+                Some(record(n)),
+                "{prefix}-{n}"
+            );
+        }
+    }
 }

@@ -349,7 +349,10 @@ fn the_circle_finder_finds_circles() {
 fn no_file_is_over_the_size_limit() {
     let mut sizes = read_tree().sizes;
     let mut tests = Vec::new();
-    rust_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("tests"), &mut tests);
+    rust_files(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests"),
+        &mut tests,
+    );
     for path in tests {
         let text = std::fs::read_to_string(&path).expect("readable test file");
         sizes.push((path, code_of(&text).len()));

@@ -11,9 +11,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use super::BenchArgs;
 use super::procs::{BENCH_KEY, Children, rss_bytes};
-use crate::run::anyhow_like::Result;
+use super::{BenchArgs, Pinning, Result};
 
 /// The body of one attack request: `messages` one-letter user messages, spaced as Python's
 /// `json.dumps` writes them (34 bytes a message).
@@ -36,7 +35,7 @@ fn mb(bytes: u64) -> f64 {
 }
 
 pub async fn run(args: &BenchArgs) -> Result<()> {
-    let procs = Children::start(args).await?;
+    let procs = Children::start(args, Pinning::Free).await?;
     let pid = procs.proxy_pid();
     let messages = args.messages;
     let body = attack_body(messages);

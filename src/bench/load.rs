@@ -14,9 +14,8 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use super::procs::{BENCH_KEY, Children};
-use crate::cli::DemoDoor;
+use super::{Door, Result};
 use crate::conversation::{Message, Role, prompt};
-use crate::run::anyhow_like::Result;
 use crate::tools::{ToolChoice, ToolSet, ToolSpec};
 use crate::upstream::cli::{CliAccount, CliClient, Credentials, NoStore};
 use crate::upstream::{Account, EngineClient, Turn, TurnEvent, TurnRequest, UpstreamConfig};
@@ -32,6 +31,7 @@ enum Direct {
 pub struct Driver {
     http: reqwest::Client,
     proxy_url: String,
+    floor_url: String,
     direct: Direct,
     /// The model requests name (the door's own id for it).
     model: &'static str,
@@ -70,7 +70,7 @@ fn user_text(i: usize, tools: bool) -> String {
 }
 
 impl Driver {
-    pub async fn new(procs: &Children, tools: bool, door: DemoDoor) -> Result<Driver> {
+    pub async fn new(procs: &Children, tools: bool, door: Door) -> Result<Driver> {
         let http = reqwest::Client::builder()
             .pool_max_idle_per_host(2048)
             .timeout(Duration::from_secs(120))
@@ -78,7 +78,7 @@ impl Driver {
             .map_err(|e| e.to_string())?;
         let cfg = UpstreamConfig::with_urls(&procs.sim_url, &procs.sim_url);
         let (direct, model) = match door {
-            DemoDoor::Web => {
+            Door::Web => {
                 let engine = Arc::new(EngineClient::new(cfg).map_err(|e| e.to_string())?);
                 let account = Arc::new(
                     Account::new("bench-direct", &procs.direct_cookie)
@@ -86,7 +86,7 @@ impl Driver {
                 );
                 (Direct::Web(engine, account), "GPT5")
             }
-            DemoDoor::Cli => {
+            Door::Cli => {
                 let client = Arc::new(CliClient::new(&cfg).map_err(|e| e.to_string())?);
                 let creds =
                     Credentials::parse(&procs.direct_refresh_token).map_err(|e| e.to_string())?;
@@ -99,6 +99,7 @@ impl Driver {
         Ok(Driver {
             http,
             proxy_url: procs.proxy_url.clone(),
+            floor_url: procs.floor_url.clone(),
             direct,
             model,
             tools,
@@ -154,6 +155,17 @@ impl Driver {
         run_workers(concurrency, requests, move |i| {
             let (http, url) = (http.clone(), url.clone());
             async move { proxied_one(&http, &url, model, i, tools).await }
+        })
+        .await
+    }
+
+    /// The same load through the floor relay (web door, no tools).
+    pub async fn floored(&self, concurrency: usize, requests: usize) -> Result<Outcome> {
+        let http = self.http.clone();
+        let url = self.floor_url.clone();
+        run_workers(concurrency, requests, move |i| {
+            let (http, url) = (http.clone(), url.clone());
+            async move { floored_one(&http, &url, i).await }
         })
         .await
     }
@@ -267,6 +279,44 @@ async fn proxied_one(
     first
         .map(|f| (f, total))
         .ok_or_else(|| "no content".to_string())
+}
+
+/// One request through the floor: times to the first frame of answer text (the simulator's
+/// `chat` updates, as the floor copies them) and to `[DONE]`.
+async fn floored_one(
+    http: &reqwest::Client,
+    url: &str,
+    i: usize,
+) -> std::result::Result<(Duration, Duration), String> {
+    let started = Instant::now();
+    let mut resp = http
+        .post(format!("{url}/v1/chat/completions"))
+        .json(&json!({"model": "GPT5", "stream": true,
+            "messages": [{"role": "user", "content": user_text(i, false)}]}))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    if !resp.status().is_success() {
+        return Err(format!("floor: HTTP {}", resp.status()));
+    }
+    let mut first = None;
+    let mut tail = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| e.to_string())? {
+        if first.is_none() && contains(&chunk, br#"\"type\":\"chat\""#) {
+            first = Some(started.elapsed());
+        }
+        tail.extend_from_slice(&chunk);
+        if tail.len() > 64 {
+            tail.drain(..tail.len() - 64);
+        }
+    }
+    let total = started.elapsed();
+    if !contains(&tail, b"[DONE]") {
+        return Err("floor: stream did not end with [DONE]".into());
+    }
+    first
+        .map(|f| (f, total))
+        .ok_or_else(|| "floor: no answer text".to_string())
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {

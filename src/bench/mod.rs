@@ -1,10 +1,21 @@
-//! `enginelabs-2api bench`: what the proxy costs, measured against the simulator.
+//! `enginelabs-2api bench`: what the proxy costs, measured against the simulator and a floor.
 //!
-//! It starts the simulator and the proxy as two child processes of this binary (so the proxy's
-//! CPU time and memory can be read from `/proc` without counting the load generator), then at
-//! each concurrency level C runs C concurrent streaming requests through the proxy, and the
-//! same turns directly against the simulator with the project's own upstream client. It reports
-//! the proxy's added time to first token (p50/p99), its CPU time per request and its peak RSS.
+//! It starts the simulator, the proxy and a bare relay (the *floor*) as child processes of
+//! this binary (so each one's CPU time and memory can be read from `/proc` without counting
+//! the load generator), then at each concurrency level C runs C concurrent streaming requests
+//! three ways: directly against the simulator with the project's own upstream client, through
+//! the floor, and through the proxy. It reports the proxy's added time to first token
+//! (p50/p99), its CPU time per request beside the floor's (and their ratio), its threads after
+//! the level, its RSS when idle after start-up and its peak RSS.
+//!
+//! The floor ([`floor`]) makes the same upstream calls per request as the proxy and copies each
+//! WebSocket text frame to the client as an SSE `data:` line verbatim: no parsing, no store, no
+//! auth. What the proxy spends above it is the proxy's own work.
+//!
+//! `--pin` runs every level twice: first unpinned, then with the proxy (and the floor) pinned to
+//! core 0 and the simulator and this load generator to core 1 (`taskset`), so one run gives
+//! both figures. `--proxy-bin PATH` runs another build of the proxy (a baseline) under the same
+//! bench.
 //!
 //! `--scenario many-messages` measures something else: the memory of a burst of requests made
 //! of many small messages ([`burst`]).
@@ -12,15 +23,23 @@
 //! # Layout
 //! - [`procs`]: the child processes and their `/proc` readings;
 //! - [`load`]: the workers that drive requests and time them;
+//! - [`floor`]: the bare WebSocket-to-SSE relay (`bench --floor-server`, started by the bench);
+//! - [`report`]: the numbers of a level and the README table;
 //! - [`burst`]: the many-small-messages burst and the proxy's RSS around it.
 
 pub mod burst;
+pub mod floor;
 pub mod load;
 pub mod procs;
+pub mod report;
 
-use std::time::Duration;
+use std::path::PathBuf;
 
-use crate::run::anyhow_like::Result;
+pub use report::{LevelReport, Percentiles, table};
+
+/// A boxed error with a readable message: what a command's top level needs. The bench's own,
+/// so that it depends on no module above it.
+pub type Result<T> = std::result::Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 #[derive(clap::Args, Clone, Debug)]
 pub struct BenchArgs {
@@ -36,7 +55,7 @@ pub struct BenchArgs {
     /// At least this many requests per level (each worker runs ceil(min/C) requests, at least one).
     #[arg(long, default_value = "200")]
     pub min_requests: usize,
-    /// First port of the two the bench uses (simulator, proxy).
+    /// First port of the three the bench uses (simulator, proxy, floor).
     #[arg(long, default_value = "18090")]
     pub port: u16,
     /// Offer a tool in every request and have the simulated model call it (the web door:
@@ -44,9 +63,22 @@ pub struct BenchArgs {
     #[arg(long)]
     pub tools: bool,
     /// The door the proxy's account uses: `web` (a cookie account, the web agent's WebSocket)
-    /// or `cli` (a `cto login` account, the CLI API's SSE).
+    /// or `cli` (a `cto login` account, the CLI API's SSE). The floor row is measured on the
+    /// web door only.
     #[arg(long, value_enum, default_value = "web")]
-    pub door: crate::cli::DemoDoor,
+    pub door: Door,
+    /// The proxy's conversation store: `embedded` (its default, a redb file in the bench's
+    /// temporary directory) or `memory`.
+    #[arg(long, value_enum, default_value = "embedded")]
+    pub store: BenchStore,
+    /// Run the levels a second time with the proxy pinned to core 0 and the simulator and
+    /// the load generator to core 1 (`taskset`, from util-linux).
+    #[arg(long)]
+    pub pin: bool,
+    /// Run this binary as the proxy instead of this one (e.g. a baseline build); the
+    /// simulator, the floor and the load stay this binary's.
+    #[arg(long)]
+    pub proxy_bin: Option<PathBuf>,
     /// What to measure: `streams` (time to first token, CPU, memory per level) or
     /// `many-messages` (RSS around a burst of many-small-message requests).
     #[arg(long, value_enum, default_value = "streams")]
@@ -65,6 +97,9 @@ pub struct BenchArgs {
     /// otherwise runs with its defaults.
     #[arg(long)]
     pub proxy_env: Vec<String>,
+    /// Internal: run as the floor relay on `--port` (the bench starts it; see [`floor`]).
+    #[arg(long, hide = true)]
+    pub floor_server: bool,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,54 +108,35 @@ pub enum Scenario {
     ManyMessages,
 }
 
-/// One level's numbers.
-#[derive(Debug, Clone)]
-pub struct LevelReport {
-    pub concurrency: usize,
-    pub requests: usize,
-    pub errors: usize,
-    pub direct_ttft: Percentiles,
-    pub proxy_ttft: Percentiles,
-    /// Time to the end of the answer (with `--tools`: to the complete tool call).
-    pub direct_total: Percentiles,
-    pub proxy_total: Percentiles,
-    pub proxy_cpu_ms_per_request: f64,
-    /// The simulator's CPU per request in the same run: it wakes up once per frame like the
-    /// proxy does, so it shows what this machine charges for the wake-ups alone.
-    pub sim_cpu_ms_per_request: f64,
-    pub proxy_peak_rss_mb: f64,
-    pub wall: Duration,
+/// The door the bench's proxy account uses.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Door {
+    /// A cookie account on the web agent (WebSocket frames).
+    Web,
+    /// A `cto login` account on the CLI API (SSE).
+    Cli,
 }
 
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Percentiles {
-    pub p50: Duration,
-    pub p99: Duration,
+/// The proxy's store during the bench.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BenchStore {
+    Embedded,
+    Memory,
 }
 
-impl Percentiles {
-    pub fn of(samples: &mut [Duration]) -> Percentiles {
-        if samples.is_empty() {
-            return Percentiles::default();
-        }
-        samples.sort();
-        let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
-        Percentiles {
-            p50: at(0.5),
-            p99: at(0.99),
-        }
-    }
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
-fn signed_ms(a: Duration, b: Duration) -> String {
-    format!("{:+.2}", ms(a) - ms(b))
+/// Whether a pass runs with the processes pinned to cores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pinning {
+    /// Wherever the kernel puts them.
+    Free,
+    /// Proxy and floor on core 0; simulator and load generator on core 1.
+    Pinned,
 }
 
 pub async fn run(args: BenchArgs) -> Result<()> {
+    if args.floor_server {
+        return floor::serve(args.port).await;
+    }
     if args.scenario == Scenario::ManyMessages {
         return burst::run(&args).await;
     }
@@ -133,21 +149,53 @@ pub async fn run(args: BenchArgs) -> Result<()> {
                 .map_err(|_| format!("--concurrency: `{s}` is not a number"))
         })
         .collect::<std::result::Result<_, _>>()?;
-    let procs = procs::Children::start(&args).await?;
+    let mut passes = vec![Pinning::Free];
+    if args.pin {
+        passes.push(Pinning::Pinned);
+    }
+    let mut tables = Vec::new();
+    for pinning in passes {
+        let reports = pass(&args, &levels, pinning).await?;
+        let t = table(&reports, &args, pinning);
+        // Printed as soon as it is known: a later pass may fail.
+        println!("{t}");
+        tables.push(reports);
+    }
+    if let [free, pinned] = tables.as_slice() {
+        println!("{}", report::pin_comparison(free, pinned));
+    }
+    Ok(())
+}
+
+/// All levels once, with fresh child processes.
+async fn pass(args: &BenchArgs, levels: &[usize], pinning: Pinning) -> Result<Vec<LevelReport>> {
+    let procs = procs::Children::start(args, pinning).await?;
+    let _pinned_self = procs::PinSelf::apply(pinning)?;
     eprintln!(
-        "simulator pid {} on {}, proxy pid {} on {}",
+        "{pinning:?}: simulator pid {} on {}, proxy pid {} on {} (idle RSS {:.1} MB), floor pid {} on {}",
         procs.sim_pid(),
         procs.sim_url,
         procs.proxy_pid(),
-        procs.proxy_url
+        procs.proxy_url,
+        procs.proxy_idle_rss as f64 / (1024.0 * 1024.0),
+        procs.floor_pid(),
+        procs.floor_url,
     );
     let driver = load::Driver::new(&procs, args.tools, args.door).await?;
     driver.warm_up().await?;
+    let floor_on = args.door == Door::Web && !args.tools;
     let mut reports = Vec::new();
-    for c in levels {
+    for &c in levels {
         let requests = c * args.min_requests.div_ceil(c).max(1);
-        eprintln!("level C={c}: {requests} requests through the proxy and directly");
+        eprintln!("level C={c}: {requests} requests directly, through the floor and the proxy");
         let direct = driver.direct(c, requests).await?;
+        let floor = if floor_on {
+            let before = procs.floor_cpu()?;
+            let out = driver.floored(c, requests).await?;
+            Some((out, procs.floor_cpu()?.saturating_sub(before)))
+        } else {
+            None
+        };
         let cpu_before = procs.proxy_cpu()?;
         let sim_before = procs.sim_cpu()?;
         let sampler = procs.rss_sampler();
@@ -157,75 +205,23 @@ pub async fn run(args: BenchArgs) -> Result<()> {
         let cpu = procs.proxy_cpu()?.saturating_sub(cpu_before);
         let sim_cpu = procs.sim_cpu()?.saturating_sub(sim_before);
         let peak = sampler.stop().await;
-        let (mut d, mut p) = (direct.ttft, proxied.ttft);
-        let (mut dt, mut pt) = (direct.total, proxied.total);
-        reports.push(LevelReport {
-            concurrency: c,
+        reports.push(LevelReport::new(
+            c,
             requests,
-            errors: proxied.errors + direct.errors,
-            direct_ttft: Percentiles::of(&mut d),
-            proxy_ttft: Percentiles::of(&mut p),
-            direct_total: Percentiles::of(&mut dt),
-            proxy_total: Percentiles::of(&mut pt),
-            proxy_cpu_ms_per_request: ms(cpu) / requests as f64,
-            sim_cpu_ms_per_request: ms(sim_cpu) / requests as f64,
-            proxy_peak_rss_mb: peak as f64 / (1024.0 * 1024.0),
-            wall,
-        });
-    }
-    println!("{}", table(&reports, &args));
-    Ok(())
-}
-
-/// The README table.
-pub fn table(reports: &[LevelReport], args: &BenchArgs) -> String {
-    let what = match (args.tools, args.door) {
-        (true, crate::cli::DemoDoor::Web) => "Answers that call a tool (a sentence and a `<<<TOOL_CALLS>>>` block the proxy parses into a native tool call)".to_string(),
-        (true, crate::cli::DemoDoor::Cli) => "Answers that call a tool (native tool calls)".to_string(),
-        (false, _) => format!("{}-word streams", args.words),
-    };
-    let door = match args.door {
-        crate::cli::DemoDoor::Web => "web door (WebSocket)",
-        crate::cli::DemoDoor::Cli => "CLI door (SSE)",
-    };
-    let mut s = format!(
-        "{what} through the {door}, {} ms between frames, proxy and simulator as separate processes on this machine\n\n",
-        args.frame_delay_ms
-    );
-    s.push_str("| C | requests | errors | TTFT direct p50 / p99 (ms) | TTFT via proxy p50 / p99 (ms) | added p50 / p99 (ms) | end added p50 / p99 (ms) | proxy CPU per request (ms) | simulator CPU per request (ms) | proxy peak RSS (MB) |\n");
-    s.push_str("|---|---|---|---|---|---|---|---|---|---|\n");
-    for r in reports {
-        s.push_str(&format!(
-            "| {} | {} | {} | {:.2} / {:.2} | {:.2} / {:.2} | {} / {} | {} / {} | {:.2} | {:.2} | {:.1} |\n",
-            r.concurrency,
-            r.requests,
-            r.errors,
-            ms(r.direct_ttft.p50),
-            ms(r.direct_ttft.p99),
-            ms(r.proxy_ttft.p50),
-            ms(r.proxy_ttft.p99),
-            signed_ms(r.proxy_ttft.p50, r.direct_ttft.p50),
-            signed_ms(r.proxy_ttft.p99, r.direct_ttft.p99),
-            signed_ms(r.proxy_total.p50, r.direct_total.p50),
-            signed_ms(r.proxy_total.p99, r.direct_total.p99),
-            r.proxy_cpu_ms_per_request,
-            r.sim_cpu_ms_per_request,
-            r.proxy_peak_rss_mb,
+            direct,
+            proxied,
+            floor,
+            report::Readings {
+                proxy_cpu: cpu,
+                sim_cpu,
+                proxy_peak_rss: peak,
+                proxy_idle_rss: procs.proxy_idle_rss,
+                proxy_threads: procs::threads(procs.proxy_pid()).unwrap_or(0),
+                wall,
+            },
         ));
     }
-    s
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percentiles_pick_ranks() {
-        let mut v: Vec<Duration> = (1..=100).rev().map(Duration::from_millis).collect();
-        let p = Percentiles::of(&mut v);
-        assert_eq!(p.p50, Duration::from_millis(51));
-        assert_eq!(p.p99, Duration::from_millis(99));
-        assert_eq!(Percentiles::of(&mut []).p50, Duration::ZERO);
-    }
+    drop(driver);
+    procs.stop().await;
+    Ok(reports)
 }

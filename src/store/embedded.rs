@@ -1,53 +1,75 @@
-//! [`EmbeddedStore`]: the default backend, one redb file under `DATA_DIR`.
+//! [`EmbeddedStore`]: the default backend, one redb file under `DATA_DIR` (tables in
+//! `store::tables`).
 //!
-//! Tables:
-//! - `conversations`: key -> (use stamp, JSON of the [`ConversationRecord`]);
-//! - `conversations_lru`: (use stamp, key) -> (), oldest first, for expiry and LRU eviction;
-//! - `accounts`: seed_hash -> JSON of the [`AccountRecord`];
-//! - `health`: one probe row, written when the file is reopened after an I/O error.
+//! # Writes: one writer thread, in batches
+//! Every write goes to the store's writer thread (`store::writer`), which commits whatever is
+//! queued in one transaction with redb's default (immediate) durability: no blocking thread per
+//! write, and one `fsync` for a burst of completing streams. The `Pending` overlay makes
+//! queued writes visible to reads until they are committed, so no caller has to wait for a
+//! commit to keep reads exact: a follow-up sent right after `[DONE]` finds its conversation, and
+//! a mapping is never handed out twice.
 //!
-//! Every write is one redb transaction committed with the default (immediate) durability, so a
-//! SIGKILL after a call returned never loses that write. redb is blocking, so each operation
-//! runs on tokio's blocking pool. The file holds cookies and refresh tokens, so it is created
-//! (and kept) with mode 0600.
+//! Takes do not wait for their commit (the lookup at the start of a request is on the path to
+//! the first token). Puts do, while [`WAIT_FOR_PUT_COMMIT`] says so: the promise that a turn
+//! whose answer completed survives a SIGKILL (`tests/persistence.rs`) needs its mapping on disk
+//! before the answer's last chunk. Without that wait the last chunk would go out a commit
+//! (about a millisecond) sooner, and a SIGKILL in that moment would lose the mapping (the next
+//! turn would start a new upstream history). Account records, secrets and their compare-and-set
+//! always wait (a rotated cookie or a spent refresh token must not be lost), and since the
+//! queue is in order, so does everything queued before them. A graceful shutdown flushes
+//! ([`Store::flush`]), and dropping the store commits what is queued and joins the thread.
 //!
+//! # Reads: on the caller's thread
+//! Reads (`get_account`, `list_accounts`, and a take's lookup of a key the overlay does not
+//! hold) open a redb read transaction right where they are called, without a blocking thread:
+//! a read transaction takes no lock a writer holds (redb is MVCC), and our records are a few
+//! small pages that sit in redb's cache, so one costs microseconds, less than the hop to a
+//! blocking thread and back. Counting and purging go through the writer instead, so that they
+//! see every queued write.
+//!
+//! The file holds cookies and refresh tokens, so it is created (and kept) with mode 0600.
 //! redb holds an exclusive lock on the file, so no other process ever uses this store: the
 //! account locks are in-process (`LocalLocks`), and the secret's compare-and-set is one write
 //! transaction.
 //!
-//! After an I/O error (a full disk) the file is closed and reopened by itself: see
-//! `store::redb_file`.
+//! After an I/O error (a full disk) the file is closed and reopened by the writer: see
+//! `store::redb_file`. While it is closed, puts and takes fail at once (and wake the writer to
+//! try the reopen when due), so a closed store remembers nothing, as before.
 
 use std::fs::{DirBuilder, OpenOptions};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use redb::{
-    Database, ReadableDatabase, ReadableTable, ReadableTableMetadata, TableDefinition,
-    WriteTransaction,
-};
+use redb::{ReadableDatabase, ReadableTable, ReadableTableMetadata, WriteTransaction};
 
 use super::fault::WriteFaults;
 use super::lock::LocalLocks;
+use super::pending::Pending;
 use super::redb_file::StoreFile;
+use super::tables::{self, ACCOUNTS, CONVERSATIONS, LRU, SECRETS};
+use super::writer::{Call, Job, Writer, lock};
 use super::{
     AccountLock, AccountRecord, ConversationRecord, Store, StoreError, StoreHealth, StoreLimits,
-    is_expired, next_stamp, now_ms, ttl_ms,
+    is_expired, now_ms, ttl_ms,
 };
 
-pub(super) const CONVERSATIONS: TableDefinition<&str, (u64, &[u8])> =
-    TableDefinition::new("conversations");
-pub(super) const LRU: TableDefinition<(u64, &str), ()> = TableDefinition::new("conversations_lru");
-pub(super) const ACCOUNTS: TableDefinition<&str, &[u8]> = TableDefinition::new("accounts");
-pub(super) const SECRETS: TableDefinition<&str, &[u8]> = TableDefinition::new("secrets");
+/// Whether a conversation put returns only once it is committed, by default (see the module
+/// doc): the SIGKILL promise for completed turns. [`EmbeddedStore::write_behind`] turns it off:
+/// a put then returns once queued (the overlay keeps reads exact either way).
+pub const WAIT_FOR_PUT_COMMIT: bool = true;
 
 /// The redb-backed store.
 pub struct EmbeddedStore {
     file: Arc<StoreFile>,
     limits: StoreLimits,
     locks: LocalLocks,
+    /// Conversation writes queued but not yet committed.
+    pending: Arc<Mutex<Pending>>,
+    writer: Writer,
+    /// See [`WAIT_FOR_PUT_COMMIT`].
+    wait_for_put_commit: bool,
 }
 
 fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
@@ -59,8 +81,8 @@ fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
 }
 
 impl EmbeddedStore {
-    /// Opens (or creates) the store file. Blocking: call it from start-up code or through
-    /// [`super::open_store`], which runs it on the blocking pool.
+    /// Opens (or creates) the store file and starts its writer thread. Blocking: call it from
+    /// start-up code or through [`super::open_store`], which runs it on the blocking pool.
     ///
     /// A corrupt, unreadable or already-open file gives [`StoreError::Open`] naming the file.
     pub fn open(path: &Path, limits: StoreLimits) -> Result<Self, StoreError> {
@@ -102,42 +124,51 @@ impl EmbeddedStore {
             .map_err(|e| open_err(e.to_string()))?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
             .map_err(|e| open_err(format!("cannot set its mode to 0600: {e}")))?;
+        let file = Arc::new(StoreFile::open(path, faults).map_err(open_err)?);
+        let newest = file
+            .read(tables::newest_stamp)
+            .map_err(|e| open_err(e.to_string()))?;
+        let pending = Arc::new(Mutex::new(Pending::new(newest)));
+        let writer =
+            Writer::start(Arc::clone(&file), Arc::clone(&pending), limits).map_err(open_err)?;
         Ok(EmbeddedStore {
-            file: Arc::new(StoreFile::open(path, faults).map_err(open_err)?),
+            file,
             limits,
             locks: LocalLocks::default(),
+            pending,
+            writer,
+            wait_for_put_commit: WAIT_FOR_PUT_COMMIT,
         })
     }
 
-    /// Runs a blocking database operation on tokio's blocking pool.
-    async fn run<T, F>(&self, op: F) -> Result<T, StoreError>
+    /// Conversation puts return once queued, before their commit: the answer's last chunk does
+    /// not wait for the disk, and a SIGKILL right after it may lose that one mapping.
+    pub fn write_behind(mut self) -> Self {
+        self.wait_for_put_commit = false;
+        self
+    }
+
+    /// Queues a write whose caller waits for its commit, and waits.
+    async fn write<T, F>(&self, op: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
-        F: FnOnce(&Database, StoreLimits) -> Result<T, redb::Error> + Send + 'static,
+        F: FnOnce(&WriteTransaction, StoreLimits) -> Result<T, redb::Error> + Send + 'static,
     {
-        let file = Arc::clone(&self.file);
-        let limits = self.limits;
-        tokio::task::spawn_blocking(move || file.call(|db| op(db, limits)))
+        let (task, reply) = Call::task(op);
+        self.writer.send(Job::Call(task))?;
+        reply
             .await
-            .map_err(|e| StoreError::Io(format!("the store task failed: {e}")))?
+            .map_err(|_| StoreError::Io("the store's writer thread has stopped".into()))?
     }
-}
 
-/// Removes a mapping and its LRU entry inside `txn`, returning its stamp and JSON.
-fn remove_conversation(
-    txn: &WriteTransaction,
-    key: &str,
-) -> Result<Option<(u64, Vec<u8>)>, redb::Error> {
-    let mut conversations = txn.open_table(CONVERSATIONS)?;
-    let removed = conversations.remove(key)?.map(|guard| {
-        let (stamp, json) = guard.value();
-        (stamp, json.to_vec())
-    });
-    if let Some((stamp, _)) = &removed {
-        let mut lru = txn.open_table(LRU)?;
-        lru.remove((*stamp, key))?;
+    /// The error for a put or take while the file is closed; wakes the writer so that it tries
+    /// the reopen when that is due (it is the one that reopens).
+    fn closed(&self) -> StoreError {
+        if self.file.reopen_due() {
+            let _ = self.writer.send(Job::Nudge);
+        }
+        self.file.unwritable(None)
     }
-    Ok(removed)
 }
 
 #[async_trait::async_trait]
@@ -147,10 +178,15 @@ impl Store for EmbeddedStore {
     }
 
     async fn health(&self) -> StoreHealth {
+        // Rare (`/readyz`), and it may reopen the file: the blocking pool is the right place.
         let file = Arc::clone(&self.file);
         tokio::task::spawn_blocking(move || file.health())
             .await
             .unwrap_or_else(|e| StoreHealth::Unwritable(format!("the store task failed: {e}")))
+    }
+
+    async fn flush(&self) -> Result<(), StoreError> {
+        self.write(|_, _| Ok(())).await
     }
 
     async fn put_conversation(
@@ -158,55 +194,77 @@ impl Store for EmbeddedStore {
         key: &str,
         record: &ConversationRecord,
     ) -> Result<(), StoreError> {
-        let key = key.to_string();
+        if !self.file.is_open() {
+            return Err(self.closed());
+        }
         let json = encode(record)?;
-        self.run(move |db, limits| {
-            let txn = db.begin_write()?;
-            remove_conversation(&txn, &key)?;
-            {
-                let mut conversations = txn.open_table(CONVERSATIONS)?;
-                let mut lru = txn.open_table(LRU)?;
-                let newest = lru.last()?.map(|(k, _)| k.value().0);
-                let stamp = next_stamp(now_ms(), newest);
-                conversations.insert(key.as_str(), (stamp, json.as_slice()))?;
-                lru.insert((stamp, key.as_str()), ())?;
-                while conversations.len()? > limits.max_conversations as u64 {
-                    let oldest = lru.pop_first()?.map(|(k, _)| k.value().1.to_string());
-                    let Some(oldest) = oldest else { break };
-                    conversations.remove(oldest.as_str())?;
-                }
+        let (done, committed) = match self.wait_for_put_commit {
+            true => {
+                let (tx, rx) = tokio::sync::oneshot::channel();
+                (Some(tx), Some(rx))
             }
-            Ok(txn.commit()?)
-        })
-        .await
-    }
-
-    async fn take_conversation(&self, key: &str) -> Result<Option<ConversationRecord>, StoreError> {
-        let key = key.to_string();
-        let removed = self
-            .run(move |db, _| {
-                let txn = db.begin_write()?;
-                let removed = remove_conversation(&txn, &key)?;
-                if removed.is_some() {
-                    txn.commit()?;
-                } else {
-                    txn.abort()?;
-                }
-                Ok(removed)
-            })
-            .await?;
-        match removed {
-            Some((stamp, json)) if !is_expired(stamp, ttl_ms(&self.limits), now_ms()) => {
-                decode(&json).map(Some)
+            false => (None, None),
+        };
+        {
+            let mut pending = lock(&self.pending);
+            let (seq, stamp) = pending.put(key, record, now_ms());
+            let job = Job::Put {
+                key: key.to_string(),
+                stamp,
+                json,
+                seq,
+                done,
+            };
+            if let Err(e) = self.writer.send(job) {
+                pending.settled(key, seq);
+                return Err(e);
             }
-            _ => Ok(None),
+        }
+        match committed {
+            Some(rx) => rx
+                .await
+                .map_err(|_| StoreError::Io("the store's writer thread has stopped".into()))?,
+            None => Ok(()),
         }
     }
 
+    async fn take_conversation(&self, key: &str) -> Result<Option<ConversationRecord>, StoreError> {
+        if !self.file.is_open() {
+            return Err(self.closed());
+        }
+        // The lock is held across the file lookup, so that two takers of one key are ordered:
+        // the second finds the first's take in the overlay.
+        let mut pending = lock(&self.pending);
+        let found = match pending.get(key) {
+            Some(entry) => entry
+                .value
+                .clone()
+                .map(|(stamp, record)| (stamp, Ok(record))),
+            None => self
+                .file
+                .read(|db| tables::read_conversation(db, key))?
+                .map(|(stamp, json)| (stamp, decode::<ConversationRecord>(&json))),
+        };
+        // A record that does not decode is taken (deleted) all the same, and the error returned.
+        let Some((stamp, record)) = found else {
+            return Ok(None);
+        };
+        let seq = pending.take(key);
+        if let Err(e) = self.writer.send(Job::Remove {
+            key: key.to_string(),
+            seq,
+        }) {
+            pending.settled(key, seq);
+            return Err(e);
+        }
+        drop(pending);
+        let record = record?;
+        Ok((!is_expired(stamp, ttl_ms(&self.limits), now_ms())).then_some(record))
+    }
+
     async fn conversation_count(&self) -> Result<usize, StoreError> {
-        self.run(|db, limits| {
+        self.write(|txn, limits| {
             let cutoff = expiry_cutoff(&limits);
-            let txn = db.begin_read()?;
             let conversations = txn.open_table(CONVERSATIONS)?;
             let lru = txn.open_table(LRU)?;
             let total = conversations.len()?;
@@ -221,25 +279,21 @@ impl Store for EmbeddedStore {
 
     async fn purge_expired(&self) -> Result<Vec<ConversationRecord>, StoreError> {
         let purged = self
-            .run(|db, limits| {
+            .write(|txn, limits| {
                 let Some(end) = expiry_cutoff(&limits) else {
                     return Ok(Vec::new());
                 };
-                let txn = db.begin_write()?;
                 let mut purged = Vec::new();
-                {
-                    let mut conversations = txn.open_table(CONVERSATIONS)?;
-                    let mut lru = txn.open_table(LRU)?;
-                    let expired = lru.extract_from_if((0u64, "")..(end, ""), |_, _| true)?;
-                    for entry in expired {
-                        let (k, _) = entry?;
-                        let key = k.value().1.to_string();
-                        if let Some(guard) = conversations.remove(key.as_str())? {
-                            purged.push(guard.value().1.to_vec());
-                        }
+                let mut conversations = txn.open_table(CONVERSATIONS)?;
+                let mut lru = txn.open_table(LRU)?;
+                let expired = lru.extract_from_if((0u64, "")..(end, ""), |_, _| true)?;
+                for entry in expired {
+                    let (k, _) = entry?;
+                    let key = k.value().1.to_string();
+                    if let Some(guard) = conversations.remove(key.as_str())? {
+                        purged.push(guard.value().1.to_vec());
                     }
                 }
-                txn.commit()?;
                 Ok(purged)
             })
             .await?;
@@ -253,79 +307,63 @@ impl Store for EmbeddedStore {
     async fn put_account(&self, record: &AccountRecord) -> Result<(), StoreError> {
         let seed_hash = record.seed_hash.clone();
         let json = encode(record)?;
-        self.run(move |db, _| {
-            let txn = db.begin_write()?;
-            {
-                let mut accounts = txn.open_table(ACCOUNTS)?;
-                accounts.insert(seed_hash.as_str(), json.as_slice())?;
-            }
-            Ok(txn.commit()?)
+        self.write(move |txn, _| {
+            let mut accounts = txn.open_table(ACCOUNTS)?;
+            accounts.insert(seed_hash.as_str(), json.as_slice())?;
+            Ok(())
         })
         .await
     }
 
     async fn get_account(&self, seed_hash: &str) -> Result<Option<AccountRecord>, StoreError> {
-        let seed_hash = seed_hash.to_string();
-        let json = self
-            .run(move |db, _| {
-                let txn = db.begin_read()?;
-                let accounts = txn.open_table(ACCOUNTS)?;
-                let found = accounts.get(seed_hash.as_str())?;
-                Ok(found.map(|guard| guard.value().to_vec()))
-            })
-            .await?;
+        let json = self.file.read(|db| {
+            let txn = db.begin_read()?;
+            let accounts = txn.open_table(ACCOUNTS)?;
+            let found = accounts.get(seed_hash)?;
+            Ok(found.map(|guard| guard.value().to_vec()))
+        })?;
         json.as_deref().map(decode).transpose()
     }
 
     async fn list_accounts(&self) -> Result<Vec<AccountRecord>, StoreError> {
-        let all = self
-            .run(|db, _| {
-                let txn = db.begin_read()?;
-                let accounts = txn.open_table(ACCOUNTS)?;
-                let mut all = Vec::new();
-                for entry in accounts.iter()? {
-                    let (_, value) = entry?;
-                    all.push(value.value().to_vec());
-                }
-                Ok(all)
-            })
-            .await?;
+        let all = self.file.read(|db| {
+            let txn = db.begin_read()?;
+            let accounts = txn.open_table(ACCOUNTS)?;
+            let mut all = Vec::new();
+            for entry in accounts.iter()? {
+                let (_, value) = entry?;
+                all.push(value.value().to_vec());
+            }
+            Ok(all)
+        })?;
         all.iter().map(|json| decode(json)).collect()
     }
 
     async fn remove_account(&self, seed_hash: &str) -> Result<(), StoreError> {
         let seed_hash = seed_hash.to_string();
-        self.run(move |db, _| {
-            let txn = db.begin_write()?;
-            {
-                let mut accounts = txn.open_table(ACCOUNTS)?;
-                accounts.remove(seed_hash.as_str())?;
-            }
-            Ok(txn.commit()?)
+        self.write(move |txn, _| {
+            let mut accounts = txn.open_table(ACCOUNTS)?;
+            accounts.remove(seed_hash.as_str())?;
+            Ok(())
         })
         .await
     }
 
     async fn secret(&self, name: &str, fresh: &[u8]) -> Result<Vec<u8>, StoreError> {
         let (name, fresh) = (name.to_string(), fresh.to_vec());
-        self.run(move |db, _| {
-            // One write transaction: redb runs them one at a time, so the first value stays.
-            let txn = db.begin_write()?;
-            let kept = {
-                let mut secrets = txn.open_table(SECRETS)?;
-                let existing = secrets
-                    .get(name.as_str())?
-                    .map(|guard| guard.value().to_vec());
-                match existing {
-                    Some(kept) => kept,
-                    None => {
-                        secrets.insert(name.as_str(), fresh.as_slice())?;
-                        fresh
-                    }
+        // The writer runs one job at a time, so the first value stays.
+        self.write(move |txn, _| {
+            let mut secrets = txn.open_table(SECRETS)?;
+            let existing = secrets
+                .get(name.as_str())?
+                .map(|guard| guard.value().to_vec());
+            match existing {
+                Some(kept) => Ok(kept),
+                None => {
+                    secrets.insert(name.as_str(), fresh.as_slice())?;
+                    Ok(fresh)
                 }
-            };
-            txn.commit()?;
-            Ok(kept)
+            }
         })
         .await
     }
@@ -350,38 +388,30 @@ impl Store for EmbeddedStore {
     ) -> Result<bool, StoreError> {
         let (seed_hash, expected, new) =
             (seed_hash.to_string(), expected.to_string(), new.to_string());
-        self.run(move |db, _| {
-            let txn = db.begin_write()?;
-            let swapped = {
-                let mut accounts = txn.open_table(ACCOUNTS)?;
-                let stored = accounts
-                    .get(seed_hash.as_str())?
-                    .map(|guard| guard.value().to_vec());
-                // A record that does not decode never matches (nothing is written).
-                let record = stored
-                    .as_deref()
-                    .and_then(|b| decode::<AccountRecord>(b).ok());
-                match record {
-                    Some(mut record) if record.client_cookie == expected => {
-                        record.client_cookie = new;
-                        record.updated_ms = now_ms();
-                        match encode(&record) {
-                            Ok(json) => {
-                                accounts.insert(seed_hash.as_str(), json.as_slice())?;
-                                true
-                            }
-                            Err(_) => false,
+        // One job on the writer: nothing else writes between the read and the write.
+        self.write(move |txn, _| {
+            let mut accounts = txn.open_table(ACCOUNTS)?;
+            let stored = accounts
+                .get(seed_hash.as_str())?
+                .map(|guard| guard.value().to_vec());
+            // A record that does not decode never matches (nothing is written).
+            let record = stored
+                .as_deref()
+                .and_then(|b| decode::<AccountRecord>(b).ok());
+            match record {
+                Some(mut record) if record.client_cookie == expected => {
+                    record.client_cookie = new;
+                    record.updated_ms = now_ms();
+                    match encode(&record) {
+                        Ok(json) => {
+                            accounts.insert(seed_hash.as_str(), json.as_slice())?;
+                            Ok(true)
                         }
+                        Err(_) => Ok(false),
                     }
-                    _ => false,
                 }
-            };
-            if swapped {
-                txn.commit()?;
-            } else {
-                txn.abort()?;
+                _ => Ok(false),
             }
-            Ok(swapped)
         })
         .await
     }

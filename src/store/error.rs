@@ -3,7 +3,7 @@
 //! Callers treat an error on a conversation lookup as "no mapping" (the conversation starts a
 //! new upstream history), so these errors degrade service rather than fail requests.
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The embedded database file could not be opened (corrupt, locked, unreadable).
     #[error(

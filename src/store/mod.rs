@@ -4,6 +4,9 @@
 //! # Layout
 //! - [`memory`]: in-process store (tests, and the fallback when nothing durable is configured);
 //! - [`embedded`]: a crash-safe redb file under `DATA_DIR` (the default);
+//! - `tables`: the embedded file's tables and the transaction steps that change them;
+//! - `writer`: the embedded store's one writer thread, which commits writes in batches;
+//! - `pending`: the embedded store's queued, uncommitted conversation writes, which reads see;
 //! - [`redis`]: Redis through the async connection manager, for several replicas;
 //! - [`lock`]: [`AccountLock`], and the in-process locks of the two single-process backends;
 //! - `redb_file`: the embedded store's database handle, closed on an I/O error and reopened;
@@ -14,7 +17,16 @@
 //! All backends share one contract, checked by one test suite (`tests/store.rs`):
 //! `take_conversation` is atomic (two callers never both get the same record), records
 //! expire after the configured TTL of disuse, and the number of conversations is capped with
-//! least-recently-used eviction.
+//! least-recently-used eviction. Reads see every write that returned, in every backend: a
+//! follow-up sent right after an answer finds the mapping that answer stored.
+//!
+//! # When a write is durable
+//! The embedded store queues conversation puts and takes for its writer thread and answers at
+//! once (the response does not wait for a disk commit; see [`embedded`]); its other writes, and
+//! [`Store::flush`], wait for the commit. Redis writes are always awaited: the store is shared,
+//! and another replica may serve the client's next turn, so the mapping must be in Redis before
+//! the answer ends (a round trip on the network, no `fsync`). The memory store has nothing to
+//! wait for.
 //!
 //! # Secrets that must not be spent twice
 //! A CLI refresh token is refused once spent, so replicas sharing an account coordinate
@@ -41,9 +53,12 @@ pub mod error;
 pub mod fault;
 pub mod lock;
 pub mod memory;
+mod pending;
 pub mod recovery;
 mod redb_file;
 pub mod redis;
+mod tables;
+mod writer;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -232,6 +247,12 @@ pub trait Store: Send + Sync + 'static {
             self.backend()
         )))
     }
+    /// Waits until every write that returned is durable (the embedded store's queued writes are
+    /// committed). Called on a graceful shutdown; backends that write through need nothing.
+    async fn flush(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Whether writes work, as far as the backend knows without a write of its own (the
     /// embedded file: not while it is closed after an I/O error; it may try its reopen here).
     async fn health(&self) -> StoreHealth {

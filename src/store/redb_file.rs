@@ -5,26 +5,28 @@
 //! and opened again. So the failing call closes it, and a later call (or `/readyz` through
 //! `Store::health`) reopens it, writing a probe row to prove the file takes writes again.
 //! Meanwhile calls fail at once with [`StoreError::Unwritable`], which names the file.
+//!
+//! Writes go through [`StoreFile::call`] on the store's writer thread, which is also the one
+//! that reopens; reads go through [`StoreFile::read`] on the caller's thread and never wait for
+//! a reopen (a file being reopened is a closed file to them).
 
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, TryLockError};
 use std::time::Instant;
 
+use redb::Database;
 use redb::backends::FileBackend;
-use redb::{Database, TableDefinition};
 
-use super::embedded::{ACCOUNTS, CONVERSATIONS, LRU, SECRETS};
 use super::fault::{FaultyFile, WriteFaults};
 use super::recovery::Recovery;
+use super::tables::{ACCOUNTS, CONVERSATIONS, HEALTH, LRU, SECRETS};
 use super::{StoreError, StoreHealth, now_ms};
-
-const HEALTH: TableDefinition<&str, u64> = TableDefinition::new("health");
 
 /// redb's default page cache is 1 GiB; our records are small, so a modest cache is plenty.
 const CACHE_BYTES: usize = 32 * 1024 * 1024;
 
-/// The database and what reopening it needs, shared with the blocking tasks.
+/// The database and what reopening it needs, shared by the store and its writer thread.
 pub(super) struct StoreFile {
     path: PathBuf,
     /// Set by tests to make the file's writes fail (see [`WriteFaults`]).
@@ -129,7 +131,50 @@ impl StoreFile {
         }
     }
 
-    fn unwritable(&self, detail: Option<String>) -> StoreError {
+    /// Runs a read on the open database, on the caller's thread. It never reopens and never
+    /// waits for a reopen: while the file is closed (or being reopened) it fails with
+    /// [`StoreError::Unwritable`]; an I/O error closes the file as in [`StoreFile::call`].
+    pub(super) fn read<T>(
+        &self,
+        op: impl FnOnce(&Database) -> Result<T, redb::Error>,
+    ) -> Result<T, StoreError> {
+        let Some(db) = self.try_open() else {
+            return Err(self.unwritable(None));
+        };
+        let Some(open) = db.as_ref() else {
+            return Err(self.unwritable(None));
+        };
+        match op(open) {
+            Ok(v) => Ok(v),
+            Err(e) if is_io(&e) => {
+                drop(db);
+                self.close(e.to_string());
+                Err(self.unwritable(Some(e.to_string())))
+            }
+            Err(e) => Err(StoreError::Io(e.to_string())),
+        }
+    }
+
+    /// Whether the database is open now (without waiting: one being reopened is not).
+    pub(super) fn is_open(&self) -> bool {
+        self.try_open().is_some_and(|db| db.is_some())
+    }
+
+    /// Whether a closed database is due for a reopen attempt.
+    pub(super) fn reopen_due(&self) -> bool {
+        lock(&self.recovery).due(Instant::now())
+    }
+
+    fn try_open(&self) -> Option<RwLockReadGuard<'_, Option<Database>>> {
+        match self.db.try_read() {
+            Ok(db) => Some(db),
+            Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        }
+    }
+
+    /// The error of a call made while the file is closed, naming it and the next attempt.
+    pub(super) fn unwritable(&self, detail: Option<String>) -> StoreError {
         let r = lock(&self.recovery);
         let detail = detail.unwrap_or_else(|| {
             let retry = r

@@ -179,3 +179,75 @@ pub async fn ttl_expiry(store: Arc<dyn Store>) {
         None
     );
 }
+
+/// A write that returned is seen by the next read at once, even when the backend has not
+/// committed it yet (the embedded store's queued writes): the follow-up sent right after an
+/// answer finds the mapping the answer stored, and a take right after a take finds nothing.
+pub async fn read_your_writes(store: Arc<dyn Store>) {
+    for n in 0..50u32 {
+        let key = format!("ryw-{n}");
+        store.put_conversation(&key, &record(n)).await.expect("put");
+        assert_eq!(
+            store.take_conversation(&key).await.expect("take"),
+            Some(record(n)),
+            "{key}: the follow-up finds it"
+        );
+        assert_eq!(store.take_conversation(&key).await.expect("take"), None);
+        // Replaced right away: the newest put wins.
+        store.put_conversation(&key, &record(n)).await.expect("put");
+        store
+            .put_conversation(&key, &record(n + 1))
+            .await
+            .expect("put");
+        assert_eq!(
+            store.take_conversation(&key).await.expect("take"),
+            Some(record(n + 1))
+        );
+    }
+    // From other tasks too, each follow-up racing the writes of the others.
+    let tasks: Vec<_> = (0..40u32)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let key = format!("ryw-task-{n}");
+                store.put_conversation(&key, &record(n)).await.expect("put");
+                store.take_conversation(&key).await.expect("take")
+            })
+        })
+        .collect();
+    for (n, task) in (0..40u32).zip(tasks) {
+        assert_eq!(task.await.expect("task"), Some(record(n)));
+    }
+    assert_eq!(store.conversation_count().await.expect("count"), 0);
+}
+
+/// Many writes at once (one batch, or a few, in the embedded store): each is kept, a flush
+/// makes them durable, and they come out as they went in.
+pub async fn a_burst_of_writes(store: Arc<dyn Store>) {
+    let tasks: Vec<_> = (0..200u32)
+        .map(|n| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .put_conversation(&format!("burst-{n}"), &record(n))
+                    .await
+                    .expect("put")
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("task");
+    }
+    store.flush().await.expect("flush");
+    assert_eq!(store.conversation_count().await.expect("count"), 200);
+    for n in 0..200u32 {
+        assert_eq!(
+            store
+                .take_conversation(&format!("burst-{n}"))
+                .await
+                .expect("take"),
+            Some(record(n))
+        );
+    }
+    assert_eq!(store.conversation_count().await.expect("count"), 0);
+}

@@ -31,12 +31,7 @@ use crate::server::AppState;
 
 /// The Anthropic routes behind their own key check (outside the OpenAI one, so that a missing
 /// key is rejected in Anthropic's shape).
-///
-/// It also builds the tokenizer now, while the server starts, so that no request waits for it
-/// (about 90 ms in a release build, a second in a debug build) and the first turns after a
-/// start are as fast as the rest.
 pub fn routes(state: AppState) -> Router<AppState> {
-    crate::tokens::warm_up();
     Router::new()
         .route("/v1/messages", post(messages::create))
         .route("/v1/messages/count_tokens", post(count::count_tokens))
