@@ -189,3 +189,58 @@ async fn different_keys_do_not_share_conversations() {
         "another key starts its own history"
     );
 }
+
+/// A client that hangs up as soon as it reads `[DONE]` (many SDKs stop there) still has its
+/// turn remembered: the store write runs off the answer's path but in a task the hang-up cannot
+/// cancel, and the follow-up finds it in the embedded store (queued writes are read back).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_hangs_up_at_done_keeps_its_conversation() {
+    let dir = common::proc::TempDir::new("hangup");
+    let store = enginelabs_2api::store::EmbeddedStore::open(
+        &dir.0.join("hangup.redb"),
+        enginelabs_2api::store::StoreLimits::default(),
+    )
+    .expect("open store");
+    let sim = enginelabs_2api::simulator::Simulator::start(SimConfig::default())
+        .await
+        .expect("sim");
+    let a = args_for(&sim);
+    let h = start_with(sim, a, std::sync::Arc::new(store)).await;
+    let mut msgs = vec![user("first question")];
+    for round in 1..=3u32 {
+        let resp = h
+            .post("/v1/chat/completions")
+            .json(&json!({"model": "GPT5", "messages": msgs, "stream": true}))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(resp.status(), 200);
+        let mut resp = resp;
+        let mut text = String::new();
+        while let Some(chunk) = resp.chunk().await.expect("chunk") {
+            text.push_str(&String::from_utf8_lossy(&chunk));
+            if text.contains("data: [DONE]") {
+                break;
+            }
+        }
+        drop(resp); // hang up before the body ends
+        let answer = stream_text(&sse_data(&text)).0;
+        assert_eq!(answer, reply_text(&last_user(&msgs), round, words()));
+        msgs.push(assistant(&answer));
+        msgs.push(user(&format!("question {}", round + 1)));
+    }
+    let t = h.sim.stats().triggers;
+    assert_eq!(t.len(), 3);
+    assert!(
+        t.iter().all(|x| x.chat_history_id == t[0].chat_history_id),
+        "one upstream history: {t:?}"
+    );
+    assert_eq!(t[1].prompt, "question 2", "only the new turn is sent");
+}
+
+fn last_user(msgs: &[Value]) -> String {
+    msgs.last().expect("a message")["content"]
+        .as_str()
+        .expect("text")
+        .to_string()
+}

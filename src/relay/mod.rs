@@ -263,10 +263,26 @@ impl Completion {
     /// Records that the turn completed with this answer (text and tool calls), so the next
     /// request that echoes it continues the same upstream history.
     pub async fn remember(&self, store: &dyn Store, answer: Message) {
+        if let Some(save) = self.conversation_save(answer) {
+            save.run(store).await;
+        }
+    }
+
+    /// Stores a Responses API answer under `key` with its whole conversation, for a later
+    /// `previous_response_id`.
+    pub async fn remember_response(&self, store: &dyn Store, key: &str, transcript: String) {
+        if let Some(save) = self.response_save(key, transcript) {
+            save.run(store).await;
+        }
+    }
+
+    /// The store write that [`Completion::remember`] makes, built at once so that it borrows
+    /// nothing of the turn (a streamed answer runs it after its last event; see
+    /// `server::pump`). `None` when nothing is remembered (the CLI door, an undiscovered
+    /// account).
+    pub fn conversation_save(&self, answer: Message) -> Option<Save> {
         let c = self;
-        let Some(account_id) = c.account_id.clone().filter(|_| c.fingerprints) else {
-            return;
-        };
+        let account_id = c.account_id.clone().filter(|_| c.fingerprints)?;
         let key = c.prefix.then(std::slice::from_ref(&answer));
         let extra = c.extra_turns.load(std::sync::atomic::Ordering::Relaxed);
         let record = ConversationRecord {
@@ -277,29 +293,46 @@ impl Completion {
             last_used_ms: now_ms(),
             transcript: None,
         };
-        if let Err(e) = store.put_conversation(key.as_str(), &record).await {
-            metrics::counter!(crate::metrics::STORE_ERRORS).increment(1);
-            tracing::warn!(error = %e, "could not remember the conversation; its next turn will start a new history");
-        }
+        Some(Save {
+            key: key.as_str().to_string(),
+            record,
+            failed: "could not remember the conversation; its next turn will start a new history",
+        })
     }
 
-    /// Stores a Responses API answer under `key` with its whole conversation, for a later
-    /// `previous_response_id`.
-    pub async fn remember_response(&self, store: &dyn Store, key: &str, transcript: String) {
-        let Some(account_id) = self.account_id.clone() else {
-            return;
-        };
+    /// The store write of [`Completion::remember_response`].
+    pub fn response_save(&self, key: &str, transcript: String) -> Option<Save> {
         let record = ConversationRecord {
-            account_id,
+            account_id: self.account_id.clone()?,
             history: self.history.clone(),
             turns: self.turns_before + 1,
             model: self.scope.model.clone(),
             last_used_ms: now_ms(),
             transcript: Some(transcript),
         };
-        if let Err(e) = store.put_conversation(key, &record).await {
+        Some(Save {
+            key: key.to_string(),
+            record,
+            failed: "could not store the response for previous_response_id",
+        })
+    }
+}
+
+/// One store write of a finished turn, owning everything it writes.
+pub struct Save {
+    key: String,
+    record: ConversationRecord,
+    /// What the warning says when the write fails.
+    failed: &'static str,
+}
+
+impl Save {
+    /// Writes it; a failure is counted and logged, never the client's error (the answer was
+    /// delivered; only the next turn's continuity is lost, and the log says so).
+    pub async fn run(self, store: &dyn Store) {
+        if let Err(e) = store.put_conversation(&self.key, &self.record).await {
             metrics::counter!(crate::metrics::STORE_ERRORS).increment(1);
-            tracing::warn!(error = %e, "could not store the response for previous_response_id");
+            tracing::warn!(error = %e, "{}", self.failed);
         }
     }
 }

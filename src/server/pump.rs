@@ -1,18 +1,29 @@
 //! The loop shared by every streamed answer (OpenAI chunks, Anthropic and Responses events):
-//! pull upstream events, let the API's [`ApiEvents`] turn each into SSE events, remember the conversation when the
-//! turn finished, and end every stream properly, with an error event on failure.
+//! pull upstream events, let the API's [`ApiEvents`] turn each into SSE events, remember the
+//! conversation when the turn finished, and end every stream properly, with an error event on
+//! failure.
 //!
-//! The stream owns the upstream [`Running`](crate::relay::Running) turn: when the client disconnects, axum drops the
-//! stream, which drops the turn, which closes the upstream WebSocket.
+//! The stream owns the upstream [`Running`](crate::relay::Running) turn: when the client
+//! disconnects, axum drops the stream, which drops the turn, which closes the upstream WebSocket.
+//!
+//! The store write of a finished turn is off the answer's path: its closing events go out
+//! first. The write is started (polled once) before they are sent, so a follow-up the client
+//! sends as soon as it reads them finds the conversation (the embedded store's queued writes are
+//! read back at once; Redis takes the write first on its connection); then it runs in a task of
+//! its own, which a client that hangs up at `[DONE]` cannot cancel; the body ends when it is
+//! done, so a client that reads to the end knows its turn is kept.
 
 use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::sync::Arc;
+use std::task::Poll;
 
 use axum::response::sse::Event;
 use futures_util::Stream;
 
 use super::answer::Answer;
 use super::turn::Started;
+use crate::relay::Save;
 use crate::server::AppState;
 use crate::upstream::{TurnEvent, UpstreamError};
 
@@ -40,6 +51,8 @@ struct Pump<S> {
     events: S,
     pending: VecDeque<Event>,
     done: bool,
+    /// The store write of the finished turn, awaited before the body ends.
+    saving: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// Streams the started turn through `events`, after the `opening` events.
@@ -57,6 +70,7 @@ pub fn pump<S: ApiEvents>(
         events,
         pending: opening.into(),
         done: false,
+        saving: None,
     };
     futures_util::stream::unfold((st, Some(first)), |(mut st, mut first)| async move {
         loop {
@@ -64,6 +78,10 @@ pub fn pump<S: ApiEvents>(
                 return Some((Ok(ev), (st, first)));
             }
             if st.done {
+                if let Some(saving) = st.saving.take() {
+                    // A panic in the write was already reported by the task; nothing to add.
+                    let _ = saving.await;
+                }
                 return None;
             }
             let next = match first.take() {
@@ -74,17 +92,11 @@ pub fn pump<S: ApiEvents>(
                 Some(Ok(ev)) => {
                     st.answer.push(&ev);
                     if matches!(ev, TurnEvent::Finished { .. }) {
-                        st.running
-                            .completion
-                            .remember(st.app.store(), st.answer.message())
-                            .await;
+                        st.saving = match writes_of(&st) {
+                            Some(writes) => start(writes).await,
+                            None => None,
+                        };
                         st.events.finish(&st.answer, &mut st.pending);
-                        if let Some((id, transcript)) = st.events.keep(&st.answer) {
-                            st.running
-                                .completion
-                                .remember_response(st.app.store(), &response_key(&id), transcript)
-                                .await;
-                        }
                         st.done = true;
                     } else {
                         st.events.push_event(&ev, &st.answer, &mut st.pending);
@@ -104,6 +116,40 @@ pub fn pump<S: ApiEvents>(
             }
         }
     })
+}
+
+/// The store writes of a finished turn, owning what they write (`None`: nothing to keep).
+fn writes_of<S: ApiEvents>(st: &Pump<S>) -> Option<Writes> {
+    let completion = &st.running.completion;
+    let saves: Vec<Save> =
+        completion
+            .conversation_save(st.answer.message())
+            .into_iter()
+            .chain(st.events.keep(&st.answer).and_then(|(id, transcript)| {
+                completion.response_save(&response_key(&id), transcript)
+            }))
+            .collect();
+    if saves.is_empty() {
+        return None;
+    }
+    let store = Arc::clone(&st.app.relay().store);
+    Some(Box::pin(async move {
+        for save in saves {
+            save.run(store.as_ref()).await;
+        }
+    }))
+}
+
+type Writes = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// Polls the writes once here (so each is queued or sent before the closing events go out),
+/// then hands what is left to a task of its own.
+async fn start(mut writes: Writes) -> Option<tokio::task::JoinHandle<()>> {
+    let first = std::future::poll_fn(|cx| Poll::Ready(writes.as_mut().poll(cx))).await;
+    match first {
+        Poll::Ready(()) => None,
+        Poll::Pending => Some(tokio::spawn(writes)),
+    }
 }
 
 /// The store key of a kept response.
