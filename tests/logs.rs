@@ -122,7 +122,16 @@ async fn json_logs_carry_the_request_id_in_every_line_of_the_request() {
             .any(|v| v["fields"]["message"] == "starting upstream turn"),
         "the upstream part of the request is tagged too:\n{logs}"
     );
-    assert!(mine.iter().any(|v| v["fields"]["message"] == "answered"));
+    // The access line is written when the body ends: it has the time to the headers and to
+    // the end, besides the status.
+    let answered = mine
+        .iter()
+        .find(|v| v["fields"]["message"] == "answered")
+        .unwrap_or_else(|| panic!("an access line:\n{logs}"));
+    assert_eq!(answered["fields"]["status"], 200, "{answered}");
+    let headers = answered["fields"]["headers_ms"].as_u64().expect("headers_ms");
+    let total = answered["fields"]["elapsed_ms"].as_u64().expect("elapsed_ms");
+    assert!(total >= headers, "{answered}");
 }
 
 /// Control characters in what clients send (a model name here) cannot forge log lines or
