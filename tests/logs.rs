@@ -129,8 +129,12 @@ async fn json_logs_carry_the_request_id_in_every_line_of_the_request() {
         .find(|v| v["fields"]["message"] == "answered")
         .unwrap_or_else(|| panic!("an access line:\n{logs}"));
     assert_eq!(answered["fields"]["status"], 200, "{answered}");
-    let headers = answered["fields"]["headers_ms"].as_u64().expect("headers_ms");
-    let total = answered["fields"]["elapsed_ms"].as_u64().expect("elapsed_ms");
+    let headers = answered["fields"]["headers_ms"]
+        .as_u64()
+        .expect("headers_ms");
+    let total = answered["fields"]["elapsed_ms"]
+        .as_u64()
+        .expect("elapsed_ms");
     assert!(total >= headers, "{answered}");
 }
 

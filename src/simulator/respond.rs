@@ -2,7 +2,7 @@
 //! the 404 of a route that does not exist, the bearer-JWT check and the JSON-object body check.
 
 use axum::body::Bytes;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
@@ -27,11 +27,7 @@ pub(crate) fn not_found_route() -> Response {
 /// The user of a valid `Authorization: Bearer <jwt>`, or the 401 to answer (counted).
 /// The rejection is boxed: a `Response` is large and the happy path should stay small.
 pub(crate) fn authorize(st: &SimState, headers: &HeaderMap) -> Result<String, Box<Response>> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
+    let token = super::util::bearer(headers);
     let user = token
         .and_then(|t| st.jwt.verify(t, now_secs()).ok())
         .map(|v| v.sub)

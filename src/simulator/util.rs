@@ -7,6 +7,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rand::Rng;
 use rand::distr::Alphanumeric;
 
+/// The token of an `Authorization: Bearer <token>` header, trimmed.
+pub(crate) fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
 /// Locks a mutex, carrying on with the data if a panicking thread poisoned it: the simulator's
 /// state stays usable for the remaining assertions of a test.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

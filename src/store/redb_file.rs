@@ -116,19 +116,7 @@ impl StoreFile {
         op: impl FnOnce(&Database) -> Result<T, redb::Error>,
     ) -> Result<T, StoreError> {
         self.reopen_if_due();
-        let db = self.db.read().unwrap_or_else(|e| e.into_inner());
-        let Some(open) = db.as_ref() else {
-            return Err(self.unwritable(None));
-        };
-        match op(open) {
-            Ok(v) => Ok(v),
-            Err(e) if is_io(&e) => {
-                drop(db);
-                self.close(e.to_string());
-                Err(self.unwritable(Some(e.to_string())))
-            }
-            Err(e) => Err(StoreError::Io(e.to_string())),
-        }
+        self.run_on(self.db.read().unwrap_or_else(|e| e.into_inner()), op)
     }
 
     /// Runs a read on the open database, on the caller's thread. It never reopens and never
@@ -138,9 +126,19 @@ impl StoreFile {
         &self,
         op: impl FnOnce(&Database) -> Result<T, redb::Error>,
     ) -> Result<T, StoreError> {
-        let Some(db) = self.try_open() else {
-            return Err(self.unwritable(None));
-        };
+        match self.try_open() {
+            Some(db) => self.run_on(db, op),
+            None => Err(self.unwritable(None)),
+        }
+    }
+
+    /// Runs `op` on the database `db` holds; fails while it is closed, and closes it on an I/O
+    /// error (after letting go of `db`, so the close can take the lock).
+    fn run_on<T>(
+        &self,
+        db: RwLockReadGuard<'_, Option<Database>>,
+        op: impl FnOnce(&Database) -> Result<T, redb::Error>,
+    ) -> Result<T, StoreError> {
         let Some(open) = db.as_ref() else {
             return Err(self.unwritable(None));
         };

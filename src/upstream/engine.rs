@@ -338,11 +338,7 @@ mod tests {
     const CHAT: &str = "POST /engine-agent/chat";
 
     fn reply(status: u16, body: &str) -> Reply {
-        Reply {
-            status,
-            headers: ::http::HeaderMap::new(),
-            body: body.to_string(),
-        }
+        Reply::of(status, body)
     }
 
     #[test]

@@ -87,12 +87,7 @@ pub(crate) async fn token(State(st): State<Arc<SimState>>, body: Bytes) -> Respo
 /// The user of a valid, unexpired `Authorization: Bearer <access token>`, or the 401 to answer
 /// (counted in `cli_rejected_tokens`).
 pub(crate) fn authorize(st: &SimState, headers: &HeaderMap) -> Result<String, Box<Response>> {
-    let token = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim)
-        .unwrap_or("");
+    let token = crate::simulator::util::bearer(headers).unwrap_or("");
     if let Some(user) = lock(&st.cli).check(token, Instant::now()) {
         return Ok(user.to_owned());
     }

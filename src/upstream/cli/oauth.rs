@@ -147,11 +147,7 @@ mod tests {
     use super::*;
 
     fn reply(status: u16, body: &str) -> Reply {
-        Reply {
-            status,
-            headers: ::http::HeaderMap::new(),
-            body: body.to_string(),
-        }
+        Reply::of(status, body)
     }
 
     #[test]

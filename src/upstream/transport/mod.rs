@@ -137,6 +137,17 @@ pub struct Reply {
 }
 
 impl Reply {
+    /// An answer with this status and body and no headers (for tests of the code that reads
+    /// answers).
+    #[cfg(test)]
+    pub(crate) fn of(status: u16, body: &str) -> Reply {
+        Reply {
+            status,
+            headers: HeaderMap::new(),
+            body: body.to_string(),
+        }
+    }
+
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
     }
