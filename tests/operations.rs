@@ -72,6 +72,40 @@ async fn healthz_answers_without_a_key() {
     } else {
         assert!(transport.starts_with("plain"), "{transport}");
     }
+    // `/` names every client API route, each of which answers (not 404) when called.
+    let root: serde_json::Value = h
+        .http
+        .get(format!("{}/", h.base))
+        .send()
+        .await
+        .expect("send")
+        .json()
+        .await
+        .expect("json");
+    let listed: Vec<&str> = root["endpoints"]
+        .as_array()
+        .expect("endpoints")
+        .iter()
+        .filter_map(|e| e.as_str())
+        .collect();
+    for api in [
+        "/v1/chat/completions",
+        "/v1/responses",
+        "/v1/messages",
+        "/v1/models",
+    ] {
+        assert!(listed.contains(&api), "{api} missing from {root}");
+    }
+    for path in listed {
+        let status = h
+            .http
+            .get(format!("{}{path}", h.base))
+            .send()
+            .await
+            .expect("send")
+            .status();
+        assert_ne!(status.as_u16(), 404, "{path} is listed but not routed");
+    }
 }
 
 #[tokio::test]

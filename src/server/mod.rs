@@ -188,7 +188,7 @@ async fn root(State(state): State<AppState>) -> Json<serde_json::Value> {
     Json(serde_json::json!({
         "name": "enginelabs-2api",
         "version": env!("CARGO_PKG_VERSION"),
-        "endpoints": ["/v1/chat/completions", "/v1/models", "/v1/messages", "/v1/messages/count_tokens", "/healthz", "/readyz", "/metrics"],
+        "endpoints": ["/v1/chat/completions", "/v1/responses", "/v1/models", "/v1/messages", "/v1/messages/count_tokens", "/healthz", "/readyz", "/metrics"],
         "upstream_protocol": state.generation_label(),
     }))
 }
