@@ -10,13 +10,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::cli::{Recorder, account, client, collect, content, hello, raw_refresh};
+use common::cli::{
+    Recorder, account, client, collect, content, hello, raw_refresh, saved_credentials,
+};
 use common::relay::{all_closed, relay};
 use common::sim::cfg;
 use enginelabs_2api::pool::retry::{Verdict, classify};
 use enginelabs_2api::simulator::{Faults, Simulator, reply_text};
 use enginelabs_2api::upstream::cli::{
-    CliAccount, CliClient, Credentials, DEFAULT_CLI_USER_AGENT, chat, session_id,
+    CliAccount, CliClient, DEFAULT_CLI_USER_AGENT, chat, session_id,
 };
 use enginelabs_2api::upstream::{FinishReason, TurnEvent, UpstreamError, Usage};
 use serde_json::{Value, json};
@@ -213,16 +215,7 @@ async fn behind_relay(sim: &Simulator) -> (CliClient, CliAccount, Arc<AtomicUsiz
         .json()
         .await
         .unwrap();
-    let far = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis()
-        + 600_000;
-    let creds = Credentials::parse(
-        &json!({"accessToken": v["access_token"], "refreshToken": v["refresh_token"], "expiresAt": far})
-            .to_string(),
-    )
-    .unwrap();
+    let creds = saved_credentials(&v["access_token"], &v["refresh_token"]);
     let acc = CliAccount::new("test", &creds, Arc::new(Recorder::default()));
     (client(&url), acc, open)
 }

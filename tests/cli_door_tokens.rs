@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::cli::{Recorder, account, client, collect, content, hello, raw_refresh, token_door};
+use common::cli::{
+    Recorder, account, client, collect, content, hello, raw_refresh, saved_credentials, token_door,
+};
 use common::sim::cfg;
 use enginelabs_2api::pool::retry::{Verdict, classify};
 use enginelabs_2api::simulator::{Faults, SimConfig, Simulator, reply_text};
@@ -57,16 +59,7 @@ async fn a_refused_access_token_gets_one_refresh_and_one_retry() {
     let cli = client(&sim.url());
     let login = sim.add_cli_account();
     // A saved access token the door does not know, with time left: used, refused, replaced.
-    let far = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_millis()
-        + 600_000;
-    let creds = Credentials::parse(
-        &json!({"accessToken": "cto_at_stale", "refreshToken": login.refresh_token, "expiresAt": far})
-            .to_string(),
-    )
-    .unwrap();
+    let creds = saved_credentials(&json!("cto_at_stale"), &json!(login.refresh_token));
     let acc = CliAccount::new("test", &creds, Arc::new(Recorder::default()));
     let (events, err) = collect(cli.start_turn(&acc, "ses_x", hello("hi")).await.unwrap()).await;
     assert!(err.is_none(), "{err:?}");
@@ -81,11 +74,8 @@ async fn a_refused_access_token_gets_one_refresh_and_one_retry() {
     );
 
     // `/models` does the same.
-    let creds = Credentials::parse(
-        &json!({"accessToken": "cto_at_stale2", "refreshToken": sim.cli_account(&login.user_id).unwrap().refresh_token, "expiresAt": far})
-            .to_string(),
-    )
-    .unwrap();
+    let rotated = sim.cli_account(&login.user_id).unwrap().refresh_token;
+    let creds = saved_credentials(&json!("cto_at_stale2"), &json!(rotated));
     let acc = CliAccount::new("test", &creds, Arc::new(Recorder::default()));
     let models = cli.models(&acc).await.unwrap();
     assert!(
@@ -258,18 +248,16 @@ async fn rotated_elsewhere(
     (login.user_id, acc, newer)
 }
 
-#[tokio::test]
-async fn a_newer_token_in_the_store_is_adopted_before_anything_is_spent() {
+/// Another replica rotated the token; the store tells us after `blind` looks. Expects
+/// `refreshes` refresh calls (`why`), one recorded rotation spending the stored token, and the
+/// account on the simulator's current token.
+async fn adopts_the_newer_token(blind: usize, refreshes: u64, why: &str) {
     let sim = Simulator::start(cfg()).await.unwrap();
     let cli = client(&sim.url());
     let store = Arc::new(Recorder::default());
-    let (user, acc, newer) = rotated_elsewhere(&sim, &store, 0).await;
+    let (user, acc, newer) = rotated_elsewhere(&sim, &store, blind).await;
     cli.access_token(&acc).await.unwrap();
-    assert_eq!(
-        acc.tokens().refresh_count(),
-        1,
-        "the dead token is never sent"
-    );
+    assert_eq!(acc.tokens().refresh_count(), refreshes, "{why}");
     let rotations = store.rotations.lock().unwrap().clone();
     assert_eq!(rotations.len(), 1);
     assert_eq!(rotations[0].spent.expose(), newer);
@@ -280,23 +268,12 @@ async fn a_newer_token_in_the_store_is_adopted_before_anything_is_spent() {
 }
 
 #[tokio::test]
+async fn a_newer_token_in_the_store_is_adopted_before_anything_is_spent() {
+    adopts_the_newer_token(0, 1, "the dead token is never sent").await;
+}
+
+#[tokio::test]
 async fn a_newer_token_in_the_store_is_adopted_after_a_refusal() {
-    let sim = Simulator::start(cfg()).await.unwrap();
-    let cli = client(&sim.url());
-    let store = Arc::new(Recorder::default());
     // The store learns of the other replica's rotation only after our first look.
-    let (user, acc, newer) = rotated_elsewhere(&sim, &store, 1).await;
-    cli.access_token(&acc).await.unwrap();
-    assert_eq!(
-        acc.tokens().refresh_count(),
-        2,
-        "the dead one, then the stored one"
-    );
-    let rotations = store.rotations.lock().unwrap().clone();
-    assert_eq!(rotations.len(), 1);
-    assert_eq!(rotations[0].spent.expose(), newer);
-    assert_eq!(
-        acc.tokens().refresh_token().expose(),
-        sim.cli_account(&user).unwrap().refresh_token
-    );
+    adopts_the_newer_token(1, 2, "the dead one, then the stored one").await;
 }

@@ -24,6 +24,19 @@ pub fn client(base: &str) -> CliClient {
 }
 
 /// A one-message chat body for the door.
+/// Credentials as `cto login` saves them, with an access token that has ten minutes left.
+pub fn saved_credentials(access: &Value, refresh: &Value) -> Credentials {
+    let far = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_millis()
+        + 600_000;
+    Credentials::parse(
+        &json!({"accessToken": access, "refreshToken": refresh, "expiresAt": far}).to_string(),
+    )
+    .expect("credentials parse")
+}
+
 pub fn hello(text: &str) -> Value {
     json!({"model": "gpt-5.4", "messages": [{"role": "user", "content": text}]})
 }

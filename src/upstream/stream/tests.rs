@@ -3,6 +3,7 @@
 use super::open_for_test as open;
 use super::*;
 use crate::upstream::TurnEvent;
+use crate::upstream::test_frames as frames;
 use std::time::Duration;
 
 use futures_util::{SinkExt as _, StreamExt as _};
@@ -28,6 +29,22 @@ where
     format!("ws://{addr}/stream")
 }
 
+/// Sends a whole turn (running, one chat frame per piece, idle), then waits for the client to
+/// close the socket after the end of the turn.
+async fn send_turn(ws: &mut WebSocketStream<TcpStream>, pieces: &[&str]) {
+    let turn = std::iter::once(frames::state(true))
+        .chain(pieces.iter().map(|p| frames::chat("m", p)))
+        .chain([frames::state(false)]);
+    for frame in turn {
+        ws.send(Message::text(frame)).await.expect("frame");
+    }
+    while let Some(Ok(m)) = ws.next().await {
+        if m.is_close() {
+            break;
+        }
+    }
+}
+
 fn cfg(ping_ms: u64, idle_ms: u64) -> UpstreamConfig {
     let mut cfg = UpstreamConfig::with_urls("http://127.0.0.1:9", "http://127.0.0.1:9");
     cfg.ping_interval = Duration::from_millis(ping_ms);
@@ -51,19 +68,7 @@ async fn pings_are_sent_and_pongs_keep_the_stream_alive() {
                 _ => return,
             }
         }
-        for frame in [
-            r#"{"type":"state","state":{"inProgress":true}}"#,
-            r#"{"type":"update","buffer":"{\"id\":\"m\",\"type\":\"chat\",\"chat\":{\"content\":\"done\"}}\n"}"#,
-            r#"{"type":"state","state":{"inProgress":false}}"#,
-        ] {
-            ws.send(Message::text(frame)).await.expect("frame");
-        }
-        // The client closes after the end of the turn.
-        while let Some(Ok(m)) = ws.next().await {
-            if m.is_close() {
-                break;
-            }
-        }
+        send_turn(&mut ws, &["done"]).await;
     })
     .await;
     let mut turn = open(&cfg(10, 150), &url, TurnTracker::new("q", true))
@@ -85,19 +90,7 @@ async fn pings_are_sent_and_pongs_keep_the_stream_alive() {
 #[tokio::test]
 async fn a_slow_consumer_is_not_upstream_silence() {
     let url = server(|mut ws| async move {
-        for frame in [
-            r#"{"type":"state","state":{"inProgress":true}}"#,
-            r#"{"type":"update","buffer":"{\"id\":\"m\",\"type\":\"chat\",\"chat\":{\"content\":\"one\"}}\n"}"#,
-            r#"{"type":"update","buffer":"{\"id\":\"m\",\"type\":\"chat\",\"chat\":{\"content\":\" two\"}}\n"}"#,
-            r#"{"type":"state","state":{"inProgress":false}}"#,
-        ] {
-            ws.send(Message::text(frame)).await.expect("frame");
-        }
-        while let Some(Ok(m)) = ws.next().await {
-            if m.is_close() {
-                break;
-            }
-        }
+        send_turn(&mut ws, &["one", " two"]).await;
     })
     .await;
     let mut turn = open(&cfg(60_000, 200), &url, TurnTracker::new("q", true))
@@ -164,11 +157,9 @@ async fn dropping_the_reader_closes_a_silent_socket() {
 #[tokio::test]
 async fn server_close_before_the_end_is_an_error() {
     let url = server(|mut ws| async move {
-        ws.send(Message::text(
-            r#"{"type":"state","state":{"inProgress":true}}"#,
-        ))
-        .await
-        .expect("frame");
+        ws.send(Message::text(frames::state(true)))
+            .await
+            .expect("frame");
         let _ = ws.close(None).await;
     })
     .await;
